@@ -1,0 +1,90 @@
+"""Where data files are looked for, and where downloads go.
+
+Search order for a file of data set ``<sub>`` (``mnist``, ``binarized_mnist`` or ``frey_face``):
+
+1. ``data_dir`` and ``data_dir/<sub>``, when the caller passes ``data_dir``;
+2. the cache directory and ``cache/<sub>``.
+
+So both ``data_dir="shared/data"`` and ``data_dir="shared/data/mnist"`` work. Downloads are
+written to ``cache/<sub>``.
+
+The cache directory is ``$VAE_NP_DATA`` when that variable is set, else ``$XDG_CACHE_HOME/vae_np``,
+else ``~/.cache/vae_np``.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Sequence, Union
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+def default_cache_dir() -> Path:
+    """Return the cache directory (it is not created here).
+
+    Returns
+    -------
+    Path
+        ``$VAE_NP_DATA`` if set and non-empty, else ``$XDG_CACHE_HOME/vae_np`` if that is set,
+        else ``~/.cache/vae_np``.
+    """
+    explicit = os.environ.get("VAE_NP_DATA", "").strip()
+    if explicit:
+        return Path(explicit).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME", "").strip()
+    if xdg:
+        return Path(xdg).expanduser() / "vae_np"
+    return Path.home() / ".cache" / "vae_np"
+
+
+def candidate_dirs(data_dir: PathLike | None, subdir: str) -> list[Path]:
+    """Directories searched, in order, for the files of one data set.
+
+    Parameters
+    ----------
+    data_dir : str or path-like or None
+        Directory given by the caller; searched first (itself, then ``data_dir/subdir``).
+    subdir : str
+        The data set's folder name inside a data root, e.g. ``"mnist"``.
+
+    Returns
+    -------
+    list of Path
+        Without duplicates, in search order.
+    """
+    roots = [] if data_dir is None else [Path(data_dir).expanduser()]
+    roots.append(default_cache_dir())
+    dirs: list[Path] = []
+    for root in roots:
+        for d in (root, root / subdir):
+            if d not in dirs:
+                dirs.append(d)
+    return dirs
+
+
+def find_file(names: Sequence[str], dirs: Sequence[Path]) -> Path | None:
+    """First existing file among ``dir / name``, directories outermost, names innermost.
+
+    Parameters
+    ----------
+    names : sequence of str
+        Accepted file names, in order of preference within one directory.
+    dirs : sequence of Path
+        Directories in search order.
+
+    Returns
+    -------
+    Path or None
+        The first match, or None when no directory holds any of the names.
+    """
+    for d in dirs:
+        for name in names:
+            if (d / name).is_file():
+                return d / name
+    return None
+
+
+def format_dirs(dirs: Sequence[Path]) -> str:
+    """One indented line per directory, for 'file not found' messages."""
+    return "\n".join(f"  {d}" for d in dirs)
