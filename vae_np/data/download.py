@@ -1,0 +1,177 @@
+"""Download a file from a list of mirrors, verify its SHA-256, and move it into place atomically.
+
+The bytes go to a temporary file in the destination's own directory (so the final
+``os.replace`` is an atomic rename on the same file system). Whatever goes wrong (connection
+refused or dropped, HTTP error, timeout, wrong checksum, full disk, Ctrl-C) the temporary file is
+removed: the destination either holds the complete, verified file or is untouched.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Sequence, Union
+
+from .cache import PathLike
+
+CHUNK_BYTES = 1 << 16
+DEFAULT_TIMEOUT = 30.0
+"""Seconds ``urlopen`` waits for the connection and for each read."""
+
+
+class DownloadError(RuntimeError):
+    """Every mirror failed; the message lists each URL and why it failed."""
+
+
+def sha256_file(path: PathLike) -> str:
+    """Hex SHA-256 digest of a file, read in chunks.
+
+    Parameters
+    ----------
+    path : str or path-like
+
+    Returns
+    -------
+    str
+        64 lowercase hex digits.
+    """
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def download_file(
+    url_list: Union[str, Sequence[str]],
+    dest: PathLike,
+    sha256: str,
+    progress: bool = True,
+    *,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> Path:
+    """Download the first mirror that delivers the right bytes to ``dest``.
+
+    Parameters
+    ----------
+    url_list : str or sequence of str
+        Full URLs of the same file, tried in order.
+    dest : str or path-like
+        Destination path; its directory is created if needed. Replaced only by a verified file.
+    sha256 : str
+        Expected hex SHA-256 of the file (64 hex digits, case-insensitive).
+    progress : bool
+        Print a progress line (bytes received / total, percent) to stderr.
+    timeout : float
+        Seconds to wait for the connection and for each read before giving up on a mirror.
+
+    Returns
+    -------
+    Path
+        ``dest``.
+
+    Raises
+    ------
+    ValueError
+        If ``url_list`` is empty or ``sha256`` is not 64 hex digits.
+    DownloadError
+        If every mirror failed; the message names each URL and its failure (HTTP status,
+        connection error, short transfer, checksum mismatch, local OSError).
+    KeyboardInterrupt
+        Re-raised after the temporary file is removed.
+    """
+    urls = [url_list] if isinstance(url_list, str) else list(url_list)
+    if not urls:
+        raise ValueError("download_file: url_list is empty; give at least one URL")
+    expected = str(sha256).strip().lower()
+    if len(expected) != 64 or any(c not in "0123456789abcdef" for c in expected):
+        raise ValueError(f"download_file: sha256 must be 64 hex digits, got {sha256!r}")
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    failures = []
+    for url in urls:
+        try:
+            _fetch_one(url, dest, expected, progress, timeout)
+            return dest
+        except Exception as exc:  # noqa: BLE001 - every failure is recorded and the next mirror tried
+            failures.append(f"  {url}: {type(exc).__name__}: {exc}")
+            if progress:
+                print(f"  failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+    raise DownloadError(
+        f"could not download {dest.name} to {dest.parent}; every mirror failed:\n"
+        + "\n".join(failures)
+    )
+
+
+def _fetch_one(url: str, dest: Path, expected: str, progress: bool, timeout: float) -> None:
+    """Download ``url`` to a temporary file beside ``dest``, verify, then rename over ``dest``."""
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            if progress:
+                print(f"downloading {url}", file=sys.stderr)
+            request = urllib.request.Request(url, headers={"User-Agent": "vae_np"})
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                length = response.headers.get("Content-Length")
+                total = int(length) if length and length.isdigit() else None
+                digest = hashlib.sha256()
+                received = 0
+                meter = _Progress(dest.name, total) if progress else None
+                while True:
+                    block = response.read(CHUNK_BYTES)
+                    if not block:
+                        break
+                    out.write(block)
+                    digest.update(block)
+                    received += len(block)
+                    if meter is not None:
+                        meter.update(received)
+                if meter is not None:
+                    meter.finish(received)
+            if total is not None and received != total:
+                raise ConnectionError(
+                    f"transfer ended after {received} of {total} bytes (connection dropped)"
+                )
+            actual = digest.hexdigest()
+            if actual != expected:
+                raise ValueError(
+                    f"SHA-256 mismatch after {received} bytes: expected {expected}, got {actual}"
+                )
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp_name, dest)
+    except BaseException:
+        try:
+            os.unlink(tmp_name)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+class _Progress:
+    """A single stderr line, rewritten in place at most every 0.1 s."""
+
+    def __init__(self, name: str, total: int | None) -> None:
+        self.name = name
+        self.total = total
+        self.last = 0.0
+
+    def _line(self, received: int) -> str:
+        mb = received / 1e6
+        if self.total:
+            pct = 100.0 * received / self.total
+            return f"\r  {self.name}: {mb:.1f} / {self.total / 1e6:.1f} MB ({pct:3.0f}%)"
+        return f"\r  {self.name}: {mb:.1f} MB"
+
+    def update(self, received: int) -> None:
+        now = time.monotonic()
+        if now - self.last >= 0.1:
+            self.last = now
+            print(self._line(received), end="", file=sys.stderr, flush=True)
+
+    def finish(self, received: int) -> None:
+        print(self._line(received), file=sys.stderr, flush=True)
