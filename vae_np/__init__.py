@@ -1,0 +1,18 @@
+"""vae_np: a pure-NumPy Variational Autoencoder whose every gradient is written out and checked.
+
+Public API
+----------
+VAE                      the model (vae_np.model)
+fit                      the training loop (vae_np.train)
+SGD, Momentum, Adagrad, Adam   optimizers on the flat parameter vector (vae_np.optim)
+gradcheck                finite-difference, directional and complex-step checks (module)
+ops                      the forward/backward pairs of the derivation (module)
+"""
+from . import gradcheck, ops
+from .model import VAE
+from .optim import SGD, Adagrad, Adam, Momentum
+from .train import TrainingDivergedError, fit
+
+__version__ = "0.1.0"
+__all__ = ["VAE", "fit", "SGD", "Momentum", "Adagrad", "Adam", "TrainingDivergedError",
+           "gradcheck", "ops", "__version__"]

@@ -1,0 +1,43 @@
+"""Command line: ``python -m vae_np COMMAND`` or ``vae-np COMMAND``.
+
+Each command lives in its own module with ``register(subparsers)``, which adds a subparser whose
+``func(args) -> int`` runs it. Bad input prints one line ``vae-np: error: ...`` and exits with
+status 2, never a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+COMMAND_MODULES = ("vae_np.cli_gradcheck",)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vae-np",
+        description="A pure-NumPy Variational Autoencoder with hand-written, checked gradients.")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(subparsers)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"vae-np: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("vae-np: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

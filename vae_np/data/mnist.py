@@ -1,0 +1,171 @@
+"""MNIST from the four original IDX files, SHA-256-checked, downloaded into the cache if missing.
+
+Each file is looked for in ``data_dir`` (and ``data_dir/mnist``), then in the cache (and
+``cache/mnist``); see :mod:`vae_np.data.cache`. A missing file is downloaded into
+``cache/mnist`` from the first mirror that works. Mirrors, in order of precedence: the
+``mirrors`` argument, the ``VAE_NP_MNIST_MIRRORS`` environment variable (comma-separated base
+URLs), :data:`DEFAULT_MIRRORS`. A file's URL is ``<mirror base>/<file name>``.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .cache import PathLike, candidate_dirs, default_cache_dir, find_file, format_dirs
+from .dataset import Dataset
+from .download import download_file, sha256_file
+from .idx import read_idx
+
+DEFAULT_MIRRORS = (
+    "https://ossci-datasets.s3.amazonaws.com/mnist/",
+    "https://storage.googleapis.com/cvdf-datasets/mnist/",
+)
+MIRRORS_ENV = "VAE_NP_MNIST_MIRRORS"
+
+MNIST_FILES = {
+    "train-images-idx3-ubyte.gz": "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+    "train-labels-idx1-ubyte.gz": "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
+    "t10k-images-idx3-ubyte.gz": "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+    "t10k-labels-idx1-ubyte.gz": "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
+}
+"""File name -> published SHA-256 (the values TensorFlow Datasets records for these files)."""
+
+SUBDIR = "mnist"
+
+
+def mnist_mirrors(mirrors: Sequence[str] | None = None) -> list[str]:
+    """The mirror base URLs to try, in order.
+
+    Parameters
+    ----------
+    mirrors : sequence of str or None
+        Explicit list; when None, ``$VAE_NP_MNIST_MIRRORS`` (comma-separated) if set, else
+        :data:`DEFAULT_MIRRORS`.
+
+    Returns
+    -------
+    list of str
+    """
+    if mirrors is None:
+        env = os.environ.get(MIRRORS_ENV, "")
+        mirrors = [m.strip() for m in env.split(",") if m.strip()] or list(DEFAULT_MIRRORS)
+    elif isinstance(mirrors, str):
+        mirrors = [mirrors]
+    mirrors = list(mirrors)
+    if not mirrors:
+        raise ValueError("load_mnist: mirrors is empty; give at least one base URL or None")
+    return mirrors
+
+
+def verify_sha256(path: Path, expected: str) -> None:
+    """Raise ValueError naming ``path``, the expected and the actual hash when they differ."""
+    actual = sha256_file(path)
+    if actual != expected:
+        raise ValueError(
+            f"{path}: SHA-256 mismatch: expected {expected}, got {actual}. The file is corrupted "
+            "or not the original MNIST file; delete it (it is downloaded again when missing)."
+        )
+
+
+def mnist_file(
+    name: str,
+    data_dir: PathLike | None = None,
+    download: bool = True,
+    mirrors: Sequence[str] | None = None,
+    progress: bool = True,
+) -> Path:
+    """Locate (or download) one MNIST file and check its SHA-256.
+
+    Parameters
+    ----------
+    name : str
+        One of the keys of :data:`MNIST_FILES`.
+    data_dir, download, mirrors, progress
+        As in :func:`load_mnist`.
+
+    Returns
+    -------
+    Path
+        A verified file.
+    """
+    dirs = candidate_dirs(data_dir, SUBDIR)
+    path = find_file([name], dirs)
+    if path is None:
+        if not download:
+            raise FileNotFoundError(
+                f"MNIST file {name} not found; searched:\n{format_dirs(dirs)}\n"
+                "Put the four original MNIST .gz files in one of these directories, or pass "
+                "download=True."
+            )
+        urls = [m.rstrip("/") + "/" + name for m in mnist_mirrors(mirrors)]
+        path = download_file(urls, default_cache_dir() / SUBDIR / name, MNIST_FILES[name], progress)
+    verify_sha256(path, MNIST_FILES[name])
+    return path
+
+
+def load_mnist(
+    data_dir: PathLike | None = None,
+    download: bool = True,
+    mirrors: Sequence[str] | None = None,
+    progress: bool = True,
+) -> Dataset:
+    """Load grey-level MNIST (60000 train / 10000 test, 28x28, labels 0..9).
+
+    Parameters
+    ----------
+    data_dir : str or path-like or None
+        Directory holding the four ``.gz`` files (itself or its ``mnist`` subfolder); searched
+        before the cache.
+    download : bool
+        Download missing files into ``cache/mnist``; when False a missing file raises.
+    mirrors : sequence of str or None
+        Base URLs to download from; see :func:`mnist_mirrors`.
+    progress : bool
+        Print download progress to stderr.
+
+    Returns
+    -------
+    Dataset
+        ``x_train`` (60000, 784), ``x_test`` (10000, 784) uint8 in 0..255; ``y_train``,
+        ``y_test`` int64; ``image_shape`` (28, 28).
+
+    Raises
+    ------
+    FileNotFoundError
+        A file is missing and ``download`` is False.
+    ValueError
+        A file's SHA-256 differs from the published value (message names file, expected and
+        actual hash), or its content is not the expected IDX array.
+    DownloadError
+        Every mirror failed for a missing file.
+    """
+    arrays = {}
+    for name in MNIST_FILES:
+        path = mnist_file(name, data_dir, download, mirrors, progress)
+        arrays[name] = read_idx(path)
+    x_train = _images(arrays["train-images-idx3-ubyte.gz"], "train-images-idx3-ubyte.gz")
+    x_test = _images(arrays["t10k-images-idx3-ubyte.gz"], "t10k-images-idx3-ubyte.gz")
+    y_train = _labels(arrays["train-labels-idx1-ubyte.gz"], len(x_train), "train-labels")
+    y_test = _labels(arrays["t10k-labels-idx1-ubyte.gz"], len(x_test), "t10k-labels")
+    return Dataset("mnist", x_train, x_test, y_train, y_test, image_shape=(28, 28))
+
+
+def _images(array: np.ndarray, name: str) -> np.ndarray:
+    """(N, 28, 28) uint8 -> (N, 784), or ValueError naming the file."""
+    if array.dtype != np.uint8 or array.ndim != 3 or array.shape[1:] != (28, 28):
+        raise ValueError(
+            f"{name}: expected uint8 images of shape (N, 28, 28), got {array.dtype} {array.shape}"
+        )
+    return array.reshape(len(array), 28 * 28)
+
+
+def _labels(array: np.ndarray, n: int, name: str) -> np.ndarray:
+    """(N,) uint8 labels -> int64, or ValueError naming the file."""
+    if array.dtype != np.uint8 or array.shape != (n,) or (n and array.max() > 9):
+        raise ValueError(
+            f"{name}: expected {n} uint8 labels in 0..9, got {array.dtype} {array.shape}"
+        )
+    return array.astype(np.int64)

@@ -1,0 +1,177 @@
+"""Optimizers that update a flat parameter vector in place from a flat gradient vector.
+
+Every optimizer has ``step(flat, grad_flat)``, ``state_dict()`` (a dict of NumPy arrays and numbers,
+storable with ``np.savez`` and loadable without pickle) and ``load_state_dict(state)``. Moment
+buffers are allocated on the first step, with the vector's size and dtype, and all arithmetic is
+done in place on them (``out=``), so a step makes no temporaries the size of the model.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ._validate import check_positive
+
+
+class Optimizer:
+    """Base class: hyperparameters, lazily allocated buffers, state save and restore."""
+
+    hyperparameters: tuple = ("lr",)
+    buffers: tuple = ()
+
+    def __init__(self, lr):
+        self.lr = check_positive("lr", lr)
+        self.t = 0          # number of steps taken
+        self.state = {}     # buffer name -> array of the flat vector's shape
+
+    def _check(self, flat, grad_flat):
+        if not (isinstance(flat, np.ndarray) and isinstance(grad_flat, np.ndarray)):
+            raise ValueError("flat and grad_flat must be NumPy arrays")
+        if flat.shape != grad_flat.shape or flat.ndim != 1:
+            raise ValueError(f"flat and grad_flat must be 1-D of one shape, got {flat.shape} "
+                             f"and {grad_flat.shape}")
+        if not self.state:
+            self.state = {name: np.zeros_like(flat) for name in self.buffers + ("work",)}
+        elif self.state["work"].shape != flat.shape:
+            raise ValueError(f"this optimizer holds state for {self.state['work'].size} parameters, "
+                             f"got a vector of {flat.size}")
+
+    def step(self, flat, grad_flat):
+        """Update ``flat`` in place from ``grad_flat`` (both 1-D, one shape)."""
+        self._check(flat, grad_flat)
+        self.t += 1
+        self._update(flat, grad_flat, self.state["work"])
+
+    def _update(self, flat, g, work):
+        raise NotImplementedError
+
+    def spawn(self):
+        """A fresh optimizer with the same hyperparameters and no state."""
+        return type(self)(**{name: getattr(self, name) for name in self.hyperparameters})
+
+    def state_dict(self) -> dict:
+        """Hyperparameters, step count and moment buffers (arrays and numbers only)."""
+        state = {name: getattr(self, name) for name in self.hyperparameters}
+        state["t"] = self.t
+        state.update({name: self.state[name] for name in self.buffers if name in self.state})
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore what ``state_dict`` returned (buffers are copied)."""
+        missing = [n for n in self.hyperparameters + ("t",) if n not in state]
+        if missing:
+            raise ValueError(f"optimizer state is missing {missing}")
+        for name in self.hyperparameters:
+            value = np.asarray(state[name])
+            setattr(self, name, tuple(value.tolist()) if value.ndim else float(value))
+        self.t = int(state["t"])
+        self.state = {}
+        if self.t > 0 and self.buffers:
+            present = [n for n in self.buffers if n in state]
+            if len(present) != len(self.buffers):
+                raise ValueError(f"optimizer state is missing buffers "
+                                 f"{sorted(set(self.buffers) - set(present))}")
+            self.state = {n: np.array(state[n]) for n in self.buffers}
+            self.state["work"] = np.zeros_like(self.state[self.buffers[0]])
+
+    def __repr__(self):
+        args = ", ".join(f"{n}={getattr(self, n)!r}" for n in self.hyperparameters)
+        return f"{type(self).__name__}({args})"
+
+
+class SGD(Optimizer):
+    """theta <- theta - lr * g (the update of the derivation)."""
+
+    def _update(self, flat, g, work):
+        np.multiply(g, self.lr, out=work)
+        flat -= work
+
+
+class Momentum(Optimizer):
+    """Heavy-ball momentum: v <- beta v + g;  theta <- theta - lr v."""
+
+    hyperparameters = ("lr", "beta")
+    buffers = ("v",)
+
+    def __init__(self, lr, beta=0.9):
+        super().__init__(lr)
+        self.beta = _check_beta("beta", beta)
+
+    def _update(self, flat, g, work):
+        v = self.state["v"]
+        v *= self.beta
+        v += g
+        np.multiply(v, self.lr, out=work)
+        flat -= work
+
+
+class Adagrad(Optimizer):
+    """Adagrad (Duchi et al. 2011), as used by Kingma & Welling 2013.
+
+    G <- G + g^2;  theta <- theta - lr g / (sqrt(G) + eps)
+    """
+
+    hyperparameters = ("lr", "eps")
+    buffers = ("G",)
+
+    def __init__(self, lr=0.01, eps=1e-8):
+        super().__init__(lr)
+        self.eps = check_positive("eps", eps)
+
+    def _update(self, flat, g, work):
+        G = self.state["G"]
+        np.multiply(g, g, out=work)
+        G += work
+        np.sqrt(G, out=work)
+        work += self.eps
+        np.divide(g, work, out=work)
+        work *= self.lr
+        flat -= work
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba 2015).
+
+    m <- b1 m + (1 - b1) g;   v <- b2 v + (1 - b2) g^2
+    theta <- theta - lr * m_hat / (sqrt(v_hat) + eps),  m_hat = m / (1 - b1^t), v_hat = v / (1 - b2^t)
+    """
+
+    hyperparameters = ("lr", "betas", "eps")
+    buffers = ("m", "v")
+
+    def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8):
+        super().__init__(lr)
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
+        self.betas = (_check_beta("betas[0]", betas[0]), _check_beta("betas[1]", betas[1]))
+        self.eps = check_positive("eps", eps)
+
+    def _update(self, flat, g, work):
+        b1, b2 = self.betas
+        m, v = self.state["m"], self.state["v"]
+        # m += (1 - b1)(g - m) is the moving average written as one in-place update.
+        np.subtract(g, m, out=work)
+        work *= 1 - b1
+        m += work
+        np.multiply(g, g, out=work)
+        work -= v
+        work *= 1 - b2
+        v += work
+        # The bias corrections are scalars: fold sqrt(1 - b2^t) into eps and the step size,
+        # theta -= lr sqrt(1-b2^t)/(1-b1^t) * m / (sqrt(v) + eps sqrt(1-b2^t)), the same update.
+        c2 = np.sqrt(1 - b2 ** self.t)
+        step = self.lr * c2 / (1 - b1 ** self.t)
+        np.sqrt(v, out=work)
+        work += self.eps * c2
+        np.divide(m, work, out=work)
+        work *= step
+        flat -= work
+
+
+def _check_beta(name, beta):
+    beta = check_positive(name, beta, allow_zero=True)
+    if beta >= 1:
+        raise ValueError(f"{name} must be in [0, 1), got {beta}")
+    return beta
+
+
+OPTIMIZERS = {"sgd": SGD, "momentum": Momentum, "adagrad": Adagrad, "adam": Adam}

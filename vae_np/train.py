@@ -1,0 +1,147 @@
+"""The training loop: shuffled mini-batches, joint or alternating updates, per-epoch history."""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from ._validate import check_array, check_choice, check_int
+from .model import VAE
+from .optim import Optimizer
+
+SCHEDULES = ("joint", "alternating")
+
+
+class TrainingDivergedError(FloatingPointError):
+    """The loss or a gradient became NaN or inf; the parameters are those from before that step."""
+
+
+def _check_data(X, model):
+    X = check_array("X", X, ndim=2)
+    if X.shape[1] != model.x_dim:
+        raise ValueError(f"X must have shape (n, {model.x_dim}) for this model, got {X.shape}")
+    if X.dtype != np.uint8:
+        if not np.issubdtype(X.dtype, np.floating):
+            raise ValueError(f"X must be uint8 grey levels or floats, got dtype {X.dtype}")
+        if model.likelihood == "bernoulli" and (X.min() < 0 or X.max() > 1):
+            raise ValueError("X must lie in [0, 1] for a Bernoulli likelihood "
+                             f"(or be uint8 0..255), got values in [{X.min():g}, {X.max():g}]")
+    return X
+
+
+def to_batch(X, index, dtype, binarize_rng=None):
+    """Rows ``index`` of X as ``dtype``: uint8 scaled by 1/255 (here, per batch, so the data set
+    stays uint8 in memory); with ``binarize_rng``, a fresh Bernoulli draw x ~ Bern(grey level)."""
+    x = X[index].astype(dtype)
+    if X.dtype == np.uint8:
+        x *= dtype.type(1 / 255)
+    if binarize_rng is not None:
+        x = (binarize_rng.random(x.shape, dtype=dtype) < x).astype(dtype)
+    return x
+
+
+def fit(model: VAE, X, optimizer, epochs=1, batch_size=128, k=1, rng=None, callback=None,
+        schedule="joint", binarize=False):
+    """Train ``model`` on the rows of X by stochastic gradient steps on the negative ELBO.
+
+    Parameters
+    ----------
+    model : VAE
+    X : (N, x_dim) uint8 grey levels (scaled by 1/255 per batch) or floats
+    optimizer : Optimizer, or for ``schedule="alternating"`` optionally a pair
+        (encoder optimizer, decoder optimizer); a single one is then paired with ``spawn()``.
+    epochs, batch_size, k : ints >= 1 (k Monte Carlo samples per example)
+    rng : numpy.random.Generator for shuffling, eps and binarization (default: ``model.rng``)
+    callback : called as ``callback(event)`` with a dict: ``event["kind"]`` is "step" (after each
+        update: epoch, step, steps, loss, examples, seconds) or "epoch" (epoch, loss, recon, kl,
+        seconds). Returning False stops training after that step.
+    schedule : "joint" (default: one step on all parameters per batch) or "alternating" (a phi step
+        on the encoder, then a theta step on the decoder, each from a fresh gradient, per batch).
+    binarize : draw a fresh binarization x ~ Bernoulli(x) for every batch (dynamic binarization).
+
+    Returns
+    -------
+    history : dict of lists, one entry per epoch: epoch, loss, recon, kl, seconds (loss = recon + kl,
+        nats per example, averaged over the epoch's batches weighted by their size).
+
+    Raises
+    ------
+    TrainingDivergedError if the loss or gradient becomes non-finite; it names the step, and the
+    parameters are left as they were before that step.
+    """
+    if not isinstance(model, VAE):
+        raise ValueError(f"model must be a vae_np.VAE, got {type(model).__name__}")
+    X = _check_data(X, model)
+    epochs = check_int("epochs", epochs)
+    batch_size = check_int("batch_size", batch_size)
+    k = check_int("k", k)
+    schedule = check_choice("schedule", schedule, SCHEDULES)
+    optimizers = _optimizers(optimizer, schedule)
+    rng = model.rng if rng is None else rng
+    if not isinstance(rng, np.random.Generator):
+        raise ValueError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+
+    n = X.shape[0]
+    steps = -(-n // batch_size)
+    history = {"epoch": [], "loss": [], "recon": [], "kl": [], "seconds": []}
+    for epoch in range(1, epochs + 1):
+        start = time.perf_counter()
+        totals = np.zeros(2)
+        order = rng.permutation(n)
+        for step in range(steps):
+            index = order[step * batch_size:(step + 1) * batch_size]
+            x = to_batch(X, index, model.dtype, rng if binarize else None)
+            recon, kl = _update(model, x, k, rng, optimizers, epoch, step + 1, steps)
+            totals += len(index) * np.array([recon, kl])
+            if callback is not None:
+                go_on = callback(dict(kind="step", epoch=epoch, step=step + 1, steps=steps,
+                                      loss=recon + kl, examples=(step + 1) * batch_size,
+                                      seconds=time.perf_counter() - start))
+                if go_on is False:
+                    return history
+        recon, kl = totals / n
+        seconds = time.perf_counter() - start
+        for key, value in zip(history, (epoch, recon + kl, recon, kl, seconds)):
+            history[key].append(value if key == "epoch" else float(value))
+        if callback is not None:
+            callback(dict(kind="epoch", epoch=epoch, loss=recon + kl, recon=recon, kl=kl,
+                          seconds=seconds))
+    return history
+
+
+def _optimizers(optimizer, schedule):
+    if schedule == "alternating" and isinstance(optimizer, (tuple, list)):
+        if len(optimizer) != 2 or not all(isinstance(o, Optimizer) for o in optimizer):
+            raise ValueError("optimizer must be an Optimizer or a pair (encoder, decoder) of them")
+        return tuple(optimizer)
+    if not isinstance(optimizer, Optimizer):
+        raise ValueError(f"optimizer must be a vae_np.optim Optimizer, got {optimizer!r}")
+    return (optimizer, optimizer.spawn()) if schedule == "alternating" else (optimizer,)
+
+
+def _gradient_step(model, x, k, rng, epoch, step, steps):
+    """Forward and backward on one batch; refuse to go on from a non-finite loss or gradient."""
+    p = model._forward(x, rng.standard_normal((k, x.shape[0], model.z_dim), dtype=model.dtype))
+    model._backward(p)
+    recon, kl = float(p.nll.mean()), float(p.kl.mean())
+    # A sum is NaN/inf iff some term is (or it overflows, which is as bad): one cheap pass.
+    if not (np.isfinite(recon + kl) and np.isfinite(model.grad_flat.sum())):
+        raise TrainingDivergedError(
+            f"non-finite loss or gradient at epoch {epoch}, step {step}/{steps} "
+            f"(loss = {recon + kl:.6g}); the parameters are those from before this step. "
+            f"Try a lower learning rate.")
+    return recon, kl
+
+
+def _update(model, x, k, rng, optimizers, epoch, step, steps):
+    recon, kl = _gradient_step(model, x, k, rng, epoch, step, steps)
+    if len(optimizers) == 1:
+        optimizers[0].step(model.flat, model.grad_flat)
+        return recon, kl
+    # Alternating schedule of the seed: phi (encoder) step, then theta (decoder) step from a fresh
+    # gradient computed with the updated encoder.
+    e = model.n_encoder
+    optimizers[0].step(model.flat[:e], model.grad_flat[:e])
+    _gradient_step(model, x, k, rng, epoch, step, steps)
+    optimizers[1].step(model.flat[e:], model.grad_flat[e:])
+    return recon, kl
