@@ -67,7 +67,7 @@ def read_amat(path: PathLike) -> np.ndarray:
 
 
 def parse_amat(data: bytes, source: str = "<bytes>") -> np.ndarray:
-    """Parse the bytes of an ``.amat`` file; see :func:`read_amat`. ``source`` names it in errors."""
+    """Parse the bytes of an ``.amat`` file (see :func:`read_amat`); ``source`` names it."""
     if data and not data.endswith(b"\n"):
         data += b"\n"
     if len(data) == 0 or len(data) % LINE_BYTES:
@@ -115,22 +115,30 @@ def read_binarized_npz(path: PathLike) -> dict[str, np.ndarray]:
         Naming the file, when it is not a readable .npz or an array is missing or malformed.
     """
     path = Path(path)
-    out = {}
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            for split in SPLITS:
-                if split not in npz.files:
-                    raise ValueError(f"array {split!r} missing (has {npz.files})")
-                packed = npz[split]
-                if packed.dtype != np.uint8 or packed.ndim != 2 or packed.shape[1] != D // 8:
-                    raise ValueError(
-                        f"array {split!r} must be uint8 of shape (N, {D // 8}), got "
-                        f"{packed.dtype} {packed.shape}"
-                    )
-                out[split] = np.unpackbits(packed, axis=1, count=D)
+        # Open the file ourselves: np.load leaks its handle when the zip is corrupt.
+        with open(path, "rb") as f:
+            npz = np.load(f, allow_pickle=False)
+            if isinstance(npz, np.ndarray):
+                raise ValueError("it holds a single .npy array, not an .npz archive")
+            with npz:
+                out = {split: _unpack_split(npz, split) for split in SPLITS}
     except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile) as exc:
         raise ValueError(f"{path}: not a valid binarized-MNIST .npz file: {exc}") from None
     return out
+
+
+def _unpack_split(npz, split: str) -> np.ndarray:
+    """One split of the archive: (N, 98) packed uint8 -> (N, 784) uint8 bits."""
+    if split not in npz.files:
+        raise ValueError(f"array {split!r} missing (has {npz.files})")
+    packed = npz[split]
+    if packed.dtype != np.uint8 or packed.ndim != 2 or packed.shape[1] != D // 8:
+        raise ValueError(
+            f"array {split!r} must be uint8 of shape (N, {D // 8}), got {packed.dtype} "
+            f"{packed.shape}"
+        )
+    return np.unpackbits(packed, axis=1, count=D)
 
 
 def load_binarized_mnist(data_dir: PathLike | None = None, *, verify: bool = True) -> Dataset:

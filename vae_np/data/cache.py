@@ -52,7 +52,14 @@ def candidate_dirs(data_dir: PathLike | None, subdir: str) -> list[Path]:
     -------
     list of Path
         Without duplicates, in search order.
+
+    Raises
+    ------
+    ValueError
+        If ``data_dir`` is neither None nor a path.
     """
+    if data_dir is not None and not isinstance(data_dir, (str, os.PathLike)):
+        raise ValueError(f"data_dir must be None or a path (str or os.PathLike), got {data_dir!r}")
     roots = [] if data_dir is None else [Path(data_dir).expanduser()]
     roots.append(default_cache_dir())
     dirs: list[Path] = []

@@ -110,7 +110,8 @@ class Dataset:
         return self.image_shape[0] * self.image_shape[1]
 
     def __repr__(self) -> str:
-        parts = [f"name={self.name!r}", f"x_train={self.x_train.shape}", f"x_test={self.x_test.shape}"]
+        parts = [f"name={self.name!r}", f"x_train={self.x_train.shape}"]
+        parts.append(f"x_test={self.x_test.shape}")
         if self.x_valid is not None:
             parts.append(f"x_valid={self.x_valid.shape}")
         parts.append(f"labels={self.y_train is not None}")

@@ -97,7 +97,7 @@ def download_file(
         try:
             _fetch_one(url, dest, expected, progress, timeout)
             return dest
-        except Exception as exc:  # noqa: BLE001 - every failure is recorded and the next mirror tried
+        except Exception as exc:  # noqa: BLE001 - record every failure, try the next mirror
             failures.append(f"  {url}: {type(exc).__name__}: {exc}")
             if progress:
                 print(f"  failed: {type(exc).__name__}: {exc}", file=sys.stderr)
@@ -143,6 +143,7 @@ def _fetch_one(url: str, dest: Path, expected: str, progress: bool, timeout: flo
                 )
             out.flush()
             os.fsync(out.fileno())
+        os.chmod(tmp_name, 0o644)  # mkstemp makes it private (0o600); a cache file is not secret
         os.replace(tmp_name, dest)
     except BaseException:
         try:
@@ -161,11 +162,10 @@ class _Progress:
         self.last = 0.0
 
     def _line(self, received: int) -> str:
-        mb = received / 1e6
         if self.total:
             pct = 100.0 * received / self.total
-            return f"\r  {self.name}: {mb:.1f} / {self.total / 1e6:.1f} MB ({pct:3.0f}%)"
-        return f"\r  {self.name}: {mb:.1f} MB"
+            return f"\r  {self.name}: {received:,} / {self.total:,} bytes ({pct:3.0f}%)"
+        return f"\r  {self.name}: {received:,} bytes"
 
     def update(self, received: int) -> None:
         now = time.monotonic()

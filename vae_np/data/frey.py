@@ -78,13 +78,13 @@ def _read_mat(path: Path) -> np.ndarray:
 def _read_npy(path: Path) -> np.ndarray:
     """(N, 28, 20) uint8 from a pickle-free .npy file."""
     try:
-        images = np.load(path, allow_pickle=False)
+        with open(path, "rb") as f:  # opened here: np.load leaks its handle on a corrupt zip
+            images = np.load(f, allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
         raise ValueError(
             f"{path}: not a readable .npy array ({type(exc).__name__}: {exc})"
         ) from None
     if not isinstance(images, np.ndarray):  # np.load returns an NpzFile for zip content
-        images.close()
         raise ValueError(f"{path}: expected a single .npy array, found an .npz archive")
     if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != IMAGE_SHAPE:
         raise ValueError(
@@ -107,8 +107,9 @@ def load_frey(
         Fraction of the images put in the test split, in (0, 1); rounded to a whole number of
         images, at least one in each split. 0.1 gives 1769 train / 196 test.
     seed : int
-        Seed of the permutation that assigns frames to splits (consecutive frames are nearly
-        identical, so a random split keeps both splits representative). Same seed, same split.
+        Seed of the permutation that assigns frames to splits; same seed, same split. Note that
+        consecutive video frames are nearly identical, so most test frames have a close
+        neighbour in the training split (the usual practice for this data set).
 
     Returns
     -------

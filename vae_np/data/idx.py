@@ -95,7 +95,8 @@ def parse_idx(data: bytes, source: str = "<bytes>") -> np.ndarray:
     header_len = 4 + 4 * ndim
     if len(data) < header_len:
         raise ValueError(
-            f"{source}: truncated IDX header: {len(data)} bytes, {ndim} dimensions need {header_len}"
+            f"{source}: truncated IDX header: {len(data)} bytes, but {ndim} dimensions need "
+            f"{header_len}"
         )
     shape = tuple(int(s) for s in np.frombuffer(data, ">u4", count=ndim, offset=4))
     dtype = IDX_TYPES[code]

@@ -54,10 +54,13 @@ def mnist_mirrors(mirrors: Sequence[str] | None = None) -> list[str]:
         mirrors = [m.strip() for m in env.split(",") if m.strip()] or list(DEFAULT_MIRRORS)
     elif isinstance(mirrors, str):
         mirrors = [mirrors]
-    mirrors = list(mirrors)
+    if not isinstance(mirrors, (list, tuple)) or not all(isinstance(m, str) for m in mirrors):
+        raise ValueError(
+            f"load_mnist: mirrors must be None or a list of base URL strings, got {mirrors!r}"
+        )
     if not mirrors:
-        raise ValueError("load_mnist: mirrors is empty; give at least one base URL or None")
-    return mirrors
+        raise ValueError("load_mnist: mirrors is empty; give at least one base URL, or None")
+    return list(mirrors)
 
 
 def verify_sha256(path: Path, expected: str) -> None:
@@ -142,6 +145,8 @@ def load_mnist(
     DownloadError
         Every mirror failed for a missing file.
     """
+    if download:
+        mirrors = mnist_mirrors(mirrors)  # resolved (and checked) once, before any file is read
     arrays = {}
     for name in MNIST_FILES:
         path = mnist_file(name, data_dir, download, mirrors, progress)
