@@ -1,0 +1,74 @@
+"""Helpers shared by the benchmark scripts: timing medians, MNIST-shaped data, table output.
+
+Benchmarks print figures; none of them is a test. The machine is noisy, so every figure is the
+median of several repeats, and comparisons are measured side by side in one process run.
+"""
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))          # run from a checkout without installing
+
+
+def median_time(fn, repeats=5, warmup=1):
+    """Median wall time of fn() over ``repeats`` runs, after ``warmup`` untimed runs."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), times
+
+
+def mnist_like(n=60000, seed=0, data_dir=None):
+    """Real MNIST training images if ``data_dir`` (or ../shared/data/mnist) has them, else random
+    uint8 images of MNIST's shape (the step time does not depend on the pixel values)."""
+    candidates = [data_dir] if data_dir else [REPO.parent / "shared" / "data" / "mnist"]
+    for d in candidates:
+        if d and (Path(d) / "train-images-idx3-ubyte.gz").is_file():
+            from vae_np.data import load_mnist
+            return load_mnist(data_dir=d, download=False).x_train[:n], "MNIST"
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, size=(n, 784), dtype=np.uint8), "random uint8 (MNIST-shaped)"
+
+
+def blas_info():
+    """Which BLAS and how many threads NumPy uses (threadpoolctl if installed)."""
+    try:
+        from threadpoolctl import threadpool_info
+        info = [f"{d.get('internal_api')} {d.get('version')} {d.get('architecture', '')} "
+                f"threads={d.get('num_threads')}" for d in threadpool_info()]
+        return "; ".join(info)
+    except ImportError:
+        return f"threadpoolctl not installed; OMP/OPENBLAS threads env = " \
+               f"{os.environ.get('OPENBLAS_NUM_THREADS') or os.environ.get('OMP_NUM_THREADS') or 'default'}"
+
+
+def print_table(title, rows, columns):
+    """Print rows (dicts) as an aligned table with the given columns."""
+    print(title)
+    widths = [max(len(c), *(len(_fmt(r.get(c))) for r in rows)) for c in columns]
+    print("  ".join(c.ljust(w) for c, w in zip(columns, widths)))
+    for r in rows:
+        print("  ".join(_fmt(r.get(c)).ljust(w) for c, w in zip(columns, widths)))
+
+
+def _fmt(v):
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return "" if v is None else str(v)
+
+
+def emit(results, as_json):
+    if as_json:
+        print(json.dumps(results, indent=2, default=float))

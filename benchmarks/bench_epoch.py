@@ -1,0 +1,137 @@
+"""Training-epoch throughput of the pytorch/examples VAE (784-400-20, ReLU, Bernoulli, Adam 1e-3,
+batch 128, k = 1, float32) in vae_np, beside the identical PyTorch model when torch is installed,
+and the epoch's GEMM floor: the time the epoch's matrix products alone take at the machine's
+measured float32 rate for exactly these shapes.
+
+    python benchmarks/bench_epoch.py [--repeats 3] [--n 60000] [--json]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+
+import numpy as np
+
+from _common import blas_info, emit, median_time, mnist_like, print_table
+
+import vae_np
+
+BATCH, D, H, Z = 128, 784, 400, 20
+
+
+def gemm_shapes(b=BATCH):
+    """(m, k, n, transpose_a) of every matrix product in one forward + backward step."""
+    T, N = True, False                  # transpose_a: dW = x^T @ dy reads x transposed
+    fwd = [(b, D, H, N), (b, H, Z, N), (b, H, Z, N), (b, Z, H, N), (b, H, D, N)]
+    bwd = [(H, b, D, T), (b, D, H, N), (Z, b, H, T), (b, H, Z, N),     # decoder out, decoder 0
+           (H, b, Z, T), (b, Z, H, N), (H, b, Z, T), (b, Z, H, N),     # mu head, sigma head
+           (D, b, H, T)]                                               # encoder 0 (no dx)
+    return fwd + bwd
+
+
+def gemm_floor(steps_full, last_batch, repeats=20):
+    """Seconds the epoch's GEMMs take back to back (float32, medians per shape), and their FLOPs."""
+    rng = np.random.default_rng(0)
+    total, flops = 0.0, 0.0
+    for b, count in ((BATCH, steps_full), (last_batch, 1 if last_batch else 0)):
+        for m, k, n, trans in gemm_shapes(b):
+            A = rng.random((k, m) if trans else (m, k), dtype=np.float32)
+            A = A.T if trans else A
+            B = rng.random((k, n), dtype=np.float32)
+            C = np.empty((m, n), np.float32)
+            t, _ = median_time(lambda: np.matmul(A, B, out=C), repeats=repeats, warmup=3)
+            total += count * t
+            flops += count * 2.0 * m * k * n
+    return total, flops
+
+
+def numpy_epoch(X, repeats):
+    model = vae_np.VAE(D, (H,), Z, "relu", "bernoulli", dtype=np.float32, seed=0)
+    opt = vae_np.Adam(1e-3)
+    rng = np.random.default_rng(0)
+    last = {}
+
+    def run():
+        last.update(vae_np.fit(model, X, opt, epochs=1, batch_size=BATCH, rng=rng))
+    t, times = median_time(run, repeats=repeats, warmup=0)
+    return t, times, last["loss"][0]
+
+
+def torch_epoch(X, repeats):
+    import torch
+    from torch import nn
+    torch.manual_seed(0)
+    torch.set_num_threads(os.cpu_count() or 1)
+
+    class TorchVAE(nn.Module):           # the pytorch/examples model
+        def __init__(self):
+            super().__init__()
+            self.fc1, self.fc21, self.fc22 = nn.Linear(D, H), nn.Linear(H, Z), nn.Linear(H, Z)
+            self.fc3, self.fc4 = nn.Linear(Z, H), nn.Linear(H, D)
+
+        def forward(self, x):
+            h = torch.relu(self.fc1(x))
+            mu, logvar = self.fc21(h), self.fc22(h)
+            z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+            return self.fc4(torch.relu(self.fc3(z))), mu, logvar
+
+    model = TorchVAE()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    rng = np.random.default_rng(0)
+    Xt = torch.from_numpy(X)
+    last = {}
+
+    def run():
+        total = 0.0
+        order = torch.from_numpy(rng.permutation(len(X)))
+        for i in range(0, len(X), BATCH):
+            x = Xt[order[i:i + BATCH]].float().div_(255)
+            logits, mu, logvar = model(x)
+            bce = nn.functional.binary_cross_entropy_with_logits(logits, x, reduction="sum")
+            kl = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
+            loss = (bce + kl) / len(x)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += loss.item() * len(x)
+        last["loss"] = total / len(X)
+    t, times = median_time(run, repeats=repeats, warmup=0)
+    return t, times, last["loss"], torch.__version__
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeats", type=int, default=3, help="epochs timed per framework")
+    parser.add_argument("--n", type=int, default=60000, help="training examples (default 60000)")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    X, source = mnist_like(args.n)
+    steps, last_batch = divmod(len(X), BATCH)
+    floor, flops = gemm_floor(steps, last_batch)
+    t_np, times_np, loss_np = numpy_epoch(X, args.repeats)
+    rows = [dict(impl="vae_np (float32)", epoch_s=t_np, examples_per_s=len(X) / t_np,
+                 vs_gemm_floor=t_np / floor, last_epoch_loss=loss_np)]
+    result = dict(data=source, n=len(X), blas=blas_info(), gemm_floor_s=floor,
+                  gemm_gflops=flops / floor / 1e9, numpy_epoch_s=t_np, numpy_times=times_np)
+    try:
+        t_pt, times_pt, loss_pt, version = torch_epoch(X, args.repeats)
+        rows.append(dict(impl=f"PyTorch {version} (CPU)", epoch_s=t_pt, examples_per_s=len(X) / t_pt,
+                         vs_gemm_floor=t_pt / floor, last_epoch_loss=loss_pt))
+        result.update(torch_epoch_s=t_pt, torch_times=times_pt, ratio_numpy_over_torch=t_np / t_pt)
+    except ImportError:
+        result["torch"] = "not installed (pip install 'vae_np[bench]'): NumPy figures only"
+    if args.json:
+        emit(result, True)
+        return
+    print(f"data: {source}, {len(X)} examples, batch {BATCH}; BLAS: {result['blas']}")
+    print(f"GEMM floor of one epoch: {floor:.3f} s ({result['gemm_gflops']:.0f} GFLOP/s at these shapes)")
+    print_table(f"epoch time, median of {args.repeats}", rows,
+                ["impl", "epoch_s", "examples_per_s", "vs_gemm_floor", "last_epoch_loss"])
+    if "ratio_numpy_over_torch" in result:
+        print(f"vae_np / PyTorch epoch time: {result['ratio_numpy_over_torch']:.3f} (target <= 0.7)")
+    else:
+        print(result["torch"])
+
+
+if __name__ == "__main__":
+    main()
