@@ -1,0 +1,102 @@
+"""The ``verify`` and ``explain`` commands."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from vae_np.cli import main
+from vae_np.derivations import CLAIMS, make_claim
+
+
+def test_verify_one_claim(capsys):
+    assert main(["verify", "--claim", "kl_integrals"]) == 0
+    out = capsys.readouterr().out
+    header = out.splitlines()[0].split()
+    assert header == ["claim", "lhs", "rhs", "error", "tolerance", "status"]
+    for name in ("kl_integrals.log_var", "kl_integrals.second_moment", "kl_integrals.standardized"):
+        assert name in out
+    assert "3 of 3 checks passed (seed 0" in out
+
+
+def test_verify_json_to_stdout(capsys):
+    assert main(["verify", "--claim", "ml_kl", "--seed", "3", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["passed"] and result["seed"] == 3 and result["checks"] == 2
+    names = [c["name"] for c in result["claims"]]
+    assert names == ["ml_kl.same_optimum", "ml_kl.entropy_gap"]
+    for c in result["claims"]:
+        assert {"statement", "equation", "lhs", "rhs", "error", "tolerance", "tolerance_reason",
+                "passed", "details"} <= set(c)
+
+
+def test_verify_json_and_markdown_files(tmp_path, capsys):
+    js, md = tmp_path / "out.json", tmp_path / "out.md"
+    code = main(["verify", "--claim", "kl_gradient", "--claim", "elbo_mixture",
+                 "--json", str(js), "--markdown", str(md)])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "kl_gradient.doubled_expression" in out and "notes:" in out     # table still printed
+    result = json.loads(js.read_text())
+    assert [c["name"].split(".")[0] for c in result["claims"]][:4] == ["kl_gradient"] * 4
+    text = md.read_text()
+    assert "| claim | equation | lhs | rhs | error | tolerance | status |" in text
+    assert "2(1/sigma - sigma) grad sigma - 2 mu grad mu" in text
+    assert "ln(q_k / p(k\\|x)) |" in text          # pipes escaped inside the table
+    assert "Tolerance:" in text
+
+
+def test_unknown_claim_is_a_one_line_error(capsys):
+    assert main(["verify", "--claim", "nope"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "unknown claim 'nope'" in err and "kl_integrals" in err and "linear_vae" in err
+
+
+def test_verify_one_record(capsys):
+    assert main(["verify", "--claim", "kl_gradient.doubled_expression"]) == 0
+    out = capsys.readouterr().out
+    assert "kl_gradient.doubled_expression" in out and "kl_gradient.library " not in out
+    assert main(["verify", "--claim", "kl_gradient.typo"]) == 2
+    assert "kl_gradient.library" in capsys.readouterr().err
+
+
+def test_negative_seed_is_an_error(capsys):
+    assert main(["verify", "--claim", "ml_kl", "--seed", "-1"]) == 2
+    assert "seed" in capsys.readouterr().err
+
+
+def test_a_failing_claim_exits_1(monkeypatch, capsys):
+    def always_fails(seed=0):
+        """Claim: 1 = 2."""
+        return [make_claim("always_fails.one", "one is two", "1 = 2", 1.0, 2.0, 1.0, 0.0, "exact")]
+
+    monkeypatch.setitem(CLAIMS, "always_fails", always_fails)
+    assert main(["verify", "--claim", "always_fails"]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL" in out and "FAILED: always_fails.one" in out
+
+
+def test_explain_text_and_json(capsys):
+    assert main(["explain"]) == 0
+    out = capsys.readouterr().out
+    assert "z = mu + sigma * eps" in out and "(identical)" in out and "PASSED" in out
+    assert main(["explain", "--json", "--seed", "1"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["passed"] and result["model_check"]["equal"]
+
+
+def test_module_entry_point_runs_verify():
+    proc = subprocess.run([sys.executable, "-m", "vae_np", "verify", "--claim", "kl_closed_form"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "kl_closed_form.reparameterized" in proc.stdout
+
+
+@pytest.mark.slow
+def test_full_verify_passes(capsys):
+    assert main(["verify"]) == 0
+    out = capsys.readouterr().out
+    for name in CLAIMS:
+        assert f"\n{name}." in out
+    assert "FAIL" not in out

@@ -1,0 +1,146 @@
+"""``vae-np verify`` (every claim of the derivation, verified numerically) and ``vae-np explain``
+(the backprop lesson: one training step of a tiny VAE, every quantity by name and FD-checked)."""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+from .derivations import CLAIMS, check_claim_names, run_claims
+
+COLUMNS = ("claim", "lhs", "rhs", "error", "tolerance", "status")
+
+
+def register(subparsers):
+    p = subparsers.add_parser(
+        "verify", help="verify every identity of the VAE derivation numerically",
+        description="Run the claims of vae_np.derivations: each computes both sides of one "
+                    "identity of the derivation by independent numerical routes (quadrature, exact "
+                    "sums, Monte Carlo with standard errors, finite differences, a training run) "
+                    "and compares them within a tolerance that comes from the numerics. Prints one "
+                    "table; exits 1 if any claim fails.")
+    p.add_argument("--claim", action="append", metavar="NAME",
+                   help=f"run only this claim (repeatable): one of {', '.join(CLAIMS)}, or a "
+                        "record name such as kl_gradient.library")
+    p.add_argument("--seed", type=int, default=0, help="seed of every random draw (default 0)")
+    p.add_argument("--json", nargs="?", const="-", metavar="FILE",
+                   help="write the results as JSON to FILE (without FILE: print the JSON "
+                        "instead of the table)")
+    p.add_argument("--markdown", metavar="FILE",
+                   help="write the table with the equations and tolerance reasons as Markdown")
+    p.set_defaults(func=run_verify)
+
+    e = subparsers.add_parser(
+        "explain", help="the backprop lesson: one training step of a tiny VAE, step by step",
+        description="Build a float64 VAE 3-2-1 (tanh, Gaussian decoder), fix x and eps, and print "
+                    "every forward and backward quantity of one training step by name, with the "
+                    "equation that produced it, its value and its finite-difference check; then "
+                    "compare with VAE.loss_and_grads and take one SGD step. Exits 1 if a check "
+                    "fails.")
+    e.add_argument("--seed", type=int, default=0, help="seed of the model's weights (default 0)")
+    e.add_argument("--json", action="store_true", help="print one JSON object instead of the text")
+    e.set_defaults(func=run_explain)
+
+
+# --------------------------------------------------------------------------- formatting
+def format_value(value, digits=10) -> str:
+    """A side of a claim: a float with ``digits`` significant digits, or a tuple of them."""
+    if isinstance(value, (tuple, list)):
+        return "(" + ", ".join(format_value(v, 6) for v in value) + ")"
+    return f"{value:.{digits}g}"
+
+
+def table_rows(records) -> list:
+    return [(r.name, format_value(r.lhs), format_value(r.rhs), f"{r.error:.2e}",
+             f"{r.tolerance:.2e}", r.status) for r in records]
+
+
+def format_table(records) -> str:
+    """The verify table: claim, lhs, rhs, error, tolerance, status (one line per record)."""
+    rows = [COLUMNS] + table_rows(records)
+    widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
+    align = ["<", ">", ">", ">", ">", "<"]
+    lines = ["  ".join(f"{cell:{'<' if row is COLUMNS and i == 0 else a}{w}}"
+                       for i, (cell, a, w) in enumerate(zip(row, align, widths))).rstrip()
+             for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def format_notes(records) -> str:
+    """The one-line notes some records carry (ratios, gaps, variances)."""
+    notes = [f"  {r.name}: {r.details['note']}" for r in records if r.details.get("note")]
+    return "\n".join(["notes:"] + notes) if notes else ""
+
+
+def _md(text) -> str:
+    return str(text).replace("|", "\\|")
+
+
+def format_markdown(records, seed, seconds) -> str:
+    """The table with the equations, then each claim's statement and tolerance reason (Markdown)."""
+    passed = sum(r.passed for r in records)
+    lines = ["# The VAE derivation, verified numerically", "",
+             f"`python -m vae_np verify --seed {seed}`: {passed} of {len(records)} checks passed "
+             f"in {seconds:.1f} s.", "",
+             "| claim | equation | lhs | rhs | error | tolerance | status |",
+             "|---|---|---:|---:|---:|---:|---|"]
+    for r in records:
+        lines.append(f"| `{r.name}` | {_md(r.equation)} | {_md(format_value(r.lhs))} | "
+                     f"{_md(format_value(r.rhs))} | {r.error:.2e} | {r.tolerance:.2e} | "
+                     f"{r.status} |")
+    lines += ["", "## The claims", ""]
+    for r in records:
+        lines.append(f"- **`{r.name}`** — {r.statement.rstrip('.')}.  ")
+        lines.append(f"  `{r.equation}`  ")
+        lines.append(f"  Tolerance: {r.tolerance_reason.rstrip('.')}.")
+        if r.details.get("note"):
+            lines.append(f"  Note: {r.details['note'].rstrip('.')}.")
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------- commands
+def run_verify(args) -> int:
+    if args.seed < 0:
+        raise ValueError(f"--seed must be >= 0, got {args.seed}")
+    names = args.claim
+    if names:
+        check_claim_names(names)
+    start = time.perf_counter()
+    records = run_claims(names, seed=args.seed)
+    seconds = time.perf_counter() - start
+    passed = all(r.passed for r in records)
+    result = dict(seed=args.seed, passed=passed, seconds=seconds, checks=len(records),
+                  failed=[r.name for r in records if not r.passed],
+                  claims=[r.to_dict() for r in records])
+    if args.json is not None and args.json != "-":
+        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+    if args.markdown:
+        Path(args.markdown).write_text(format_markdown(records, args.seed, seconds))
+    if args.json == "-":
+        print(json.dumps(result))
+    else:
+        print(format_table(records))
+        notes = format_notes(records)
+        if notes:
+            print("\n" + notes)
+        summary = (f"\n{sum(r.passed for r in records)} of {len(records)} checks passed "
+                   f"(seed {args.seed}, {seconds:.1f} s)")
+        if not passed:
+            summary += "; FAILED: " + ", ".join(result["failed"])
+        print(summary)
+    return 0 if passed else 1
+
+
+def run_explain(args) -> int:
+    from .explain import explain, format_lesson
+    if args.seed < 0:
+        raise ValueError(f"--seed must be >= 0, got {args.seed}")
+    result = explain(seed=args.seed)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(format_lesson(result))
+    sys.stdout.flush()
+    return 0 if result["passed"] else 1
