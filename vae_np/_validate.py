@@ -77,3 +77,10 @@ def check_array(name: str, a, *, ndim: int | None = None, shape: tuple | None = 
     if finite and np.issubdtype(a.dtype, np.floating) and not np.isfinite(a).all():
         raise ValueError(f"{name} must be finite; it contains NaN or inf")
     return a
+
+
+def check_rng(name: str, rng) -> np.random.Generator:
+    """Raise ValueError unless ``rng`` is a ``numpy.random.Generator``."""
+    if not isinstance(rng, np.random.Generator):
+        raise ValueError(f"{name} must be a numpy.random.Generator, got {type(rng).__name__}")
+    return rng

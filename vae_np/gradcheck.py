@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._validate import check_choice, check_int, check_positive
+from ._validate import check_choice, check_int, check_positive, check_rng
 
 METHODS = ("coordinates", "directional", "complex")
 
@@ -133,13 +133,16 @@ def check_gradients(f, params, grads, *, method="coordinates", coords=None, dire
     GradcheckReport (``print`` it; ``.passed``; ``.to_dict()``)
     """
     method = check_choice("method", method, METHODS)
+    if isinstance(params, np.ndarray):      # two arrays: f takes the array itself, not a dict
+        f_of_array = f
+        f = lambda p: f_of_array(p["x"])    # noqa: E731
     params, grads = _as_dict(params, grads)
     tol = check_positive("tol", tol)
     h_rel = check_positive("h_rel", h_rel)
     directions = check_int("directions", directions)
     if coords is not None:
         coords = check_int("coords", coords)
-    rng = np.random.default_rng(0) if rng is None else rng
+    rng = np.random.default_rng(0) if rng is None else check_rng("rng", rng)
     report = GradcheckReport(method, tol)
     if method == "complex":
         for name in params:
@@ -227,7 +230,7 @@ def check_model(model, x, k=1, eps=None, *, method="directional", coords=None, d
     Freezing eps makes the loss a deterministic function of the parameters, so the check cannot be
     fooled by fresh noise per evaluation. Use a float64 model for a meaningful check.
     """
-    rng = np.random.default_rng(0) if rng is None else rng
+    rng = np.random.default_rng(0) if rng is None else check_rng("rng", rng)
     if eps is None:
         eps = rng.standard_normal((int(k), np.shape(x)[0], model.z_dim))
     _, grads = model.loss_and_grads(x, k=k, eps=eps)

@@ -12,7 +12,8 @@ from types import SimpleNamespace
 import numpy as np
 
 from . import ops
-from ._validate import (check_array, check_choice, check_dtype, check_int, check_positive)
+from ._validate import (check_array, check_choice, check_dtype, check_int, check_positive,
+                        check_rng)
 from .layers import MLP, Dense, FlatParameters
 
 LIKELIHOODS = ("bernoulli", "gaussian", "gaussian-learned")
@@ -153,7 +154,7 @@ class VAE:
     def _noise(self, batch, k, eps, rng):
         k = check_int("k", k)
         if eps is None:
-            rng = self.rng if rng is None else rng
+            rng = self.rng if rng is None else check_rng("rng", rng)
             return rng.standard_normal((k, batch, self.z_dim), dtype=self.dtype)
         eps = check_array("eps", eps)
         expected = (batch, self.z_dim) if k == 1 else (k, batch, self.z_dim)
@@ -285,7 +286,7 @@ class VAE:
     def sample(self, n, rng=None):
         """n draws of the decoder mean at z ~ N(0, I): (n, x_dim)."""
         n = check_int("n", n)
-        rng = self.rng if rng is None else rng
+        rng = self.rng if rng is None else check_rng("rng", rng)
         return self.decode(rng.standard_normal((n, self.z_dim), dtype=self.dtype))
 
     def reconstruct(self, x):

@@ -28,12 +28,13 @@ def softplus(x: np.ndarray) -> np.ndarray:
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
-    """sigmoid(x) = 1 / (1 + e^-x), stable for any x with full relative precision."""
-    if np.iscomplexobj(x):
-        return 1.0 / (1.0 + np.exp(-x))
-    # With e = e^-|x| <= 1 nothing overflows: x >= 0 gives 1 / (1 + e), x < 0 gives e / (1 + e).
-    e = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1, e) / (1 + e)
+    """sigmoid(x) = 1 / (1 + e^-x), with full relative precision for any x.
+
+    For x below about -88 (float32) or -709 (float64) e^-x overflows to inf and the result is 0,
+    which is also the correctly rounded value of sigmoid(x) there; that overflow is silenced.
+    """
+    with np.errstate(over="ignore"):
+        return 1 / (1 + np.exp(-x))
 
 
 # --------------------------------------------------------------------------- dense layer
@@ -52,7 +53,7 @@ def dense_forward(x, W, b):
         raise ValueError(f"dense_forward: expected x (B, n_in), W (n_in, n_out), b (n_out,); "
                          f"got x {x.shape}, W {W.shape}, b {b.shape}")
     y = x @ W
-    y += b
+    y = y + b if np.iscomplexobj(b) else np.add(y, b, out=y)  # complex b: complex-step checks
     return y, (x, W)
 
 
@@ -200,7 +201,7 @@ def reparameterize_forward(mu, sigma, eps):
         raise ValueError(f"reparameterize: expected mu, sigma (B, Z) and eps (B, Z) or (K, B, Z); "
                          f"got mu {mu.shape}, sigma {sigma.shape}, eps {eps.shape}")
     z = sigma * eps
-    z += mu
+    z = z + mu if np.iscomplexobj(mu) else np.add(z, mu, out=z)  # complex mu: complex step
     return z, (sigma, eps)
 
 

@@ -65,10 +65,10 @@ class Optimizer:
         return type(self)(**{name: getattr(self, name) for name in self.hyperparameters})
 
     def state_dict(self) -> dict:
-        """Hyperparameters, step count and moment buffers (arrays and numbers only)."""
+        """Hyperparameters, step count and copies of the moment buffers (arrays and numbers)."""
         state = {name: getattr(self, name) for name in self.hyperparameters}
         state["t"] = self.t
-        state.update({name: self.state[name] for name in self.buffers if name in self.state})
+        state.update({name: self.state[name].copy() for name in self.buffers if name in self.state})
         return state
 
     def load_state_dict(self, state: dict) -> None:
@@ -165,12 +165,14 @@ class Adam(Optimizer):
     def _update(self, flat, g, buf):
         b1, b2 = self.betas
         m, v, work = buf["m"], buf["v"], buf["work"]
-        # m += (1 - b1)(g - m) is the moving average written as one in-place update.
-        np.subtract(g, m, out=work)
-        work *= 1 - b1
+        # m <- b1 m + (1 - b1) g as written, in place. (The shorter m += (1 - b1)(g - m) cancels
+        # when the new average is much smaller than the old, i.e. for small betas: with b2 = 0 it
+        # left v with the rounding error of the previous g^2, 1e-5 of the step for g: 1 -> 1e-6.)
+        m *= b1
+        np.multiply(g, 1 - b1, out=work)
         m += work
+        v *= b2
         np.multiply(g, g, out=work)
-        work -= v
         work *= 1 - b2
         v += work
         # The bias corrections are scalars: fold sqrt(1 - b2^t) into eps and the step size,

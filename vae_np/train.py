@@ -80,6 +80,8 @@ def fit(model: VAE, X, optimizer, epochs=1, batch_size=128, k=1, rng=None, callb
     rng = model.rng if rng is None else rng
     if not isinstance(rng, np.random.Generator):
         raise ValueError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+    if callback is not None and not callable(callback):
+        raise ValueError(f"callback must be callable or None, got {callback!r}")
 
     n = X.shape[0]
     steps = -(-n // batch_size)
@@ -121,11 +123,16 @@ def _optimizers(optimizer, schedule):
 
 def _gradient_step(model, x, k, rng, epoch, step, steps):
     """Forward and backward on one batch; refuse to go on from a non-finite loss or gradient."""
-    p = model._forward(x, rng.standard_normal((k, x.shape[0], model.z_dim), dtype=model.dtype))
-    model._backward(p)
-    recon, kl = float(p.nll.mean()), float(p.kl.mean())
-    # A sum is NaN/inf iff some term is (or it overflows, which is as bad): one cheap pass.
-    if not (np.isfinite(recon + kl) and np.isfinite(model.grad_flat.sum())):
+    eps = rng.standard_normal((k, x.shape[0], model.z_dim), dtype=model.dtype)
+    # Overflow or log(0) shows up as a non-finite loss or gradient, which is checked just below and
+    # reported with the step; a NumPy warning (an exception under -W error) would hide that report.
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        p = model._forward(x, eps)
+        model._backward(p)
+        recon, kl = float(p.nll.mean()), float(p.kl.mean())
+        # A sum is NaN/inf iff some term is (or it overflows, which is as bad): one cheap pass.
+        finite = np.isfinite(recon + kl) and np.isfinite(model.grad_flat.sum())
+    if not finite:
         raise TrainingDivergedError(
             f"non-finite loss or gradient at epoch {epoch}, step {step}/{steps} "
             f"(loss = {recon + kl:.6g}); the parameters are those from before this step. "
@@ -141,7 +148,12 @@ def _update(model, x, k, rng, optimizers, epoch, step, steps):
     # Alternating schedule of the seed: phi (encoder) step, then theta (decoder) step from a fresh
     # gradient computed with the updated encoder.
     e = model.n_encoder
+    phi_before = model.flat[:e].copy()
     optimizers[0].step(model.flat[:e], model.grad_flat[:e])
-    _gradient_step(model, x, k, rng, epoch, step, steps)
+    try:
+        _gradient_step(model, x, k, rng, epoch, step, steps)
+    except TrainingDivergedError:
+        model.flat[:e] = phi_before     # undo the phi step: parameters from before this step
+        raise
     optimizers[1].step(model.flat[e:], model.grad_flat[e:])
     return recon, kl

@@ -1,0 +1,223 @@
+"""The gradient checker: it passes correct gradients, fails wrong ones, and handles kinks."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from strategies import assert_unchanged, snapshot
+from vae_np import VAE, cli
+from vae_np.gradcheck import check_gradients, check_model, relative_error
+
+
+def smooth_problem():
+    """f(a, b) = sum(tanh(a) * b) + sum(b^2) with its true gradient."""
+    rng = np.random.default_rng(0)
+    params = {"a": rng.normal(size=(3, 4)), "b": rng.normal(size=(3, 4))}
+
+    def f(p):
+        return np.sum(np.tanh(p["a"]) * p["b"]) + np.sum(p["b"] ** 2)
+    grads = {"a": (1 - np.tanh(params["a"]) ** 2) * params["b"],
+             "b": np.tanh(params["a"]) + 2 * params["b"]}
+    return f, params, grads
+
+
+@pytest.mark.parametrize("method", ["coordinates", "directional", "complex"])
+def test_correct_gradient_passes(method):
+    f, params, grads = smooth_problem()
+    before = snapshot(*params.values(), *grads.values())
+    report = check_gradients(f, params, grads, method=method)
+    assert report.passed, str(report)
+    assert all(r.status == "pass" and r.failed == 0 for r in report.rows)
+    assert report.max_error < 1e-6
+    assert_unchanged(before, *params.values(), *grads.values())   # perturbations are undone
+    if method == "complex":
+        assert report.max_error < 1e-13                           # exact to rounding
+    if method == "directional":
+        assert report.rows[-1].name == "(all at once)"
+
+
+@pytest.mark.parametrize("method", ["coordinates", "directional", "complex"])
+@pytest.mark.parametrize("mistake", ["twice", "sign of one coordinate", "one coordinate off"])
+def test_wrong_gradient_fails(method, mistake):
+    f, params, grads = smooth_problem()
+    wrong = {n: g.copy() for n, g in grads.items()}
+    if mistake == "twice":
+        wrong["a"] *= 2
+    elif mistake == "sign of one coordinate":
+        wrong["b"][1, 2] *= -1
+    else:
+        wrong["b"][0, 0] += 1e-3
+    report = check_gradients(f, params, wrong, method=method, directions=5)
+    assert not report.passed
+    assert "FAIL" in str(report) and "FAILED" in str(report)
+    bad_row = next(r for r in report.rows if r.name == ("a" if mistake == "twice" else "b"))
+    assert bad_row.status == "FAIL"
+    if method != "directional":
+        good_row = next(r for r in report.rows if r.name == ("b" if mistake == "twice" else "a"))
+        assert good_row.status == "pass"
+
+
+def test_report_table_and_dict():
+    f, params, grads = smooth_problem()
+    report = check_gradients(f, params, grads, method="coordinates")
+    text = str(report)
+    lines = text.splitlines()
+    assert lines[0].startswith("gradient check (coordinates, pass if error < 1e-06)")
+    assert "parameter" in lines[1] and "max error" in lines[1] and "status" in lines[1]
+    assert lines[2].split()[0] == "a" and lines[2].split()[-1] == "pass"
+    assert lines[-1] == "PASSED"
+    d = report.to_dict()
+    json.dumps(d)
+    assert d["passed"] is True and d["method"] == "coordinates"
+    assert [r["name"] for r in d["rows"]] == ["a", "b"]
+    assert all(r["checked"] == 12 and r["status"] == "pass" for r in d["rows"])
+
+
+def test_coordinate_sampling():
+    f, params, grads = smooth_problem()
+    report = check_gradients(f, params, grads, coords=5, rng=np.random.default_rng(3))
+    assert [r.checked for r in report.rows] == [5, 5]
+    report = check_gradients(f, params, grads, coords=100)         # more than there are: all
+    assert [r.checked for r in report.rows] == [12, 12]
+    # sampled coordinates still catch an error when they include it
+    wrong = {n: g.copy() for n, g in grads.items()}
+    wrong["a"] += 0.5
+    assert not check_gradients(f, params, wrong, coords=3).passed
+
+
+def test_array_inputs_and_relative_error():
+    x = np.array([0.3, -1.2, 2.0])
+    report = check_gradients(lambda v: np.sum(v ** 3), x, 3 * x ** 2)
+    assert report.passed and report.rows[0].name == "x"
+    assert relative_error(1.0, 1.0) == 0
+    assert relative_error(1.0, -1.0) == 1
+    assert relative_error(0.0, 2.0) == 1
+    assert relative_error(2.0, 1.0) == pytest.approx(1 / 3)
+
+
+def test_relu_kink_is_skipped_not_failed():
+    """sum(relu(x)) with one coordinate within h = 1e-6 of the kink: its difference quotient is
+    ~1/2 while the analytic derivative is 0 or 1; the checker counts it as a kink."""
+    x = np.array([0.7, -0.4, 3e-7, -2e-7, 1.5])
+    grad = (x > 0).astype(float)
+    report = check_gradients(lambda v: np.sum(np.maximum(v, 0)), x, grad)
+    row = report.rows[0]
+    assert row.checked == 5 and row.skipped_kink == 2 and row.failed == 0
+    assert report.passed, str(report)
+    assert " 2 " in str(report).splitlines()[2]              # the kink column of the table
+    # away from the kink a wrong derivative is still caught
+    wrong = grad.copy()
+    wrong[0] = 0.0
+    report = check_gradients(lambda v: np.sum(np.maximum(v, 0)), x, wrong)
+    assert report.rows[0].failed == 1 and not report.passed
+
+
+def test_only_kinks_is_inconclusive_not_passed():
+    x = np.array([1e-8, -1e-8])
+    report = check_gradients(lambda v: np.sum(np.maximum(v, 0)), x, (x > 0).astype(float))
+    assert report.rows[0].status == "inconclusive"
+    assert not report.passed
+
+
+def test_complex_method_gets_a_complex_array():
+    seen = []
+
+    def f(p):
+        seen.append(p["x"].dtype)
+        return np.sum(np.exp(p["x"]))
+    x = np.array([0.1, 0.2])
+    report = check_gradients(f, {"x": x}, {"x": np.exp(x)}, method="complex")
+    assert report.passed and report.max_error < 1e-14
+    assert all(np.issubdtype(d, np.complexfloating) for d in seen)
+    assert x.dtype == np.float64
+
+
+def test_bad_arguments():
+    f, params, grads = smooth_problem()
+    with pytest.raises(ValueError, match="method"):
+        check_gradients(f, params, grads, method="forward")
+    with pytest.raises(ValueError, match="keys"):
+        check_gradients(f, params, {"a": grads["a"]})
+    with pytest.raises(ValueError, match="shape"):
+        check_gradients(f, params, {"a": grads["a"], "b": grads["b"][:2]})
+    with pytest.raises(ValueError, match="tol"):
+        check_gradients(f, params, grads, tol=0)
+    with pytest.raises(ValueError, match="coords"):
+        check_gradients(f, params, grads, coords=0)
+    with pytest.raises(ValueError, match="rng"):
+        check_gradients(f, params, grads, coords=2, rng=42)
+
+
+def test_check_model_catches_a_broken_backward(monkeypatch):
+    """A model whose KL gradient uses the quoted (twice too large) expression fails the check."""
+    from vae_np import ops
+    model = VAE(5, (4,), 2, "tanh", "gaussian", seed=0)
+    x = np.random.default_rng(0).normal(size=(3, 5))
+    assert check_model(model, x, k=2, method="coordinates").passed
+    monkeypatch.setattr(ops, "kl_backward", _twice_kl)
+    report = check_model(model, x, k=2, method="coordinates")
+    assert not report.passed
+    failing = {r.name for r in report.rows if r.status == "FAIL"}
+    assert failing and all(n.startswith("encoder.") for n in failing)
+
+
+def _twice_kl(dkl, cache):
+    """The KL gradient from the quoted expression: 2 mu, 2 (sigma - 1/sigma)."""
+    mu, sigma = cache
+    return 2 * dkl[:, None] * mu, 2 * dkl[:, None] * (sigma - 1 / sigma)
+
+
+# --------------------------------------------------------------------------- command line
+REPO = Path(__file__).resolve().parents[1]
+ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(
+    [str(REPO)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])}
+
+
+def test_cli_gradcheck_in_process(capsys):
+    status = cli.main(["gradcheck", "--hidden", "8", "--x-dim", "10", "--z-dim", "2"])
+    out = capsys.readouterr().out
+    assert status == 0, out
+    assert "PASSED" in out and "FAILED" not in out
+
+
+def test_cli_gradcheck_json(capsys):
+    status = cli.main(["gradcheck", "--hidden", "3", "--x-dim", "4", "--z-dim", "2", "--json",
+                       "--likelihood", "gaussian-learned", "--activation", "tanh", "--k", "2"])
+    result = json.loads(capsys.readouterr().out)
+    assert status == 0 and result["passed"] is True
+    assert [c["method"] for c in result["checks"]] == ["directional", "coordinates"]
+
+
+def test_cli_gradcheck_subprocess():
+    proc = subprocess.run([sys.executable, "-m", "vae_np", "gradcheck", "--hidden", "8",
+                           "--x-dim", "10", "--z-dim", "2"], capture_output=True, text=True,
+                          timeout=120, env=ENV)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "PASSED" in proc.stdout
+
+
+@pytest.mark.parametrize("argv, word", [
+    (["gradcheck", "--activation", "swish"], "activation"),
+    (["gradcheck", "--x-dim", "0"], "x_dim"),
+    (["gradcheck", "--batch", "0", "--x-dim", "3", "--hidden", "2"], "batch"),
+    (["gradcheck", "--tol", "-1", "--x-dim", "3", "--hidden", "2"], "tol"),
+    (["gradcheck", "--x-dim", "ten"], "x-dim"),
+])
+def test_cli_bad_argument_exits_2(argv, word, capsys):
+    try:
+        status = cli.main(argv)
+    except SystemExit as exc:                       # argparse's own errors
+        status = exc.code
+    assert status == 2
+    assert word in capsys.readouterr().err
+
+
+def test_cli_bad_argument_subprocess():
+    proc = subprocess.run([sys.executable, "-m", "vae_np", "gradcheck", "--z-dim", "-1"],
+                          capture_output=True, text=True, timeout=60, env=ENV)
+    assert proc.returncode == 2
+    assert "z_dim" in proc.stderr and "Traceback" not in proc.stderr

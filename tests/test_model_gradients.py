@@ -1,0 +1,218 @@
+"""The full VAE gradient against finite differences, for hypothesis-drawn architectures.
+
+Architectures (tests/strategies.py): depth 0-3 hidden layers of width <= 5, every activation,
+every likelihood ("gaussian-learned" with and without decoder_sigma_min), both sigma
+parameterizations, both decoder means, k in 1..4, batch <= 4, frozen eps (pitfall 2).
+
+Per-coordinate check: vae_np.gradcheck.check_gradients on *every* parameter, tolerance 1e-6 (the
+checker's default: ten times the ~1e-7 a correct float64 central difference typically reaches;
+its error floor is the quotient's own rounding noise). A ReLU/leaky-ReLU coordinate whose
++-h step straddles a kink is reported as skipped (pitfall 5); at least 90% of the coordinates
+must be conclusive. The largest error over all drawn architectures is recorded and printed by
+test_zz_report_max_error (run with -s to see it).
+
+Directional check, written here independently of the checker: u . grad vs
+(L(theta + h u) - L(theta - h u)) / 2h for random unit u over the whole flat vector, with the
+tolerance of tests/strategies.py (1e-6 relative + 1e-8 F, F ~ the size of the loss's terms).
+"""
+import numpy as np
+import pytest
+from hypothesis import given, note, settings
+from hypothesis import strategies as st
+
+from strategies import (FD_ATOL_PER_F, FD_RTOL, architectures, assert_unchanged, make_data,
+                        snapshot)
+from vae_np import VAE
+from vae_np.gradcheck import check_gradients, check_model
+
+TOL = 1e-6
+MAX_ERRORS = []    # (max error, architecture) per drawn example
+
+
+def build(arch):
+    kwargs, run = arch
+    model = VAE(**kwargs)
+    x, eps = make_data(model, run["batch"], run["k"], run["data_seed"])
+    return model, x, run["k"], eps
+
+
+# The headline test: four times the profile's example count (tiny models, ~10 ms an example).
+@settings(max_examples=4 * settings().max_examples)
+@given(arch=architectures(), eps_2d=st.booleans())
+def test_full_gradient_every_coordinate(arch, eps_2d):
+    kwargs, run = arch
+    model = VAE(**kwargs)
+    x, eps = make_data(model, run["batch"], run["k"], run["data_seed"], eps_2d=eps_2d)
+    note(repr(model))
+    before = snapshot(x, eps)
+    loss, grads = model.loss_and_grads(x, k=run["k"], eps=eps)
+    grads = {n: g.copy() for n, g in grads.items()}
+    assert_unchanged(before, x, eps)
+    assert np.isfinite(loss) and all(np.all(np.isfinite(g)) for g in grads.values())
+    assert loss == model.loss(x, k=run["k"], eps=eps)
+    report = check_gradients(lambda params: model.loss(x, k=run["k"], eps=eps), model.params,
+                             grads, method="coordinates", tol=TOL)
+    note(str(report))
+    checked = sum(r.checked for r in report.rows)
+    assert checked == model.flat.size                     # every coordinate
+    assert not any(r.failed for r in report.rows), str(report)
+    conclusive = checked - sum(r.skipped_kink + r.inconclusive for r in report.rows)
+    assert conclusive >= 0.9 * checked, str(report)
+    if kwargs["activation"] not in ("relu", "leaky_relu"):
+        assert all(r.skipped_kink == 0 for r in report.rows), str(report)
+    MAX_ERRORS.append((report.max_error, repr(model) + f", k={run['k']}, batch={run['batch']}"))
+
+
+@given(arch=architectures(), seed=st.integers(0, 1000))
+def test_full_gradient_random_directions(arch, seed):
+    model, x, k, eps = build(arch)
+    loss, grads = model.loss_and_grads(x, k=k, eps=eps)
+    g = model.grad_flat.copy()
+    recon, kl = model.elbo_terms(x, k=k, eps=eps)
+    f_terms = 1 + float(np.mean(np.abs(recon)) + np.mean(kl))
+    theta = model.flat.copy()
+    rng = np.random.default_rng(seed)
+    for _ in range(3):
+        u = rng.standard_normal(theta.size)
+        u /= np.linalg.norm(u)
+        h = 1e-6 * max(1.0, float(np.max(np.abs(theta))))
+        model.flat[:] = theta + h * u
+        f_plus = model.loss(x, k=k, eps=eps)
+        model.flat[:] = theta - h * u
+        f_minus = model.loss(x, k=k, eps=eps)
+        model.flat[:] = theta
+        numeric, analytic = (f_plus - f_minus) / (2 * h), float(u @ g)
+        bound = FD_RTOL * (abs(analytic) + abs(numeric)) + FD_ATOL_PER_F * f_terms
+        # A kink inside [theta - hu, theta + hu] can only occur for ReLU-type activations.
+        if arch[0]["activation"] in ("relu", "leaky_relu") and abs(analytic - numeric) > bound:
+            f_0 = model.loss(x, k=k, eps=eps)
+            if abs(f_plus - 2 * f_0 + f_minus) / h > 0.1 * abs(analytic - numeric):
+                continue
+        assert abs(analytic - numeric) <= bound, (analytic, numeric, repr(model))
+    # and the library's own directional check (per tensor and all at once) agrees
+    report = check_model(model, x, k=k, eps=eps, method="directional", tol=TOL,
+                         rng=np.random.default_rng(seed))
+    assert report.passed, str(report)
+
+
+# --------------------------------------------------------------------------- pitfall 2: frozen eps
+@given(arch=architectures(), seed=st.integers(0, 1000))
+def test_backward_uses_the_forward_draw(arch, seed):
+    """With no eps given, forward and backward share one draw: the result equals passing that
+    draw explicitly (same seeded generator), gradient and all."""
+    model, x, k, _ = build(arch)
+    loss_a, grads_a = model.loss_and_grads(x, k=k, rng=np.random.default_rng(seed))
+    grads_a = {n: g.copy() for n, g in grads_a.items()}
+    eps = np.random.default_rng(seed).standard_normal((k, x.shape[0], model.z_dim))
+    loss_b, grads_b = model.loss_and_grads(x, k=k, eps=eps)
+    assert loss_a == loss_b
+    for name in grads_a:
+        np.testing.assert_array_equal(grads_a[name], grads_b[name], err_msg=name)
+
+
+def test_frozen_eps_makes_the_loss_deterministic():
+    model = VAE(5, (4,), 2, "tanh", "bernoulli", seed=1)
+    x = np.random.default_rng(0).random((3, 5))
+    eps = np.random.default_rng(1).standard_normal((2, 3, 2))
+    assert model.loss(x, k=2, eps=eps) == model.loss(x, k=2, eps=eps)
+    # fresh noise on every evaluation would make a difference quotient meaningless
+    assert model.loss(x, k=2) != model.loss(x, k=2)
+
+
+@given(arch=architectures())
+def test_k_samples_average_single_sample_losses(arch):
+    """loss(K samples) = mean_k loss(eps_k): recon is averaged over k, the KL does not depend on
+    eps; the gradients average the same way."""
+    model, x, k, eps = build(arch)
+    loss, grads = model.loss_and_grads(x, k=k, eps=eps)
+    g_k = model.grad_flat.copy()
+    singles, g_singles = [], []
+    for i in range(k):
+        singles.append(model.loss_and_grads(x, k=1, eps=eps[i])[0])
+        g_singles.append(model.grad_flat.copy())
+    np.testing.assert_allclose(loss, np.mean(singles), rtol=1e-12, atol=1e-12)
+    scale = max(1.0, float(np.max(np.abs(g_k))))
+    np.testing.assert_allclose(g_k, np.mean(g_singles, axis=0), rtol=1e-10, atol=1e-12 * scale)
+
+
+# ------------------------------------------------------------------------ pitfall 3: affine heads
+@pytest.mark.parametrize("sigma_param", ["logvar", "softplus"])
+@pytest.mark.parametrize("activation", ["tanh", "sigmoid", "relu"])
+def test_affine_heads_have_no_activation(activation, sigma_param):
+    """Shifting a head's bias by delta shifts that head's output by exactly delta (no squashing):
+    mu for encoder.mu, s = ln sigma^2 for encoder.sigma with logvar, the Gaussian mean for
+    decoder.out with an identity mean, ln sigma for decoder.logsigma."""
+    model = VAE(4, (3, 3), 2, activation, "gaussian-learned", sigma_param, seed=2)
+    x = np.random.default_rng(0).normal(size=(5, 4))
+    z = np.random.default_rng(1).normal(size=(5, 2))
+    delta = 0.375                                         # exact in binary
+    mu0, sigma0 = model.encode(x)
+    mean0 = model.decode(z)
+    model.params["encoder.mu.b"][...] += delta
+    mu1, sigma1 = model.encode(x)
+    # mu1 - mu0 is delta up to the rounding of mu0 and mu1: a few ulps of max |mu|
+    np.testing.assert_allclose(mu1 - mu0, delta, rtol=0,
+                               atol=4 * np.finfo(float).eps * max(1.0, float(np.max(np.abs(mu1)))))
+    np.testing.assert_array_equal(sigma1, sigma0)
+    if sigma_param == "logvar":
+        model.params["encoder.sigma.b"][...] += delta
+        _, sigma2 = model.encode(x)
+        np.testing.assert_allclose(np.log(sigma2 ** 2) - np.log(sigma0 ** 2), delta, rtol=1e-13)
+    model.params["decoder.out.b"][...] += delta
+    atol = 4 * np.finfo(float).eps * max(1.0, float(np.max(np.abs(mean0))))
+    np.testing.assert_allclose(model.decode(z) - mean0, delta, rtol=0, atol=atol)
+    # No activation derivative in the gradient either: for a fixed-sigma Gaussian with identity
+    # mean, d loss / d decoder.out.b = mean_b (mean_b - x_b) / sigma^2 (k = 1), mean from decode.
+    gauss = VAE(4, (3,), 2, activation, "gaussian", sigma_param, seed=2, decoder_sigma=0.5)
+    eps = np.random.default_rng(2).normal(size=(5, 2))
+    _, grads = gauss.loss_and_grads(x, eps=eps)
+    # decoder mean at the sampled z, computed through the public decode (identity mean)
+    mu, sigma = gauss.encode(x)
+    mean = gauss.decode(mu + sigma * eps)
+    np.testing.assert_allclose(grads["decoder.out.b"], np.mean((mean - x) / 0.25, axis=0),
+                               rtol=1e-12, atol=1e-14)
+
+
+# ---------------------------------------------------------------------- pitfall 4: extreme logits
+def test_bernoulli_model_with_extreme_logits_is_finite():
+    model = VAE(6, (4,), 2, "tanh", "bernoulli", seed=0)
+    model.params["decoder.out.W"][...] *= 1e4
+    model.params["decoder.out.b"][...] = 1e4 * np.sign(model.params["decoder.out.b"])
+    x = (np.random.default_rng(0).random((4, 6)) < 0.5).astype(float)
+    eps = np.random.default_rng(1).normal(size=(4, 2))
+    loss, grads = model.loss_and_grads(x, eps=eps)
+    assert np.isfinite(loss) and loss > 100                # confidently wrong pixels cost ~|logit|
+    assert np.all(np.isfinite(model.grad_flat))
+    # the decoder's output is a probability in [0, 1], exactly 0 or 1 at such logits
+    p = model.decode(eps)
+    assert np.all((p >= 0) & (p <= 1))
+
+
+# --------------------------------------------------------------------------- inputs never mutated
+@given(arch=architectures())
+def test_public_methods_do_not_mutate_inputs(arch):
+    model, x, k, eps = build(arch)
+    z = np.random.default_rng(0).normal(size=(3, model.z_dim))
+    x_u8 = (np.random.default_rng(1).random((2, model.x_dim)) * 255).astype(np.uint8)
+    before = snapshot(x, eps, z, x_u8)
+    model.loss_and_grads(x, k=k, eps=eps)
+    model.loss(x, k=k, eps=eps)
+    model.elbo_terms(x, k=k, eps=eps)
+    model.log_weights(x, k=k, eps=eps)
+    model.encode(x)
+    model.reconstruct(x)
+    model.decode(z)
+    if model.likelihood == "bernoulli":
+        model.loss_and_grads(x_u8)
+    assert_unchanged(before, x, eps, z, x_u8)
+
+
+# --------------------------------------------------------------------------- report
+def test_zz_report_max_error():
+    """Print (with -s) the largest checker error over all hypothesis-drawn architectures."""
+    if not MAX_ERRORS:
+        pytest.skip("no architecture recorded (run the whole module)")
+    worst, arch = max(MAX_ERRORS)
+    print(f"\nfull-model gradient check: {len(MAX_ERRORS)} architectures, max relative error "
+          f"{worst:.3e} (threshold {TOL:g}) at {arch}")
+    assert worst < TOL

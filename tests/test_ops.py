@@ -1,0 +1,299 @@
+"""Every forward/backward pair of vae_np.ops against central differences and complex step.
+
+For each op the scalar objective is L = sum(out * G) with a fixed random G, so backward(G, cache)
+must equal dL/d(input). Hypothesis draws the shapes and values; every test also asserts that
+neither the inputs nor G were mutated. Tolerances are documented in tests/strategies.py:
+central differences |a - n| <= 1e-6 (|a| + |n|) + 1e-8 F with F the sum of |terms| of L
+(rounding noise of the quotient is ~1e-10 F), complex step |a - n| <= 1e-10 (|a| + |n|) + 1e-13.
+"""
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from strategies import (arrays, assert_complex_close, assert_fd_close, assert_unchanged,
+                        away_from_zero, central_difference, complex_step, dims, floats,
+                        matrix_shapes, sample_counts, snapshot)
+from vae_np import ops
+
+LN_2PI = np.log(2 * np.pi)
+
+
+def run_op(forward, backward, inputs, G, wrt, **kwargs):
+    """out, {name: gradient} for backward(G, cache); asserts nothing passed in was mutated."""
+    before = snapshot(*inputs.values(), G)
+    out, cache = forward(**inputs, **kwargs)
+    grads = backward(G, cache)
+    if not isinstance(grads, tuple):
+        grads = (grads,)
+    assert len(grads) == len(wrt)
+    assert_unchanged(before, *inputs.values(), G)
+    for name, g in zip(wrt, grads):
+        assert g.shape == inputs[name].shape, (name, g.shape, inputs[name].shape)
+    return out, dict(zip(wrt, grads))
+
+
+def check_fd(forward, inputs, G, grads, f_terms, **kwargs):
+    """Each gradient in ``grads`` against central differences of L = sum(forward(...) * G)."""
+    for name, analytic in grads.items():
+        def objective(v, name=name):
+            return np.sum(forward(**{**inputs, name: v}, **kwargs)[0] * G)
+        assert_fd_close(analytic, central_difference(objective, inputs[name]), f_terms, name)
+
+
+def check_complex(forward, inputs, G, grads, **kwargs):
+    """Each gradient in ``grads`` against the complex step of L (for analytic ops)."""
+    for name, analytic in grads.items():
+        def objective(v, name=name):
+            return np.sum(forward(**{**inputs, name: v}, **kwargs)[0] * G)
+        assert_complex_close(analytic, complex_step(objective, inputs[name]), name)
+
+
+# --------------------------------------------------------------------------- dense
+@given(data=st.data())
+def test_dense(data):
+    (B, n_in), n_out = data.draw(matrix_shapes()), data.draw(dims)
+    inputs = dict(x=data.draw(arrays((B, n_in))), W=data.draw(arrays((n_in, n_out))),
+                  b=data.draw(arrays((n_out,))))
+    G = data.draw(arrays((B, n_out), -2, 2))
+    out, grads = run_op(ops.dense_forward, ops.dense_backward, inputs, G, ("x", "W", "b"))
+    np.testing.assert_allclose(out, inputs["x"] @ inputs["W"] + inputs["b"], rtol=1e-14, atol=1e-14)
+    f_terms = np.sum(np.abs(G) * (np.abs(inputs["x"]) @ np.abs(inputs["W"]) + np.abs(inputs["b"])))
+    check_fd(ops.dense_forward, inputs, G, grads, f_terms)
+    check_complex(ops.dense_forward, inputs, G, grads)
+
+
+@given(data=st.data())
+def test_dense_backward_writes_into_given_arrays(data):
+    (B, n_in), n_out = data.draw(matrix_shapes()), data.draw(dims)
+    x, W = data.draw(arrays((B, n_in))), data.draw(arrays((n_in, n_out)))
+    b = data.draw(arrays((n_out,)))
+    G = data.draw(arrays((B, n_out), -2, 2))
+    _, cache = ops.dense_forward(x, W, b)
+    dx, dW, db = ops.dense_backward(G, cache)
+    out_dW, out_db = np.full_like(W, np.nan), np.full_like(b, np.nan)
+    dx2, dW2, db2 = ops.dense_backward(G, cache, out_dW=out_dW, out_db=out_db, need_dx=False)
+    assert dx2 is None
+    assert dW2 is out_dW and db2 is out_db
+    np.testing.assert_array_equal(out_dW, dW)
+    np.testing.assert_array_equal(out_db, db)
+
+
+def test_dense_rejects_mismatched_shapes():
+    with pytest.raises(ValueError, match="dense_forward"):
+        ops.dense_forward(np.zeros((2, 3)), np.zeros((4, 2)), np.zeros(2))
+
+
+# --------------------------------------------------------------------------- activations
+# Values for each activation: ReLU-type ones away from the kink at 0 (pitfall 5).
+ACTIVATION_VALUES = {
+    "relu": away_from_zero(), "leaky_relu": away_from_zero(),
+    "tanh": floats(-4, 4), "sigmoid": floats(-4, 4), "softplus": floats(-4, 4),
+    "identity": floats(-5, 5),
+}
+# Independent forward formulas (moderate x).
+ACTIVATION_REFERENCE = {
+    "relu": lambda x: np.where(x > 0, x, 0.0),
+    "leaky_relu": lambda x: np.where(x > 0, x, 0.01 * x),
+    "tanh": np.tanh,
+    "sigmoid": lambda x: 1 / (1 + np.exp(-x)),
+    "softplus": lambda x: np.log(1 + np.exp(x)),
+    "identity": lambda x: x,
+}
+ANALYTIC_ACTIVATIONS = ("tanh", "sigmoid", "softplus", "identity")
+
+
+def test_activation_table_is_covered():
+    assert set(ACTIVATION_VALUES) == set(ops.ACTIVATIONS)
+
+
+@pytest.mark.parametrize("name", sorted(ops.ACTIVATIONS))
+@given(data=st.data())
+def test_activation(name, data):
+    forward, backward = ops.ACTIVATIONS[name]
+    shape = data.draw(matrix_shapes())
+    inputs = dict(x=data.draw(arrays(shape, elements=ACTIVATION_VALUES[name])))
+    G = data.draw(arrays(shape, -2, 2))
+    out, grads = run_op(forward, backward, inputs, G, ("x",))
+    np.testing.assert_allclose(out, ACTIVATION_REFERENCE[name](inputs["x"]), rtol=1e-13, atol=1e-15)
+    check_fd(forward, inputs, G, grads, np.sum(np.abs(G) * (np.abs(out) + 1)))
+    if name in ANALYTIC_ACTIVATIONS:
+        check_complex(forward, inputs, G, grads)
+
+
+def test_relu_type_derivatives_at_and_near_zero():
+    x = np.array([[-1e-300, 0.0, 1e-300, -2.0, 2.0]])
+    np.testing.assert_array_equal(ops.relu_backward(np.ones_like(x), x), [[0, 0, 1, 0, 1]])
+    np.testing.assert_array_equal(ops.leaky_relu_backward(np.ones_like(x), x),
+                                  [[0.01, 0.01, 1, 0.01, 1]])
+
+
+def test_sigmoid_and_softplus_are_finite_for_huge_inputs():
+    x = np.array([-1e4, -800.0, -40.0, 0.0, 40.0, 800.0, 1e4])
+    s = ops.sigmoid(x)
+    assert np.all(np.isfinite(s)) and s[0] == 0 and s[-1] == 1 and s[3] == 0.5
+    sp = ops.softplus(x)
+    assert np.all(np.isfinite(sp)) and sp[0] == 0 and sp[-1] == 1e4
+    np.testing.assert_allclose(sp[2], np.exp(-40.0), rtol=1e-14)    # ln(1 + e^-40) ~ e^-40
+    np.testing.assert_allclose(sp[4], 40.0, rtol=1e-15)
+
+
+# --------------------------------------------------------------------------- sigma of q(z|x)
+@given(data=st.data())
+def test_sigma_logvar(data):
+    shape = data.draw(matrix_shapes())
+    inputs = dict(s=data.draw(arrays(shape, -4, 4)))
+    G = data.draw(arrays(shape, -2, 2))
+    out, grads = run_op(ops.sigma_logvar_forward, ops.sigma_logvar_backward, inputs, G, ("s",))
+    np.testing.assert_allclose(out ** 2, np.exp(inputs["s"]), rtol=1e-14)    # s = ln sigma^2
+    check_fd(ops.sigma_logvar_forward, inputs, G, grads, np.sum(np.abs(G * out)))
+    check_complex(ops.sigma_logvar_forward, inputs, G, grads)
+
+
+@given(data=st.data(), sigma_min=st.one_of(st.just(1e-4), floats(1e-8, 1.0)))
+def test_sigma_softplus(data, sigma_min):
+    shape = data.draw(matrix_shapes())
+    inputs = dict(s=data.draw(arrays(shape, -4, 4)))
+    G = data.draw(arrays(shape, -2, 2))
+    out, grads = run_op(ops.sigma_softplus_forward, ops.sigma_softplus_backward, inputs, G, ("s",),
+                        sigma_min=sigma_min)
+    np.testing.assert_allclose(out, np.log1p(np.exp(inputs["s"])) + sigma_min, rtol=1e-14)
+    assert np.all(out > sigma_min)
+    f_terms = np.sum(np.abs(G * out))
+    check_fd(ops.sigma_softplus_forward, inputs, G, grads, f_terms, sigma_min=sigma_min)
+    check_complex(ops.sigma_softplus_forward, inputs, G, grads, sigma_min=sigma_min)
+
+
+# --------------------------------------------------------------------------- reparameterization
+@pytest.mark.parametrize("sampled", [False, True], ids=["eps(B,Z)", "eps(K,B,Z)"])
+@given(data=st.data())
+def test_reparameterize(sampled, data):
+    B, Z = data.draw(matrix_shapes())
+    eps_shape = (data.draw(sample_counts), B, Z) if sampled else (B, Z)
+    inputs = dict(mu=data.draw(arrays((B, Z))), sigma=data.draw(arrays((B, Z), 0.05, 3)),
+                  eps=data.draw(arrays(eps_shape)))
+    G = data.draw(arrays(eps_shape, -2, 2))
+    out, grads = run_op(ops.reparameterize_forward, ops.reparameterize_backward, inputs, G,
+                        ("mu", "sigma"))
+    np.testing.assert_allclose(out, inputs["mu"] + inputs["sigma"] * inputs["eps"],
+                               rtol=1e-15, atol=1e-15)
+    f_terms = np.sum(np.abs(G) * (np.abs(inputs["mu"]) + np.abs(inputs["sigma"] * inputs["eps"])))
+    check_fd(ops.reparameterize_forward, inputs, G, grads, f_terms)
+    check_complex(ops.reparameterize_forward, inputs, G, grads)
+
+
+def test_reparameterize_rejects_mismatched_eps():
+    with pytest.raises(ValueError, match="eps"):
+        ops.reparameterize_forward(np.zeros((2, 3)), np.ones((2, 3)), np.zeros((3, 2)))
+
+
+# --------------------------------------------------------------------------- KL
+@given(data=st.data())
+def test_kl(data):
+    B, Z = data.draw(matrix_shapes())
+    inputs = dict(mu=data.draw(arrays((B, Z))), sigma=data.draw(arrays((B, Z), 0.1, 3)))
+    G = data.draw(arrays((B,), -2, 2))
+    out, grads = run_op(ops.kl_forward, ops.kl_backward, inputs, G, ("mu", "sigma"))
+    assert out.shape == (B,)
+    mu, sigma = inputs["mu"], inputs["sigma"]
+    terms = 0.5 * np.sum(mu ** 2 + sigma ** 2 + 1 + 2 * np.abs(np.log(sigma)), axis=1)
+    check_fd(ops.kl_forward, inputs, G, grads, np.sum(np.abs(G) * terms))
+    check_complex(ops.kl_forward, inputs, G, grads)
+
+
+# --------------------------------------------------------------------------- likelihoods
+@pytest.mark.parametrize("sampled", [False, True], ids=["(B,D)", "(K,B,D)"])
+@given(data=st.data())
+def test_bernoulli_nll(sampled, data):
+    B, D = data.draw(matrix_shapes())
+    shape = (data.draw(sample_counts), B, D) if sampled else (B, D)
+    inputs = dict(logits=data.draw(arrays(shape, -8, 8)), x=data.draw(arrays((B, D), 0, 1)))
+    G = data.draw(arrays(shape[:-1], -2, 2))
+    out, grads = run_op(ops.bernoulli_nll_forward, ops.bernoulli_nll_backward, inputs, G,
+                        ("logits",))
+    assert out.shape == shape[:-1]
+    f_terms = np.sum(np.abs(G) * np.sum(np.abs(inputs["logits"]) + 1, axis=-1))
+    check_fd(ops.bernoulli_nll_forward, inputs, G, grads, f_terms)
+    check_complex(ops.bernoulli_nll_forward, inputs, G, grads)
+
+
+@given(logits=arrays(matrix_shapes(), -10, 10), data=st.data())
+def test_bernoulli_nll_equals_cross_entropy_of_probabilities(logits, data):
+    """For moderate logits, -[x ln p + (1 - x) ln(1 - p)] with p = 1/(1 + e^-l), computed
+    naively, is accurate: 1 - p >= 4.5e-5 loses at most ~3e-12 relatively, hence rtol 1e-9."""
+    x = data.draw(arrays(logits.shape, 0, 1))          # grey levels, not only 0/1
+    p = 1 / (1 + np.exp(-logits))
+    expected = -np.sum(x * np.log(p) + (1 - x) * np.log(1 - p), axis=-1)
+    nll, _ = ops.bernoulli_nll_forward(logits, x)
+    np.testing.assert_allclose(nll, expected, rtol=1e-9, atol=1e-9 * logits.shape[-1])
+
+
+@given(logits=arrays(matrix_shapes(), -1e4, 1e4), data=st.data())
+def test_bernoulli_nll_stable_for_extreme_logits(logits, data):
+    """Pitfall 4: logits up to +-1e4 give finite values with the right limits, no log(0)."""
+    x = data.draw(arrays(logits.shape, 0, 1))
+    nll, cache = ops.bernoulli_nll_forward(logits, x)
+    dlogits = ops.bernoulli_nll_backward(np.ones(nll.shape), cache)
+    assert np.all(np.isfinite(nll)) and np.all(np.isfinite(dlogits))
+    # Independent stable form: l > 0: (1 - x) l + ln(1 + e^-l);  l <= 0: -x l + ln(1 + e^l).
+    pos = logits > 0
+    per_pixel = np.where(pos, (1 - x) * logits, -x * logits) + np.log1p(np.exp(-np.abs(logits)))
+    np.testing.assert_allclose(nll, per_pixel.sum(-1), rtol=1e-12, atol=1e-12)
+    # d/dl = sigmoid(l) - x, whose limits are 1 - x and -x.
+    big = np.abs(logits) > 40
+    np.testing.assert_allclose(dlogits[big], np.where(pos, 1 - x, -x)[big], rtol=0, atol=1e-17)
+
+
+def test_bernoulli_nll_limits_exactly():
+    logits = np.array([[1e4, -1e4, 1e4, -1e4]])
+    x = np.array([[1.0, 0.0, 0.0, 1.0]])
+    per_pixel = [ops.bernoulli_nll_forward(logits[:, i:i + 1], x[:, i:i + 1])[0][0]
+                 for i in range(4)]
+    assert per_pixel == [0.0, 0.0, 1e4, 1e4]
+    d = ops.bernoulli_nll_backward(np.ones(1), ops.bernoulli_nll_forward(logits, x)[1])
+    np.testing.assert_array_equal(d, [[0.0, 0.0, 1.0, -1.0]])
+
+
+@pytest.mark.parametrize("sampled", [False, True], ids=["(B,D)", "(K,B,D)"])
+@given(data=st.data(), sigma=floats(0.2, 3))
+def test_gaussian_nll(sampled, data, sigma):
+    B, D = data.draw(matrix_shapes())
+    shape = (data.draw(sample_counts), B, D) if sampled else (B, D)
+    inputs = dict(mean=data.draw(arrays(shape)), x=data.draw(arrays((B, D))))
+    G = data.draw(arrays(shape[:-1], -2, 2))
+    out, grads = run_op(ops.gaussian_nll_forward, ops.gaussian_nll_backward, inputs, G, ("mean",),
+                        sigma=sigma)
+    r = inputs["x"] - inputs["mean"]
+    expected = np.sum(0.5 * r ** 2 / sigma ** 2 + np.log(sigma) + 0.5 * LN_2PI, axis=-1)
+    np.testing.assert_allclose(out, expected, rtol=1e-13, atol=1e-13)
+    terms = np.sum(0.5 * r ** 2 / sigma ** 2 + abs(np.log(sigma)) + 1, axis=-1)
+    check_fd(ops.gaussian_nll_forward, inputs, G, grads, np.sum(np.abs(G) * terms), sigma=sigma)
+    check_complex(ops.gaussian_nll_forward, inputs, G, grads, sigma=sigma)
+
+
+@pytest.mark.parametrize("sampled", [False, True], ids=["(B,D)", "(K,B,D)"])
+@given(data=st.data(), sigma_min=st.one_of(st.just(0.0), floats(1e-4, 1.0)))
+def test_gaussian_learned_nll(sampled, data, sigma_min):
+    B, D = data.draw(matrix_shapes())
+    shape = (data.draw(sample_counts), B, D) if sampled else (B, D)
+    inputs = dict(mean=data.draw(arrays(shape)), r=data.draw(arrays(shape, -2, 2)),
+                  x=data.draw(arrays((B, D))))
+    G = data.draw(arrays(shape[:-1], -2, 2))
+    out, grads = run_op(ops.gaussian_learned_nll_forward, ops.gaussian_learned_nll_backward,
+                        inputs, G, ("mean", "r"), sigma_min=sigma_min)
+    sig = sigma_min + np.exp(inputs["r"])
+    resid = inputs["x"] - inputs["mean"]
+    per_pixel = 0.5 * resid ** 2 / sig ** 2 + np.log(sig) + 0.5 * LN_2PI
+    np.testing.assert_allclose(out, per_pixel.sum(-1), rtol=1e-12, atol=1e-12)
+    terms = np.sum(0.5 * resid ** 2 / sig ** 2 + np.abs(np.log(sig)) + 1, axis=-1)
+    f_terms = np.sum(np.abs(G) * terms)
+    check_fd(ops.gaussian_learned_nll_forward, inputs, G, grads, f_terms, sigma_min=sigma_min)
+    if sigma_min == 0:   # ln(sigma_min + e^r) is written with logaddexp, which is real-only
+        check_complex(ops.gaussian_learned_nll_forward, inputs, G, grads, sigma_min=sigma_min)
+
+
+def test_gaussian_learned_sigma_min_bounds_the_likelihood():
+    """sigma = sigma_min + e^r: a reproduced pixel with r -> -inf gives a bounded -ln p."""
+    x = np.zeros((1, 1))
+    nll, _ = ops.gaussian_learned_nll_forward(x, np.full((1, 1), -700.0), x, sigma_min=0.1)
+    np.testing.assert_allclose(nll, np.log(0.1) + 0.5 * LN_2PI, rtol=1e-12)
