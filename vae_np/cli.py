@@ -10,11 +10,19 @@ import argparse
 import importlib
 import sys
 
-COMMAND_MODULES = ("vae_np.cli_gradcheck",)
+COMMAND_MODULES = ("vae_np.cli_gradcheck", "vae_np.cli_run", "vae_np.cli_verify")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: ``vae-np train: error: argument --epochs: ...`` (exit 2),
+    without the usage block (``-h`` shows it); subcommand parsers inherit the class."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see {self.prog} -h)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="vae-np",
         description="A pure-NumPy Variational Autoencoder with hand-written, checked gradients.")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -31,8 +39,12 @@ def main(argv=None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"vae-np: error: {exc}", file=sys.stderr)
+    except (ValueError, OSError) as exc:     # OSError: FileNotFoundError, IsADirectoryError, ...
+        print(f"vae-np: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 2
+    except MemoryError as exc:              # sizes too large for this machine
+        print(f"vae-np: error: not enough memory ({' '.join(str(exc).split())}); "
+              "choose smaller sizes", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("vae-np: interrupted", file=sys.stderr)

@@ -1,0 +1,231 @@
+"""End-to-end ``vae-np train`` / ``evaluate`` on tiny data: the run directory's layout, exact
+resume, crash safety, progress output, bad input, and one short run on the real MNIST."""
+import builtins
+import csv
+import io
+import json
+
+import numpy as np
+import pytest
+
+from vae_np import cli, cli_run, runs
+
+TINY = ["--limit", "200", "--hidden", "16", "--z-dim", "2", "--batch-size", "50", "-q"]
+
+
+def train(tmp_path, name, *extra):
+    out = tmp_path / name
+    assert cli.main(["train", *TINY, "--out", str(out), *extra]) == 0
+    return out
+
+
+def arrays(run_dir):
+    with np.load(run_dir / "checkpoint.npz", allow_pickle=False) as npz:
+        return {key: npz[key] for key in npz.files}
+
+
+def fail(argv, capsys):
+    """Run a command that must fail on bad input: exit 2 and a one-line message."""
+    try:
+        status = cli.main(argv)
+    except SystemExit as exc:      # argparse rejects types and choices itself
+        status = exc.code
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2
+    return err[-1]
+
+
+def test_run_directory_layout(tmp_path, capsys):
+    run = train(tmp_path, "run", "--epochs", "2", "--no-figures")
+    out = capsys.readouterr().out
+    assert "epoch 1/2  train " in out and "epoch 2/2  train " in out and "test " in out
+    assert f"run written to {run}" in out
+    config = json.loads((run / "config.json").read_text())
+    assert config["dataset"] == "sprites" and config["epochs"] == 2 and config["limit"] == 200
+    assert config["model"]["x_dim"] == 784 and config["model"]["hidden"] == [16]
+    model = runs.build_model(config)
+    saved = arrays(run)
+    assert set(model.params) <= set(saved)
+    for name, value in model.params.items():
+        assert saved[name].shape == value.shape and saved[name].dtype == np.float32
+    assert int(saved["epoch"]) == 2 and "rng_state" in saved and "optim.m" in saved
+    with open(run / "history.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["epoch"]) for r in rows] == [1, 2]
+    for column in ("epoch", "train_loss", "test_loss", "train_recon", "train_kl", "seconds"):
+        assert column in rows[0]
+    np.testing.assert_allclose(saved["history.test_loss"], [float(r["test_loss"]) for r in rows])
+    row = rows[-1]
+    assert float(row["train_loss"]) == pytest.approx(float(row["train_recon"])
+                                                     + float(row["train_kl"]))
+
+
+@pytest.mark.parametrize("schedule", ["joint", "alternating"])
+def test_resume_reaches_the_same_parameters_bit_for_bit(tmp_path, schedule):
+    whole = train(tmp_path, "whole", "--epochs", "3", "--schedule", schedule, "--no-figures")
+    part = train(tmp_path, "part", "--epochs", "1", "--schedule", schedule, "--no-figures")
+    assert cli.main(["train", "--resume", str(part), "--epochs", "3", "-q", "--no-figures"]) == 0
+    a, b = arrays(whole), arrays(part)
+    assert sorted(a) == sorted(b)
+    for key in a:
+        if key not in ("config", "history.seconds"):
+            np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+
+
+def test_interrupted_run_keeps_last_checkpoint_and_resumes_exactly(tmp_path, monkeypatch, capsys):
+    whole = train(tmp_path, "whole", "--epochs", "3", "--no-figures")
+    calls = []
+    real_fit = cli_run.fit
+
+    def fit_then_interrupt(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:             # Ctrl-C in the middle of epoch 2
+            raise KeyboardInterrupt
+        return real_fit(*args, **kwargs)
+
+    monkeypatch.setattr(cli_run, "fit", fit_then_interrupt)
+    out = tmp_path / "crashed"
+    assert cli.main(["train", *TINY, "--epochs", "3", "--out", str(out), "--no-figures"]) == 130
+    assert int(arrays(out)["epoch"]) == 1
+    monkeypatch.setattr(cli_run, "fit", real_fit)
+    assert cli.main(["train", "--resume", str(out), "-q", "--no-figures"]) == 0
+    np.testing.assert_array_equal(arrays(out)["encoder.0.W"], arrays(whole)["encoder.0.W"])
+    np.testing.assert_array_equal(arrays(out)["optim.v"], arrays(whole)["optim.v"])
+
+
+def test_resume_of_a_finished_run_and_bad_resumes(tmp_path, capsys):
+    run = train(tmp_path, "run", "--epochs", "1", "--no-figures")
+    capsys.readouterr()
+    assert cli.main(["train", "--resume", str(run), "-q", "--no-figures"]) == 0
+    assert "already completed 1 epochs" in capsys.readouterr().out
+    assert "--hidden cannot be given" in fail(["train", "--resume", str(run), "--hidden", "8"],
+                                              capsys)
+    assert "already holds a run" in fail(["train", *TINY, "--out", str(run)], capsys)
+    (run / "checkpoint.npz").write_bytes(b"PK\x03\x04 truncated")
+    line = fail(["train", "--resume", str(run), "--epochs", "2", "-q"], capsys)
+    assert str(run / "checkpoint.npz") in line and "corrupt or truncated" in line
+    assert "run directory not found" in fail(["train", "--resume", str(tmp_path / "no")], capsys)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "--dataset", "cifar"], "invalid choice: 'cifar'"),
+    (["train", "--preset", "nope"], "invalid choice: 'nope'"),
+    (["train", "--epochs", "-3"], "must be >= 1"),
+    (["train", "--batch-size", "0"], "must be >= 1"),
+    (["train", "--lr", "abc"], "expected a float"),
+    (["train", "--optimizer", "sgd", "--optim-eps", "1e-4", "--limit", "5"], "--optim-eps"),
+    (["train", "--lr", "0", "--limit", "5"], "lr must be > 0"),
+    (["evaluate", "/no/such/run"], "run directory not found: /no/such/run"),
+    (["sample", "/no/such/run"], "run directory not found"),
+    (["reconstruct", "/no/such/run"], "run directory not found"),
+])
+def test_bad_input_is_one_line_and_exit_2(argv, message, capsys, tmp_path):
+    if argv[0] == "train":
+        argv = argv + ["--out", str(tmp_path / "r")]
+    assert message in fail(argv, capsys)
+
+
+def test_evaluate_json(tmp_path, capsys):
+    run = train(tmp_path, "run", "--epochs", "1", "--no-figures")
+    capsys.readouterr()
+    assert cli.main(["evaluate", str(run), "--json", "--iwae-k", "20", "--elbo-k", "5",
+                     "--limit", "50"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    for key in ("test_loss", "iwae_nll", "iwae_k", "active_units", "test_loss_avg"):
+        assert key in result
+    assert result["iwae_k"] == 20 and result["n_examples"] == 50 and result["dtype"] == "float64"
+    assert 0 <= result["active_units"] <= 2 and len(result["unit_variances"]) == 2
+    assert result["iwae_nll"] < result["test_loss_avg"] + 1.0    # an (in expectation) tighter bound
+    assert cli.main(["evaluate", str(run), "--iwae-k", "10", "--limit", "20"]) == 0
+    text = capsys.readouterr().out
+    assert "-ln p(x), IWAE k = 10" in text and "active units" in text
+
+
+def test_learning_rate_schedule_is_applied_per_epoch(tmp_path):
+    run = train(tmp_path, "run", "--epochs", "5", "--lr-schedule", "burda2016", "--no-figures")
+    saved = arrays(run)
+    expected = [1e-3, 1e-3 * 10 ** (-1 / 7), 1e-3 * 10 ** (-1 / 7), 1e-3 * 10 ** (-1 / 7),
+                1e-3 * 10 ** (-2 / 7)]
+    np.testing.assert_allclose(saved["history.lr"], expected, rtol=1e-12)
+    assert float(saved["optim.lr"]) == pytest.approx(expected[-1], rel=1e-12)
+
+
+def test_without_matplotlib_everything_else_is_written(tmp_path, monkeypatch, capsys):
+    real_import = builtins.__import__
+
+    def no_matplotlib(name, *args, **kwargs):
+        if name == "matplotlib" or name.startswith("matplotlib."):
+            raise ImportError(f"No module named {name!r}")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_matplotlib)
+    run = train(tmp_path, "run", "--epochs", "1")
+    err = capsys.readouterr().err
+    assert err.count("figures skipped: install the plot extra: pip install 'vae_np[plot]'") == 1
+    for name in ("config.json", "checkpoint.npz", "history.csv"):
+        assert (run / name).is_file()
+    assert not list(run.glob("figures/*.png"))
+    assert cli.main(["sample", str(run)]) == 1
+    assert "pip install 'vae_np[plot]'" in capsys.readouterr().err
+
+
+class FakeStream(io.StringIO):
+    def __init__(self, tty):
+        super().__init__()
+        self.tty = tty
+
+    def isatty(self):
+        return self.tty
+
+
+@pytest.mark.parametrize("tty", [True, False])
+def test_progress_lines(tty, monkeypatch):
+    clock = iter(np.arange(0, 1000, 0.3))
+    monkeypatch.setattr(cli_run.time, "perf_counter", lambda: next(clock))
+    stream = FakeStream(tty)
+    progress = cli_run.Progress(2, 5, stream=stream)
+    for step in range(1, 101):
+        progress(dict(kind="step", epoch=1, step=step, steps=100, loss=123.456,
+                      examples=step * 10, seconds=step * 0.3))
+    progress(dict(kind="epoch", epoch=1, loss=1, recon=1, kl=0, seconds=30))
+    progress.close()
+    text = stream.getvalue()
+    assert "epoch 2/5  step " in text and "loss 123.46" in text and "33 examples/s" in text
+    assert "ETA " in text
+    if tty:   # '\r' updates, at most one per 0.5 s, and the line is cleared at the end
+        assert "\n" not in text and 40 <= text.count("\r") <= 70 and text.endswith("\r")
+    else:     # one line per tenth of the epoch
+        assert "\r" not in text and len(text.splitlines()) == 9
+
+
+def test_quiet_progress_prints_nothing():
+    stream = FakeStream(True)
+    progress = cli_run.Progress(1, 1, stream=stream, quiet=True)
+    progress(dict(kind="step", epoch=1, step=1, steps=2, loss=1.0, examples=1, seconds=1.0))
+    assert stream.getvalue() == ""
+
+
+def test_pytorch_example_preset_on_real_mnist(shared_data, tmp_path, capsys):
+    out = tmp_path / "mnist"
+    assert cli.main(["train", "--preset", "pytorch-example", "--data-dir",
+                     str(shared_data / "mnist"), "--no-download", "--limit", "3000",
+                     "--epochs", "1", "--out", str(out), "-q", "--no-figures"]) == 0
+    config = json.loads((out / "config.json").read_text())
+    assert config["preset"] == "pytorch-example" and config["dataset"] == "mnist"
+    assert config["model"]["hidden"] == [400] and config["model"]["z_dim"] == 20
+    assert config["batch_size"] == 128 and config["optimizer"] == "adam"
+    test_loss = float(arrays(out)["history.test_loss"][0])
+    # 543 nats at initialisation (784 ln 2); one pass over 3000 digits reaches about 230
+    # (about 105 after the preset's 10 epochs on all 60000)
+    assert 150 < test_loss < 300
+    assert "on mnist (3000 train / 3000 test)" in capsys.readouterr().out
+
+
+def test_iwae_preset_on_real_mnist_binarizes_dynamically(shared_data, tmp_path):
+    out = tmp_path / "iwae"
+    assert cli.main(["train", "--preset", "iwae-vae", "--data-dir", str(shared_data),
+                     "--no-download", "--limit", "200", "--passes", "2", "--out", str(out), "-q",
+                     "--no-figures"]) == 0
+    saved = arrays(out)
+    np.testing.assert_allclose(saved["history.lr"], [1e-3, 1e-3 * 10 ** (-1 / 7)], rtol=1e-12)
+    assert float(saved["optim.eps"]) == 1e-4 and saved["encoder.1.W"].shape == (200, 200)

@@ -1,0 +1,126 @@
+"""Figures: the pure-NumPy tiling, every PNG a run writes, the sample / reconstruct commands, and
+the lazy matplotlib import. Tests that draw need matplotlib (the ``plot`` extra): they skip
+without it in a user's clone and fail under CI=true, where the extra is installed."""
+import builtins
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from vae_np import VAE, cli, figures
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture
+def mpl():
+    """matplotlib's image reader; skip (user clone) or fail (CI) without the plot extra."""
+    try:
+        import matplotlib.image
+    except ImportError:
+        message = "matplotlib is not installed (pip install 'vae_np[plot]')"
+        if IN_CI:
+            pytest.fail(message + "; under CI=true the plot extra must be installed")
+        pytest.skip(message)
+    return matplotlib.image
+
+
+def read_png(mpl, path):
+    assert path.read_bytes()[:8] == PNG_SIGNATURE
+    return mpl.imread(path)
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "run"
+    assert cli.main(["train", "--limit", "150", "--hidden", "16", "--z-dim", "2", "--epochs",
+                     "2", "--batch-size", "50", "--out", str(out), "-q"]) == 0
+    return out
+
+
+def test_tile_places_images_on_a_padded_grid():
+    images = np.arange(5 * 6, dtype=float).reshape(5, 6) / 29
+    grid = figures.tile(images, (2, 3), ncols=2, pad=1, pad_value=-1)
+    assert grid.shape == (3 * 3 - 1, 2 * 4 - 1)
+    np.testing.assert_array_equal(grid[0:2, 0:3], images[0].reshape(2, 3))
+    np.testing.assert_array_equal(grid[0:2, 4:7], images[1].reshape(2, 3))
+    np.testing.assert_array_equal(grid[6:8, 0:3], images[4].reshape(2, 3))
+    assert (grid[6:8, 4:7] == -1).all() and (grid[2, :] == -1).all()     # empty cell, padding
+    clipped = figures.tile(np.array([[-3.0, 0.5, 7.0, 1.0]]), (2, 2))
+    np.testing.assert_array_equal(clipped, [[0, 0.5], [1, 1]])
+    assert figures.tile(np.zeros((10, 4)), (2, 2)).shape == (3 * 3 - 1, 4 * 3 - 1)   # 4 x 3
+    with pytest.raises(ValueError, match="images must have 6 columns"):
+        figures.tile(np.zeros((2, 5)), (2, 3))
+
+
+def test_importing_figures_does_not_import_matplotlib():
+    code = "import vae_np.figures, vae_np.cli, sys; assert 'matplotlib' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_missing_matplotlib_raises_plot_unavailable_with_the_hint(monkeypatch, tmp_path):
+    real_import = builtins.__import__
+
+    def no_matplotlib(name, *args, **kwargs):
+        if name.split(".")[0] == "matplotlib":
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_matplotlib)
+    with pytest.raises(figures.PlotUnavailable, match=r"pip install 'vae_np\[plot\]'"):
+        figures.image_grid(tmp_path / "x.png", np.zeros((4, 4)), (2, 2))
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_train_writes_every_figure(mpl, run_dir):
+    names = sorted(p.name for p in (run_dir / "figures").glob("*.png"))
+    assert names == ["latent_grid.png", "latent_means.png", "loss.png", "reconstructions.png",
+                     "samples.png"]
+    for name in names:
+        image = read_png(mpl, run_dir / "figures" / name)
+        assert image.ndim == 3 and min(image.shape[:2]) > 100 and image.std() > 0.01
+
+
+def test_latent_figures_only_for_two_latent_dimensions(mpl, tmp_path):
+    out = tmp_path / "run"
+    assert cli.main(["train", "--limit", "60", "--hidden", "8", "--z-dim", "3", "--epochs", "1",
+                     "--out", str(out), "-q"]) == 0
+    assert sorted(p.name for p in (out / "figures").glob("*.png")) == [
+        "loss.png", "reconstructions.png", "samples.png"]
+    with pytest.raises(ValueError, match="z_dim = 2"):
+        figures.latent_grid(tmp_path / "g.png", VAE(4, (), 3), (2, 2))
+
+
+def test_sample_command_writes_a_grid(mpl, run_dir, tmp_path, capsys):
+    out = tmp_path / "samples.png"
+    assert cli.main(["sample", str(run_dir), "--n", "16", "--out", str(out), "--seed", "4"]) == 0
+    assert f"wrote {out}" in capsys.readouterr().out
+    first = read_png(mpl, out)
+    assert cli.main(["sample", str(run_dir), "--n", "16", "--out", str(out), "--seed", "4"]) == 0
+    np.testing.assert_array_equal(read_png(mpl, out), first)          # seeded: reproducible
+    assert cli.main(["sample", str(run_dir), "--n", "9"]) == 0
+    assert (run_dir / "figures" / "samples.png").is_file()
+
+
+def test_reconstruct_command_writes_inputs_beside_reconstructions(mpl, run_dir, tmp_path):
+    out = tmp_path / "rec.png"
+    assert cli.main(["reconstruct", str(run_dir), "--n", "8", "--out", str(out)]) == 0
+    image = read_png(mpl, out)
+    assert image.shape[1] > image.shape[0]          # two grids side by side
+
+
+def test_figure_functions_directly(mpl, tmp_path):
+    history = {"epoch": [1, 2, 3], "train_loss": [3, 2, 1], "test_loss": [3.5, 2.5, 1.5],
+               "train_recon": [2, 1.5, 0.8], "train_kl": [1, 0.5, 0.2]}
+    read_png(mpl, figures.loss_curves(tmp_path / "loss.png", history))
+    mu = np.random.default_rng(0).standard_normal((60, 2))
+    labels = np.repeat([0, 1, 2], 20)
+    read_png(mpl, figures.latent_means(tmp_path / "a.png", mu, labels, ("sq", "el", "he")))
+    read_png(mpl, figures.latent_means(tmp_path / "b.png", mu))
+    model = VAE(6, (4,), 2, dtype=np.float64)
+    read_png(mpl, figures.latent_grid(tmp_path / "sub" / "grid.png", model, (2, 3), n=5))
+    x = np.random.default_rng(1).random((10, 6))
+    read_png(mpl, figures.reconstructions(tmp_path / "r.png", x, model.reconstruct(x), (2, 3)))

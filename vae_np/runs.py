@@ -1,0 +1,291 @@
+"""The run directory: config, atomic checkpoints and the history CSV of one training run.
+
+Layout (stable; every file but the figures is rewritten after each epoch)::
+
+    RUN_DIR/
+      config.json      data set, model (``VAE.config()``), optimizer, schedule, seed, epochs
+      checkpoint.npz   loadable with ``np.load(path, allow_pickle=False)``:
+                         <name>            every parameter under its name in ``model.params``
+                         optim.<key>       optimizer state (joint schedule): lr, t, m, v, ...
+                         optim.encoder.<key>, optim.decoder.<key>   (alternating schedule)
+                         rng_state         JSON of the training Generator's bit_generator.state
+                         epoch             number of completed epochs
+                         history.<column>  one value per completed epoch (see HISTORY_COLUMNS)
+                         config            config.json as a string
+      history.csv      HISTORY_COLUMNS, one row per epoch
+      figures/*.png    written by vae_np.figures when matplotlib (the ``plot`` extra) is installed
+
+Files are written to a temporary file in the same directory, flushed, fsync'ed and renamed onto
+their name (``os.replace`` is atomic), so a crash leaves either the old file or the new one.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+import zipfile
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+from .model import VAE
+from .optim import OPTIMIZERS
+
+CONFIG_NAME = "config.json"
+CHECKPOINT_NAME = "checkpoint.npz"
+HISTORY_NAME = "history.csv"
+FIGURES_DIR = "figures"
+FORMAT_VERSION = 1
+HISTORY_COLUMNS = ("epoch", "train_loss", "train_recon", "train_kl", "test_loss", "test_recon",
+                   "test_kl", "lr", "seconds")
+
+
+@contextmanager
+def atomic_open(path, mode="wb"):
+    """Open a temporary file beside ``path``; on success fsync it and rename it onto ``path``."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.chmod(tmp, 0o666 & ~_umask())   # mkstemp creates 0600; give the usual permissions
+        text = {} if "b" in mode else {"encoding": "utf-8", "newline": ""}
+        with os.fdopen(fd, mode, **text) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    try:  # make the rename itself durable (not possible on every platform)
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except OSError:
+        pass
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+# ---------------------------------------------------------------------- config
+def write_config(run_dir, config: dict) -> Path:
+    """Write ``config.json`` (atomically) and return its path."""
+    path = Path(run_dir) / CONFIG_NAME
+    with atomic_open(path, "w") as f:
+        json.dump(config, f, indent=2, sort_keys=True)
+        f.write("\n")
+    return path
+
+
+def read_config(run_dir) -> dict:
+    """Read ``RUN_DIR/config.json``.
+
+    Raises
+    ------
+    FileNotFoundError  RUN_DIR or its config.json does not exist
+    ValueError         config.json is not a JSON object with a ``model`` entry
+    """
+    run_dir = Path(run_dir)
+    path = run_dir / CONFIG_NAME
+    if not run_dir.is_dir():
+        raise FileNotFoundError(f"run directory not found: {run_dir}")
+    if not path.is_file():
+        raise FileNotFoundError(f"{run_dir} is not a run directory: {CONFIG_NAME} is missing")
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(config, dict) or not isinstance(config.get("model"), dict):
+        raise ValueError(f"{path}: expected a JSON object with a 'model' entry")
+    return config
+
+
+def build_model(config: dict, dtype=None) -> VAE:
+    """``VAE(**config["model"])``, optionally in another dtype (e.g. float64 for evaluation)."""
+    kwargs = dict(config["model"])
+    if dtype is not None:
+        kwargs["dtype"] = dtype
+    try:
+        return VAE(**kwargs)
+    except TypeError as exc:
+        raise ValueError(f"config 'model' entry does not describe a VAE: {exc}") from None
+
+
+def build_optimizers(config: dict) -> tuple:
+    """One optimizer (joint schedule) or an (encoder, decoder) pair (alternating schedule)."""
+    name = config["optimizer"]
+    if name not in OPTIMIZERS:
+        raise ValueError(f"optimizer must be one of {sorted(OPTIMIZERS)}, got {name!r}")
+    options = dict(config.get("optimizer_options") or {})
+    if "betas" in options:
+        options["betas"] = tuple(options["betas"])
+    try:
+        optimizer = OPTIMIZERS[name](config["lr"], **options)
+    except TypeError as exc:
+        raise ValueError(f"optimizer {name!r} does not accept options {options}: {exc}") from None
+    if config.get("schedule", "joint") == "alternating":
+        return optimizer, optimizer.spawn()
+    return (optimizer,)
+
+
+def optimizer_prefixes(n_optimizers: int) -> tuple:
+    """Checkpoint key prefixes of the optimizer states."""
+    return ("optim.",) if n_optimizers == 1 else ("optim.encoder.", "optim.decoder.")
+
+
+# ---------------------------------------------------------------------- checkpoint
+def save_checkpoint(run_dir, model, optimizers, rng, epoch, history, config=None) -> Path:
+    """Write ``RUN_DIR/checkpoint.npz`` atomically (layout in the module docstring).
+
+    Parameters
+    ----------
+    model : VAE;  optimizers : tuple of Optimizer (1 or 2);  rng : numpy.random.Generator
+    epoch : int, completed epochs;  history : dict column -> list (HISTORY_COLUMNS)
+    config : dict or None, stored as a JSON string so the checkpoint describes itself
+    """
+    arrays = {name: value for name, value in model.params.items()}
+    for prefix, optimizer in zip(optimizer_prefixes(len(optimizers)), optimizers):
+        for key, value in optimizer.state_dict().items():
+            arrays[prefix + key] = np.asarray(value)
+    arrays["rng_state"] = np.array(json.dumps(rng.bit_generator.state))
+    arrays["epoch"] = np.array(int(epoch))
+    arrays["format_version"] = np.array(FORMAT_VERSION)
+    for column in HISTORY_COLUMNS:
+        arrays["history." + column] = np.asarray(history.get(column, []), dtype=np.float64)
+    if config is not None:
+        arrays["config"] = np.array(json.dumps(config, sort_keys=True))
+    path = Path(run_dir) / CHECKPOINT_NAME
+    with atomic_open(path, "wb") as f:
+        np.savez(f, **arrays)
+    return path
+
+
+def load_checkpoint(path) -> dict:
+    """Every array of a checkpoint, read eagerly with ``allow_pickle=False``.
+
+    Raises
+    ------
+    FileNotFoundError  no such file
+    ValueError         naming the file, when it is truncated, corrupt or not an .npz archive
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    try:
+        with open(path, "rb") as f:  # np.load leaks its own handle on a corrupt zip
+            npz = np.load(f, allow_pickle=False)
+            if not isinstance(npz, np.lib.npyio.NpzFile):
+                raise ValueError("not an .npz archive")
+            with npz:
+                return {key: npz[key] for key in npz.files}
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as exc:
+        raise ValueError(f"{path}: corrupt or truncated checkpoint ({type(exc).__name__}: "
+                         f"{exc}); restore it from a backup or start a new run") from None
+
+
+def restore_model(arrays: dict, model, path="checkpoint") -> None:
+    """Copy the parameters of a loaded checkpoint into ``model`` (casting to its dtype).
+
+    Raises ValueError naming ``path`` for a missing parameter or a shape that differs from the
+    model built from config.json.
+    """
+    missing = [name for name in model.params if name not in arrays]
+    if missing:
+        raise ValueError(f"{path}: checkpoint is missing parameter(s) {missing} of the model "
+                         f"{model!r}")
+    for name, target in model.params.items():
+        if arrays[name].shape != target.shape:
+            raise ValueError(f"{path}: parameter {name} has shape {arrays[name].shape} in the "
+                             f"checkpoint but {target.shape} in the model of {CONFIG_NAME}")
+        target[...] = arrays[name]
+
+
+def restore_optimizers(arrays: dict, optimizers, model, path="checkpoint") -> None:
+    """Load each optimizer's state (hyperparameters, step count, moment buffers)."""
+    sizes = ((model.flat.size,) if len(optimizers) == 1
+             else (model.n_encoder, model.flat.size - model.n_encoder))
+    for prefix, optimizer, size in zip(optimizer_prefixes(len(optimizers)), optimizers, sizes):
+        state = {key[len(prefix):]: value for key, value in arrays.items()
+                 if key.startswith(prefix) and "." not in key[len(prefix):]}
+        for name in optimizer.buffers:
+            if name in state and state[name].shape != (size,):
+                raise ValueError(f"{path}: optimizer buffer {prefix}{name} has shape "
+                                 f"{state[name].shape}, expected ({size},)")
+        try:
+            optimizer.load_state_dict(state)
+        except ValueError as exc:
+            raise ValueError(f"{path}: {prefix}* {exc}") from None
+
+
+def restore_rng(arrays: dict, path="checkpoint") -> np.random.Generator:
+    """The training Generator in the state it had when the checkpoint was written."""
+    try:
+        state = json.loads(str(arrays["rng_state"]))
+        bit_generator = getattr(np.random, state["bit_generator"])()
+        bit_generator.state = state
+    except (KeyError, ValueError, TypeError, AttributeError) as exc:
+        raise ValueError(f"{path}: missing or invalid rng_state ({exc})") from None
+    return np.random.Generator(bit_generator)
+
+
+def read_history(arrays: dict) -> dict:
+    """The history stored in a checkpoint, as a dict column -> list."""
+    history = {c: arrays["history." + c].tolist() for c in HISTORY_COLUMNS
+               if "history." + c in arrays}
+    if "epoch" in history:
+        history["epoch"] = [int(e) for e in history["epoch"]]
+    return history
+
+
+def load_run(run_dir, dtype=None):
+    """Config, model (with the checkpoint's parameters), epoch and history of a run directory.
+
+    Parameters
+    ----------
+    run_dir : path of a directory written by ``vae-np train``
+    dtype : None (the training dtype) or a float dtype for the model, e.g. float64
+
+    Returns
+    -------
+    config : dict;  model : VAE;  epoch : int;  history : dict column -> list
+    """
+    config = read_config(run_dir)
+    path = Path(run_dir) / CHECKPOINT_NAME
+    arrays = load_checkpoint(path)
+    model = build_model(config, dtype)
+    restore_model(arrays, model, path)
+    if "epoch" not in arrays:
+        raise ValueError(f"{path}: checkpoint is missing 'epoch'")
+    return config, model, int(arrays["epoch"]), read_history(arrays)
+
+
+# ---------------------------------------------------------------------- history
+def write_history_csv(run_dir, history: dict) -> Path:
+    """Write ``history.csv`` (HISTORY_COLUMNS, one row per epoch) atomically."""
+    path = Path(run_dir) / HISTORY_NAME
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(HISTORY_COLUMNS)
+    for row in zip(*(history[c] for c in HISTORY_COLUMNS)):
+        writer.writerow([int(v) if c == "epoch" else repr(float(v))
+                         for c, v in zip(HISTORY_COLUMNS, row)])
+    with atomic_open(path, "w") as f:
+        f.write(buffer.getvalue())
+    return path
+
+
+def read_history_csv(path) -> dict:
+    """Read a ``history.csv`` back into a dict column -> list of floats (epoch as int)."""
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    columns = rows[0].keys() if rows else HISTORY_COLUMNS
+    return {c: [int(r[c]) if c == "epoch" else float(r[c]) for r in rows] for c in columns}
