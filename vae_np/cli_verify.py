@@ -101,9 +101,22 @@ def format_markdown(records, seed, seconds) -> str:
 
 
 # --------------------------------------------------------------------------- commands
+def _check_output(option, value):
+    """Refuse an output path that cannot be written before any work is done."""
+    path = Path(value)
+    if path.is_dir():
+        raise ValueError(f"{option} {value} is a directory; give a file path")
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"{option} {value}: directory {path.parent} does not exist")
+
+
 def run_verify(args) -> int:
     if args.seed < 0:
         raise ValueError(f"--seed must be >= 0, got {args.seed}")
+    if args.json not in (None, "-"):
+        _check_output("--json", args.json)
+    if args.markdown:
+        _check_output("--markdown", args.markdown)
     names = args.claim
     if names:
         check_claim_names(names)

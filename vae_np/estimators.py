@@ -18,6 +18,7 @@ standard error sqrt(variance / n), each a pair (d/dmu, d/dsigma).
 """
 from __future__ import annotations
 
+import numbers
 from typing import Callable, NamedTuple
 
 import numpy as np
@@ -45,17 +46,26 @@ def _summarize(per_sample: np.ndarray) -> GradientEstimate:
 
 
 def _check(mu, sigma, n, rng):
-    if isinstance(mu, bool) or not np.isscalar(mu) or not np.isfinite(mu):
+    if isinstance(mu, bool) or not isinstance(mu, numbers.Real) or not np.isfinite(mu):
         raise ValueError(f"mu must be a finite real number, got {mu!r}")
     return float(mu), check_positive("sigma", sigma), check_int("n", n, minimum=2), \
         check_rng("rng", rng)
 
 
 def _evaluate(name, g, z):
-    values = np.asarray(g(z), dtype=float)
+    if not callable(g):
+        raise ValueError(f"{name} must be a vectorized callable, got {type(g).__name__}")
+    try:
+        with np.errstate(all="ignore"):     # a non-finite value is reported just below
+            values = np.asarray(g(z), dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must return real numbers for an array of samples: {exc}") from None
     if values.shape != z.shape:
         raise ValueError(f"{name} must map an array of samples to an array of the same shape, "
                          f"got {values.shape} for {z.shape}")
+    if not np.isfinite(values).all():
+        raise ValueError(f"{name} returned NaN or inf at some samples z (the estimate would be "
+                         "NaN): it must be finite on the support of N(mu, sigma^2)")
     return values
 
 

@@ -26,11 +26,22 @@ def as_batch(name, x, x_dim, dtype, likelihood="gaussian"):
     if x.shape[1] != x_dim:
         raise ValueError(f"{name} must have shape (batch, {x_dim}), got {x.shape}")
     scale = 1 / 255 if x.dtype == np.uint8 else 1
+    _check_representable(name, x, dtype)
     x = x.astype(dtype, copy=False) * dtype.type(scale) if scale != 1 else x.astype(dtype, copy=False)
     if likelihood == "bernoulli" and (x.min() < 0 or x.max() > 1):
         raise ValueError(f"{name} must lie in [0, 1] for a Bernoulli likelihood, "
                          f"got values in [{x.min():g}, {x.max():g}]")
     return x
+
+
+def _check_representable(name, a, dtype):
+    """Before a cast of the (finite) array ``a`` to the model's dtype: values beyond its range
+    (|a| > 3.4e38 for float32) would become inf."""
+    if np.issubdtype(a.dtype, np.floating) and a.dtype.itemsize > dtype.itemsize and a.size:
+        big = np.finfo(dtype).max
+        if a.max() > big or a.min() < -big:
+            raise ValueError(f"{name} must be finite in the model's dtype {dtype.name}: values "
+                             f"reach [{a.min():g}, {a.max():g}], beyond +-{big:.3g}")
 
 
 class VAE:
@@ -163,6 +174,7 @@ class VAE:
         elif eps.shape != (k, batch, self.z_dim):
             raise ValueError(f"eps must have shape {expected} (k, batch, z_dim) for k={k}, "
                              f"got {eps.shape}")
+        _check_representable("eps", eps, self.dtype)
         return eps.astype(self.dtype, copy=False)
 
     # ------------------------------------------------------------------ forward
@@ -274,9 +286,11 @@ class VAE:
 
     def decode(self, z):
         """Mean of p(x|z): Bernoulli probabilities sigmoid(logits) or the Gaussian mean, (N, x_dim)."""
-        z = check_array("z", z, ndim=2).astype(self.dtype, copy=False)
+        z = check_array("z", z, ndim=2)
         if z.shape[1] != self.z_dim:
             raise ValueError(f"z must have shape (n, {self.z_dim}), got {z.shape}")
+        _check_representable("z", z, self.dtype)
+        z = z.astype(self.dtype, copy=False)
         g, _ = self.decoder.forward(z)
         out, _ = self.decoder_out.forward(g)
         if self.likelihood == "bernoulli" or self.decoder_mean == "sigmoid":

@@ -19,6 +19,22 @@ import numpy as np
 LN_2PI = float(np.log(2.0 * np.pi))
 
 
+def _check_shape(where, name, a, expected):
+    """ValueError unless ``a`` has shape ``expected``: the elementwise products below would
+    broadcast a wrong shape silently into a wrong number."""
+    if np.shape(a) != tuple(expected):
+        raise ValueError(f"{where}: {name} must have shape {tuple(expected)}, got {np.shape(a)}")
+
+
+def _check_scalar(where, name, value, minimum=0.0, allow_equal=False):
+    """ValueError unless ``value`` is one real number > minimum (>= with ``allow_equal``)."""
+    ok = np.ndim(value) == 0 and np.isrealobj(value) and (value >= minimum if allow_equal
+                                                          else value > minimum)
+    if not ok:
+        raise ValueError(f"{where}: {name} must be a number {'>=' if allow_equal else '>'} "
+                         f"{minimum:g}, got {value!r}")
+
+
 # --------------------------------------------------------------------------- scalar helpers
 def softplus(x: np.ndarray) -> np.ndarray:
     """softplus(x) = ln(1 + e^x), computed as max(x, 0) + ln(1 + e^-|x|) so it never overflows."""
@@ -73,6 +89,7 @@ def dense_backward(dy, cache, out_dW=None, out_db=None, need_dx=True):
     dx : (B, n_in) or None;  dW : (n_in, n_out);  db : (n_out,)
     """
     x, W = cache
+    _check_shape("dense_backward", "dy", dy, (x.shape[0], W.shape[1]))
     dW = np.matmul(x.T, dy, out=out_dW)
     db = np.sum(dy, axis=0, out=out_db)
     dx = dy @ W.T if need_dx else None
@@ -87,6 +104,7 @@ def relu_forward(x):
 
 def relu_backward(dy, x):
     """dx = dy * [x > 0]."""
+    _check_shape("relu_backward", "dy", dy, x.shape)
     return dy * (x > 0)
 
 
@@ -100,6 +118,7 @@ def leaky_relu_forward(x):
 
 def leaky_relu_backward(dy, x):
     """dx = dy * (1 if x > 0 else 0.01)."""
+    _check_shape("leaky_relu_backward", "dy", dy, x.shape)
     return dy * np.where(x > 0, 1.0, LEAKY_SLOPE).astype(dy.dtype, copy=False)
 
 
@@ -111,6 +130,7 @@ def tanh_forward(x):
 
 def tanh_backward(dy, y):
     """dx = dy * (1 - y^2)."""
+    _check_shape("tanh_backward", "dy", dy, y.shape)
     return dy * (1 - y * y)
 
 
@@ -122,6 +142,7 @@ def sigmoid_forward(x):
 
 def sigmoid_backward(dy, y):
     """dx = dy * y * (1 - y)."""
+    _check_shape("sigmoid_backward", "dy", dy, y.shape)
     return dy * y * (1 - y)
 
 
@@ -132,6 +153,7 @@ def softplus_forward(x):
 
 def softplus_backward(dy, x):
     """dx = dy * sigmoid(x)."""
+    _check_shape("softplus_backward", "dy", dy, x.shape)
     return dy * sigmoid(x)
 
 
@@ -165,16 +187,19 @@ def sigma_logvar_forward(s):
 
 def sigma_logvar_backward(dsigma, sigma):
     """ds = dsigma * dsigma/ds = dsigma * sigma / 2."""
+    _check_shape("sigma_logvar_backward", "dsigma", dsigma, sigma.shape)
     return dsigma * (0.5 * sigma)
 
 
 def sigma_softplus_forward(s, sigma_min=1e-4):
     """sigma = softplus(s) + sigma_min, bounded below by sigma_min > 0."""
+    _check_scalar("sigma_softplus_forward", "sigma_min", sigma_min)
     return softplus(s) + sigma_min, s
 
 
 def sigma_softplus_backward(dsigma, s):
     """ds = dsigma * dsigma/ds = dsigma * sigmoid(s)."""
+    _check_shape("sigma_softplus_backward", "dsigma", dsigma, s.shape)
     return dsigma * sigmoid(s)
 
 
@@ -217,6 +242,7 @@ def reparameterize_backward(dz, cache):
     dmu, dsigma : (B, Z)
     """
     sigma, eps = cache
+    _check_shape("reparameterize_backward", "dz", dz, eps.shape)
     dmu = dz * 1
     dsigma = dz * eps
     if eps.ndim == 3:
@@ -263,6 +289,7 @@ def kl_backward(dkl, cache):
     dmu, dsigma : (B, Z)
     """
     mu, sigma = cache
+    _check_shape("kl_backward", "dkl", dkl, mu.shape[:-1])
     dkl = dkl[..., None]
     dmu = dkl * mu
     dsigma = dkl * (sigma - 1 / sigma)
@@ -285,6 +312,7 @@ def bernoulli_nll_forward(logits, x):
     -------
     nll : (..., B);  cache : (logits, x)
     """
+    _check_shape("bernoulli_nll_forward", "x", x, logits.shape[-2:])
     nll = np.sum(softplus(logits) - x * logits, axis=-1)
     return nll, (logits, x)
 
@@ -292,6 +320,7 @@ def bernoulli_nll_forward(logits, x):
 def bernoulli_nll_backward(dnll, cache):
     """dlogits = dnll * (sigmoid(l) - x)."""
     logits, x = cache
+    _check_shape("bernoulli_nll_backward", "dnll", dnll, logits.shape[:-1])
     return dnll[..., None] * (sigmoid(logits) - x)
 
 
@@ -309,15 +338,19 @@ def gaussian_nll_forward(mean, x, sigma=1.0):
     -------
     nll : (..., B);  cache : (mean, x, sigma)
     """
+    _check_shape("gaussian_nll_forward", "x", x, mean.shape[-2:])
+    _check_scalar("gaussian_nll_forward", "sigma", sigma)
     D = mean.shape[-1]
     r = x - mean
-    nll = 0.5 * np.sum(r * r, axis=-1) / sigma ** 2 + D * (np.log(sigma) + 0.5 * LN_2PI)
+    # float(): a NumPy float64 scalar would promote a float32 nll to float64
+    nll = 0.5 * np.sum(r * r, axis=-1) / sigma ** 2 + D * (float(np.log(sigma)) + 0.5 * LN_2PI)
     return nll, (mean, x, sigma)
 
 
 def gaussian_nll_backward(dnll, cache):
     """dmean = dnll * (mean - x) / sigma^2."""
     mean, x, sigma = cache
+    _check_shape("gaussian_nll_backward", "dnll", dnll, mean.shape[:-1])
     return dnll[..., None] * (mean - x) / sigma ** 2
 
 
@@ -337,8 +370,11 @@ def gaussian_learned_nll_forward(mean, r, x, sigma_min=0.0):
     -------
     nll : (..., B);  cache
     """
+    _check_shape("gaussian_learned_nll_forward", "r", r, mean.shape)
+    _check_shape("gaussian_learned_nll_forward", "x", x, mean.shape[-2:])
+    _check_scalar("gaussian_learned_nll_forward", "sigma_min", sigma_min, allow_equal=True)
     # ln sigma = ln(sigma_min + e^r) = logaddexp(ln sigma_min, r), stable for any r.
-    log_sigma = r if sigma_min == 0 else np.logaddexp(np.log(sigma_min), r)
+    log_sigma = r if sigma_min == 0 else np.logaddexp(float(np.log(sigma_min)), r)
     inv_var = np.exp(-2 * log_sigma)
     resid = x - mean
     nll = np.sum(0.5 * resid * resid * inv_var + log_sigma, axis=-1) + 0.5 * mean.shape[-1] * LN_2PI
@@ -357,6 +393,7 @@ def gaussian_learned_nll_backward(dnll, cache):
     dmean, dr : (..., B, D)
     """
     resid, r, log_sigma, inv_var = cache
+    _check_shape("gaussian_learned_nll_backward", "dnll", dnll, resid.shape[:-1])
     dnll = dnll[..., None]
     dmean = dnll * (-resid) * inv_var
     dlog_sigma = dnll * (1 - resid * resid * inv_var)

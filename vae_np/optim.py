@@ -12,6 +12,7 @@ is bit for bit the same as one pass over the whole vector.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -36,11 +37,19 @@ class Optimizer:
         if flat.shape != grad_flat.shape or flat.ndim != 1:
             raise ValueError(f"flat and grad_flat must be 1-D of one shape, got {flat.shape} "
                              f"and {grad_flat.shape}")
+        if flat.size == 0:
+            raise ValueError("flat must not be empty (a vector of at least one parameter)")
+        if flat.dtype.type not in (np.float32, np.float64) or not flat.flags.writeable:
+            raise ValueError(f"flat must be a writeable float32 or float64 vector (it is updated "
+                             f"in place), got dtype {flat.dtype}")
+        if grad_flat.dtype != flat.dtype:
+            raise ValueError(f"grad_flat must have flat's dtype {flat.dtype}, got {grad_flat.dtype}")
         if not self.state:
             self.state = {name: np.zeros_like(flat) for name in self.buffers + ("work",)}
-        elif self.state["work"].shape != flat.shape:
-            raise ValueError(f"this optimizer holds state for {self.state['work'].size} parameters, "
-                             f"got a vector of {flat.size}")
+        elif self.state["work"].shape != flat.shape or self.state["work"].dtype != flat.dtype:
+            raise ValueError(f"this optimizer holds state for {self.state['work'].size} "
+                             f"{self.state['work'].dtype} parameters, got flat of {flat.size} "
+                             f"{flat.dtype}")
 
     def step(self, flat, grad_flat):
         """Update ``flat`` in place from ``grad_flat`` (both 1-D, one shape)."""
@@ -73,13 +82,27 @@ class Optimizer:
 
     def load_state_dict(self, state: dict) -> None:
         """Restore what ``state_dict`` returned (buffers are copied)."""
+        if not isinstance(state, Mapping):
+            raise ValueError(f"state must be a dict as returned by state_dict(), got "
+                             f"{type(state).__name__}")
         missing = [n for n in self.hyperparameters + ("t",) if n not in state]
         if missing:
             raise ValueError(f"optimizer state is missing {missing}")
+        hyper = {}
         for name in self.hyperparameters:
-            value = np.asarray(state[name])
-            setattr(self, name, tuple(value.tolist()) if value.ndim else float(value))
-        self.t = int(state["t"])
+            try:
+                value = np.asarray(state[name], dtype=float)
+            except (TypeError, ValueError):
+                raise ValueError(f"optimizer state {name} must be numeric, got "
+                                 f"{state[name]!r}") from None
+            hyper[name] = tuple(value.tolist()) if value.ndim else float(value)
+        type(self)(**hyper)     # the constructor's checks: a stored lr = -1 or beta = 2 is refused
+        t = np.asarray(state["t"])
+        if t.ndim or not np.issubdtype(t.dtype, np.integer) or t < 0:
+            raise ValueError(f"optimizer state t must be a step count >= 0, got {state['t']!r}")
+        for name, value in hyper.items():
+            setattr(self, name, value)
+        self.t = int(t)
         self.state = {}
         if self.t > 0 and self.buffers:
             present = [n for n in self.buffers if n in state]

@@ -26,6 +26,11 @@ def _check_data(X, model):
         if model.likelihood == "bernoulli" and (X.min() < 0 or X.max() > 1):
             raise ValueError("X must lie in [0, 1] for a Bernoulli likelihood "
                              f"(or be uint8 0..255), got values in [{X.min():g}, {X.max():g}]")
+        big = float(np.finfo(model.dtype).max)
+        if X.dtype.itemsize > model.dtype.itemsize and (X.min() < -big or X.max() > big):
+            # a batch cast to the model's dtype would hold inf: not a divergence of training
+            raise ValueError(f"X must be finite in the model's dtype {model.dtype.name}: values "
+                             f"reach [{X.min():g}, {X.max():g}], beyond +-{big:.3g}")
     return X
 
 
@@ -82,6 +87,8 @@ def fit(model: VAE, X, optimizer, epochs=1, batch_size=128, k=1, rng=None, callb
         raise ValueError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
     if callback is not None and not callable(callback):
         raise ValueError(f"callback must be callable or None, got {callback!r}")
+    if not isinstance(binarize, (bool, np.bool_)):
+        raise ValueError(f"binarize must be True or False, got {binarize!r}")
 
     n = X.shape[0]
     steps = -(-n // batch_size)

@@ -38,6 +38,13 @@ def default_cache_dir() -> Path:
     return Path.home() / ".cache" / "vae_np"
 
 
+def _as_path(where: str, path, name: str = "path") -> Path:
+    """``Path(path)``, or ValueError naming the argument when it is not a str or os.PathLike."""
+    if not isinstance(path, (str, os.PathLike)) or (isinstance(path, str) and not path.strip()):
+        raise ValueError(f"{where}: {name} must be a file path (str or os.PathLike), got {path!r}")
+    return Path(path)
+
+
 def candidate_dirs(data_dir: PathLike | None, subdir: str) -> list[Path]:
     """Directories searched, in order, for the files of one data set.
 

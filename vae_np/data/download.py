@@ -16,7 +16,7 @@ import urllib.request
 from pathlib import Path
 from typing import Sequence, Union
 
-from .cache import PathLike
+from .cache import PathLike, _as_path
 
 CHUNK_BYTES = 1 << 16
 DEFAULT_TIMEOUT = 30.0
@@ -84,13 +84,23 @@ def download_file(
     KeyboardInterrupt
         Re-raised after the temporary file is removed.
     """
-    urls = [url_list] if isinstance(url_list, str) else list(url_list)
+    try:
+        urls = [url_list] if isinstance(url_list, str) else list(url_list)
+    except TypeError:
+        urls = None
+    if urls is None or not all(isinstance(u, str) for u in urls):
+        raise ValueError(f"download_file: url_list must be a URL string or a list of them, "
+                         f"got {url_list!r}")
     if not urls:
         raise ValueError("download_file: url_list is empty; give at least one URL")
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0 \
+            or timeout == float("inf"):
+        raise ValueError(f"download_file: timeout must be a finite number of seconds > 0, "
+                         f"got {timeout!r}")
     expected = str(sha256).strip().lower()
     if len(expected) != 64 or any(c not in "0123456789abcdef" for c in expected):
         raise ValueError(f"download_file: sha256 must be 64 hex digits, got {sha256!r}")
-    dest = Path(dest)
+    dest = _as_path("download_file", dest, "dest")
     dest.parent.mkdir(parents=True, exist_ok=True)
     failures = []
     for url in urls:

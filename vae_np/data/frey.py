@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .cache import PathLike, candidate_dirs, find_file, format_dirs
+from .cache import PathLike, _as_path, candidate_dirs, find_file, format_dirs
 from .dataset import Dataset
 
 SUBDIR = "frey_face"
@@ -42,7 +42,7 @@ def read_frey(path: PathLike) -> np.ndarray:
     ValueError
         Naming the file, when it cannot be parsed or does not hold uint8 28x20 images.
     """
-    path = Path(path)
+    path = _as_path("read_frey", path)
     if not path.is_file():
         raise FileNotFoundError(f"Frey Face file not found: {path}")
     if path.suffix == ".mat":
@@ -131,6 +131,8 @@ def load_frey(
         raise ValueError(
             f"load_frey: test_fraction must be a number in (0, 1), got {test_fraction!r}"
         )
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"load_frey: seed must be a non-negative int, got {seed!r}")
     dirs = candidate_dirs(data_dir, SUBDIR)
     path = find_file(FILE_NAMES, dirs)
     if path is None:

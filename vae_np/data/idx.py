@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .cache import PathLike
+from .cache import PathLike, _as_path
 
 IDX_TYPES = {
     0x08: np.dtype(np.uint8),
@@ -55,7 +55,11 @@ def read_idx(path: PathLike) -> np.ndarray:
         Naming the file, when the gzip stream is truncated or corrupted (bad CRC), the magic
         number is not an IDX magic, or the payload length differs from the product of the sizes.
     """
-    path = Path(path)
+    path = _as_path("read_idx", path)
+    if not path.exists():
+        raise FileNotFoundError(f"read_idx: IDX file not found: {path}")
+    if not path.is_file():
+        raise ValueError(f"read_idx: path must be a file, {path} is a directory or special file")
     raw = path.read_bytes()
     if raw[:2] == _GZIP_MAGIC:
         try:

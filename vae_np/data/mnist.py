@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Sequence
+from urllib.parse import urlsplit
 
 import numpy as np
 
@@ -60,6 +61,10 @@ def mnist_mirrors(mirrors: Sequence[str] | None = None) -> list[str]:
         )
     if not mirrors:
         raise ValueError("load_mnist: mirrors is empty; give at least one base URL, or None")
+    for m in mirrors:
+        if urlsplit(m).scheme not in ("http", "https", "ftp", "file"):
+            raise ValueError(f"load_mnist: mirrors must be base URLs (http://, https://, ftp:// "
+                             f"or file://), got {m!r}")
     return list(mirrors)
 
 

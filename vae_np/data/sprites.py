@@ -149,6 +149,8 @@ def make_sprites(n_train: int = 20000, n_test: int = 2000, seed: int = 0) -> Dat
     for arg, value in (("n_train", n_train), ("n_test", n_test)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise ValueError(f"make_sprites: {arg} must be a positive int, got {value!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"make_sprites: seed must be a non-negative int, got {seed!r}")
     rng = np.random.default_rng(seed)
     n = int(n_train) + int(n_test)
     factors = {

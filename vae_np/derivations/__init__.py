@@ -53,6 +53,8 @@ def run_claims(names=None, seed=0) -> list:
         names = list(CLAIMS)
     elif isinstance(names, str):
         names = [names]
+    else:
+        names = _name_list(names)
     check_claim_names(names)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
@@ -73,10 +75,22 @@ def run_claims(names=None, seed=0) -> list:
 def check_claim_names(names) -> None:
     """Raise ValueError (one line, listing the valid names) unless every name starts with a key
     of ``CLAIMS``."""
+    names = [names] if isinstance(names, str) else _name_list(names)
+    if not names:
+        raise ValueError("names must list at least one claim (None runs all of them): "
+                         f"{', '.join(CLAIMS)}")
     for name in names:
         if not isinstance(name, str) or name.split(".")[0] not in CLAIMS:
             raise ValueError(f"unknown claim {name!r}; valid claims: {', '.join(CLAIMS)} "
                              "(or a record name such as kl_gradient.library)")
+
+
+def _name_list(names) -> list:
+    try:
+        return list(names)
+    except TypeError:
+        raise ValueError(f"names must be None, a claim name or a list of claim names, got "
+                         f"{names!r}") from None
 
 
 __all__ = ["Claim", "CLAIMS", "run_claims", "check_claim_names", "make_claim", "compare_gradients",
