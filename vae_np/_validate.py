@@ -84,3 +84,19 @@ def check_rng(name: str, rng) -> np.random.Generator:
     if not isinstance(rng, np.random.Generator):
         raise ValueError(f"{name} must be a numpy.random.Generator, got {type(rng).__name__}")
     return rng
+
+
+def check_op_shape(where, name, a, expected):
+    """ValueError unless ``a`` has shape ``expected``: an op's elementwise products would
+    broadcast a wrong shape silently into a wrong number."""
+    if np.shape(a) != tuple(expected):
+        raise ValueError(f"{where}: {name} must have shape {tuple(expected)}, got {np.shape(a)}")
+
+
+def check_op_scalar(where, name, value, minimum=0.0, allow_equal=False):
+    """ValueError unless ``value`` is one real number > minimum (>= with ``allow_equal``)."""
+    ok = np.ndim(value) == 0 and np.isrealobj(value) and (value >= minimum if allow_equal
+                                                          else value > minimum)
+    if not ok:
+        raise ValueError(f"{where}: {name} must be a number {'>=' if allow_equal else '>'} "
+                         f"{minimum:g}, got {value!r}")

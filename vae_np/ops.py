@@ -16,23 +16,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._validate import check_op_scalar as _check_scalar
+from ._validate import check_op_shape as _check_shape
+
 LN_2PI = float(np.log(2.0 * np.pi))
-
-
-def _check_shape(where, name, a, expected):
-    """ValueError unless ``a`` has shape ``expected``: the elementwise products below would
-    broadcast a wrong shape silently into a wrong number."""
-    if np.shape(a) != tuple(expected):
-        raise ValueError(f"{where}: {name} must have shape {tuple(expected)}, got {np.shape(a)}")
-
-
-def _check_scalar(where, name, value, minimum=0.0, allow_equal=False):
-    """ValueError unless ``value`` is one real number > minimum (>= with ``allow_equal``)."""
-    ok = np.ndim(value) == 0 and np.isrealobj(value) and (value >= minimum if allow_equal
-                                                          else value > minimum)
-    if not ok:
-        raise ValueError(f"{where}: {name} must be a number {'>=' if allow_equal else '>'} "
-                         f"{minimum:g}, got {value!r}")
 
 
 # --------------------------------------------------------------------------- scalar helpers
