@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import time
 from datetime import datetime
@@ -201,6 +202,7 @@ def run_train(args) -> int:
         _check_resume_args(args)
         run_dir = Path(args.resume)
         config = runs.read_config(run_dir)
+        runs.check_config(config, run_dir / runs.CONFIG_NAME, runs.TRAINING_ENTRIES)
         if args.epochs is not None:
             config["epochs"] = args.epochs
         dataset = _load_data(config, args)
@@ -215,23 +217,28 @@ def run_train(args) -> int:
             raise ValueError(f"--out {run_dir} already holds a run; continue it with "
                              f"--resume {run_dir} or choose another directory")
         run_dir.mkdir(parents=True, exist_ok=True)
-    model = runs.build_model(config)
+    model = runs.build_model(config, path=run_dir / runs.CONFIG_NAME if args.resume else None)
     if model.x_dim != dataset.n_features:
-        raise ValueError(f"{run_dir}: the model expects {model.x_dim} features but data set "
-                         f"{dataset.name!r} has {dataset.n_features}")
+        raise ValueError(f"{run_dir / runs.CONFIG_NAME}: the model expects {model.x_dim} "
+                         f"features but data set {dataset.name!r} has {dataset.n_features}")
     optimizers = runs.build_optimizers(config)
     rng = np.random.default_rng([config["seed"], TRAIN_STREAM])
     history = {column: [] for column in runs.HISTORY_COLUMNS}
     done = 0
     checkpoint = run_dir / runs.CHECKPOINT_NAME
+    if args.resume:     # what a killed write left behind is never read: clear it away
+        runs.remove_stale_temp_files(run_dir)
     if args.resume and checkpoint.exists():
         arrays = runs.load_checkpoint(checkpoint)
+        runs.check_checkpoint(arrays, config, checkpoint, run_dir / runs.CONFIG_NAME)
         runs.restore_model(arrays, model, checkpoint)
         runs.restore_optimizers(arrays, optimizers, model, checkpoint)
         rng = runs.restore_rng(arrays, checkpoint)
         history.update(runs.read_history(arrays))
         done = int(arrays["epoch"])
     runs.write_config(run_dir, config)
+    if done:    # history.csv lags the checkpoint if a run was killed between the two writes
+        runs.write_history_csv(run_dir, history)
     limit = config.get("limit")
     x_train = dataset.x_train[:limit]
     x_test = evaluation_set(dataset, "test", limit)
@@ -252,8 +259,13 @@ def run_train(args) -> int:
                     callback=progress, schedule=config["schedule"],
                     binarize=dataset.dynamic_binarization)
         except TrainingDivergedError as exc:
-            print(f"vae-np: training diverged: {exc} The checkpoint of epoch {epoch - 1} is kept "
-                  f"in {run_dir}.", file=sys.stderr)
+            # fit counts the one epoch it is given as epoch 1: name the run's epoch instead
+            message = re.sub(r"\bat epoch \d+,", f"at epoch {epoch},", str(exc), count=1)
+            kept = (f"The checkpoint of epoch {epoch - 1} is kept in {run_dir} (lower 'lr' in "
+                    f"its {runs.CONFIG_NAME} to --resume it)." if epoch > 1 else
+                    f"No epoch completed, so {run_dir} holds no checkpoint; start again with a "
+                    f"lower --lr.")
+            print(f"vae-np: training diverged: {message} {kept}", file=sys.stderr)
             return 1
         finally:
             progress.close()
@@ -292,6 +304,7 @@ def _figures(run_dir, config, model, dataset, x_test, history):
 # ---------------------------------------------------------------------- use a run
 def run_evaluate(args) -> int:
     config, model, epoch, _ = runs.load_run(args.run_dir, dtype=args.dtype)
+    runs.check_config(config, Path(args.run_dir) / runs.CONFIG_NAME, ("dataset",))
     dataset = _load_data(config, args)
     x = evaluation_set(dataset, "test", args.limit)
     max_bytes = args.max_mb * 2 ** 20
@@ -334,17 +347,21 @@ def run_evaluate(args) -> int:
 
 def run_sample(args) -> int:
     config, model, epoch, _ = runs.load_run(args.run_dir)
-    shape = config.get("image_shape")
-    if not shape:
-        raise ValueError(f"{args.run_dir}/config.json has no image_shape")
+    path = Path(args.run_dir) / runs.CONFIG_NAME
+    runs.check_config(config, path, ("image_shape",))
+    shape = config["image_shape"]
+    if int(np.prod(shape)) != model.x_dim:
+        raise ValueError(f"{path}: image_shape {shape} does not hold the model's {model.x_dim} "
+                         f"features")
     images = model.sample(args.n, rng=np.random.default_rng([args.seed, SAMPLE_STREAM]))
     out = Path(args.out or Path(args.run_dir) / runs.FIGURES_DIR / "samples.png")
     return _draw(lambda: figures.image_grid(out, images, shape, ncols=min(args.n, 8),
-                 title=f"samples from the prior ({config['dataset']}, epoch {epoch})"))
+                 title=f"samples from the prior ({config.get('dataset', '?')}, epoch {epoch})"))
 
 
 def run_reconstruct(args) -> int:
     config, model, epoch, _ = runs.load_run(args.run_dir)
+    runs.check_config(config, Path(args.run_dir) / runs.CONFIG_NAME, ("dataset",))
     dataset = _load_data(config, args)
     x = evaluation_set(dataset, "test", args.n)
     out = Path(args.out or Path(args.run_dir) / runs.FIGURES_DIR / "reconstructions.png")

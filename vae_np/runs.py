@@ -16,11 +16,13 @@ Layout (stable; every file but the figures is rewritten after each epoch)::
       figures/*.png    written by vae_np.figures when matplotlib (the ``plot`` extra) is installed
 
 Files are written to a temporary file in the same directory, flushed, fsync'ed and renamed onto
-their name (``os.replace`` is atomic), so a crash leaves either the old file or the new one.
+their name (``os.replace`` is atomic), so a crash leaves either the old file or the new one. The
+temporary file a crash may leave (``.<name>.*.tmp``) is never read; ``train --resume`` deletes it.
 """
 from __future__ import annotations
 
 import csv
+import inspect
 import io
 import json
 import os
@@ -31,8 +33,10 @@ from pathlib import Path
 
 import numpy as np
 
+from .data.registry import DATASET_NAMES
 from .model import VAE
 from .optim import OPTIMIZERS
+from .presets import LR_SCHEDULES
 
 CONFIG_NAME = "config.json"
 CHECKPOINT_NAME = "checkpoint.npz"
@@ -106,18 +110,72 @@ def read_config(run_dir) -> dict:
         raise ValueError(f"{path}: not valid JSON ({exc})") from None
     if not isinstance(config, dict) or not isinstance(config.get("model"), dict):
         raise ValueError(f"{path}: expected a JSON object with a 'model' entry")
+    check_config(config, path)
     return config
 
 
-def build_model(config: dict, dtype=None) -> VAE:
-    """``VAE(**config["model"])``, optionally in another dtype (e.g. float64 for evaluation)."""
+def _int(minimum):
+    return (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= minimum,
+            f"an integer >= {minimum}")
+
+
+def _one_of(names):
+    return lambda v: isinstance(v, str) and v in names, f"one of {list(names)}"
+
+
+# entry -> (test, what it must be); "image_shape" is checked against the model by check_config
+CONFIG_ENTRIES = {
+    "dataset": _one_of(DATASET_NAMES),
+    "optimizer": _one_of(sorted(OPTIMIZERS)),
+    "lr": (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
+           and bool(np.isfinite(v)) and v > 0, "a finite number > 0"),
+    "optimizer_options": (lambda v: v is None or isinstance(v, dict), "null or a JSON object"),
+    "lr_schedule": _one_of(LR_SCHEDULES),
+    "epochs": _int(1), "batch_size": _int(1), "k": _int(1), "seed": _int(0),
+    "schedule": _one_of(("joint", "alternating")),
+    "limit": (lambda v: v is None or _int(1)[0](v), "null or an integer >= 1"),
+    "data_dir": (lambda v: v is None or isinstance(v, str), "null or a path"),
+    "no_download": (lambda v: isinstance(v, bool), "true or false"),
+    "image_shape": (lambda v: isinstance(v, list) and 1 <= len(v) <= 3
+                    and all(_int(1)[0](d) for d in v), "a list of 1 to 3 integers >= 1"),
+}
+TRAINING_ENTRIES = ("dataset", "optimizer", "lr", "lr_schedule", "epochs", "batch_size", "k",
+                    "seed", "schedule")
+"""The entries ``vae-np train --resume`` needs (the others are optional)."""
+
+
+def check_config(config: dict, path=CONFIG_NAME, required=()) -> None:
+    """Check the entries of a run's config: each one of CONFIG_ENTRIES that is present must have
+    the right type and range, and each name in ``required`` must be present.
+
+    Raises ValueError naming ``path`` and the entry, e.g.
+    ``RUN/config.json: entry 'epochs' must be an integer >= 1, got 'six'``.
+    """
+    for key in required:
+        if key not in config:
+            raise ValueError(f"{path}: entry {key!r} is missing")
+    for key, (test, what) in CONFIG_ENTRIES.items():
+        if key in config and not test(config[key]):
+            raise ValueError(f"{path}: entry {key!r} must be {what}, got {config[key]!r}")
+
+
+def build_model(config: dict, dtype=None, path=None) -> VAE:
+    """``VAE(**config["model"])``, optionally in another dtype (e.g. float64 for evaluation).
+
+    ``path`` (the config file) is named in the error when the entry does not describe a VAE.
+    """
     kwargs = dict(config["model"])
     if dtype is not None:
         kwargs["dtype"] = dtype
     try:
         return VAE(**kwargs)
     except TypeError as exc:
-        raise ValueError(f"config 'model' entry does not describe a VAE: {exc}") from None
+        where = f"{path}: " if path is not None else "config "
+        raise ValueError(f"{where}'model' entry does not describe a VAE: {exc}") from None
+    except ValueError as exc:
+        if path is None:
+            raise
+        raise ValueError(f"{path}: 'model' entry: {exc}") from None
 
 
 def build_optimizers(config: dict) -> tuple:
@@ -179,17 +237,78 @@ def load_checkpoint(path) -> dict:
     """
     path = Path(path)
     if not path.is_file():
+        if path.exists():
+            raise ValueError(f"{path}: not a regular file (a directory?); a checkpoint is an "
+                             f".npz archive written by 'vae-np train'")
         raise FileNotFoundError(f"checkpoint not found: {path}")
+    key = None
     try:
         with open(path, "rb") as f:  # np.load leaks its own handle on a corrupt zip
             npz = np.load(f, allow_pickle=False)
             if not isinstance(npz, np.lib.npyio.NpzFile):
                 raise ValueError("not an .npz archive")
             with npz:
-                return {key: npz[key] for key in npz.files}
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as exc:
+                arrays = {}
+                for key in npz.files:
+                    arrays[key] = npz[key]
+                return arrays
+    except ValueError as exc:
+        reason = f"{type(exc).__name__}: {exc}"
+        if "allow_pickle" in str(exc):
+            if key is not None:     # an object array: unpickling it could run any code
+                raise ValueError(f"{path}: array {key!r} is a pickled object array; checkpoints "
+                                 f"are read without pickle (allow_pickle=False), so it is "
+                                 f"refused") from None
+            reason = "not an .npz archive; pickled data is never loaded"
+        raise ValueError(f"{path}: corrupt or truncated checkpoint ({reason}); restore it from a "
+                         f"backup or start a new run") from None
+    except (zipfile.BadZipFile, OSError, EOFError, KeyError) as exc:
         raise ValueError(f"{path}: corrupt or truncated checkpoint ({type(exc).__name__}: "
                          f"{exc}); restore it from a backup or start a new run") from None
+
+
+# model entries that do not change the parameters' meaning (only the initialisation)
+_INIT_ONLY = ("seed", "init_std")
+
+
+def check_checkpoint(arrays: dict, config: dict, path="checkpoint",
+                     config_path=CONFIG_NAME) -> None:
+    """Refuse a checkpoint written by another model than the one ``config`` describes.
+
+    Compares the model entry stored in the checkpoint (when present) with ``config["model"]``
+    (every entry but the initialisation-only ``seed`` and ``init_std``), then the dtype of every
+    stored parameter with the config's dtype. Shapes are compared by :func:`restore_model`.
+
+    Raises ValueError naming both files and spelling out each difference, e.g.
+    ``checkpoint.npz was written by another model than config.json describes: hidden [64] in the
+    checkpoint vs [32] in config.json``.
+    """
+    model = config["model"]
+    if "config" in arrays:
+        try:
+            saved = json.loads(str(arrays["config"]))["model"]
+        except (ValueError, TypeError, KeyError):
+            raise ValueError(f"{path}: the stored 'config' is not a JSON object with a 'model' "
+                             f"entry") from None
+        if not isinstance(saved, dict):
+            raise ValueError(f"{path}: the stored 'config' has no 'model' object")
+        keys = sorted((set(saved) | set(model)) - set(_INIT_ONLY))
+        missing = "(missing)"
+        diffs = [f"{key} {saved.get(key, missing)!r} in the checkpoint vs "
+                 f"{model.get(key, missing)!r} in {config_path}"
+                 for key in keys if saved.get(key, missing) != model.get(key, missing)]
+        if diffs:
+            raise ValueError(f"{path} was written by another model than {config_path} describes: "
+                             + "; ".join(diffs))
+    dtype = model.get("dtype", inspect.signature(VAE).parameters["dtype"].default)
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError:
+        raise ValueError(f"{config_path}: model dtype {dtype!r} is not a dtype") from None
+    for name, value in arrays.items():    # parameters: the dotted names outside optim./history.
+        if "." in name and not name.startswith(("optim.", "history.")) and value.dtype != dtype:
+            raise ValueError(f"{path}: parameter {name} is {value.dtype} in the checkpoint but "
+                             f"{config_path} gives dtype {dtype} (dtype {value.dtype} vs {dtype})")
 
 
 def restore_model(arrays: dict, model, path="checkpoint") -> None:
@@ -259,13 +378,32 @@ def load_run(run_dir, dtype=None):
     config : dict;  model : VAE;  epoch : int;  history : dict column -> list
     """
     config = read_config(run_dir)
+    config_path = Path(run_dir) / CONFIG_NAME
     path = Path(run_dir) / CHECKPOINT_NAME
+    model = build_model(config, dtype, path=config_path)
+    if not path.exists():
+        raise FileNotFoundError(f"checkpoint not found: {path} (no epoch of this run has "
+                                f"completed; continue it with 'vae-np train --resume {run_dir}')")
     arrays = load_checkpoint(path)
-    model = build_model(config, dtype)
+    check_checkpoint(arrays, config, path, config_path)
     restore_model(arrays, model, path)
     if "epoch" not in arrays:
         raise ValueError(f"{path}: checkpoint is missing 'epoch'")
     return config, model, int(arrays["epoch"]), read_history(arrays)
+
+
+def remove_stale_temp_files(run_dir) -> list:
+    """Delete the temporary files (``.<name>.*.tmp``) an interrupted :func:`atomic_open` left
+    beside the run's files; they are never read. Returns the paths removed."""
+    removed = []
+    for name in (CONFIG_NAME, CHECKPOINT_NAME, HISTORY_NAME):
+        for tmp in Path(run_dir).glob(f".{name}.*.tmp"):
+            try:
+                tmp.unlink()
+                removed.append(tmp)
+            except OSError:
+                pass
+    return removed
 
 
 # ---------------------------------------------------------------------- history
