@@ -190,3 +190,18 @@ def test_non_finite_parameters_stop_at_the_first_step():
     with pytest.raises(TrainingDivergedError, match="epoch 1, step 1/2"):
         fit(model, X, Adam(1e-3), epochs=1, batch_size=8, rng=np.random.default_rng(0))
     np.testing.assert_array_equal(model.flat, before)             # NaN compares equal here
+
+
+def test_first_epoch_numbers_history_and_divergence_errors():
+    """A caller training one epoch at a time passes its own epoch count; the error carries it."""
+    rng = np.random.default_rng(0)
+    X = (rng.random((64, 6)) < 0.5).astype(np.float64)
+    model = VAE(6, (4,), 2, "tanh", dtype=np.float64, seed=0)
+    history = fit(model, X, SGD(0.01), epochs=2, batch_size=32, rng=rng, first_epoch=5)
+    assert history["epoch"] == [5, 6]
+    with pytest.raises(TrainingDivergedError) as info:
+        fit(model, X, SGD(1e300), epochs=2, batch_size=32, rng=rng, first_epoch=7)
+    assert info.value.epoch == 7 and info.value.step >= 1
+    assert "epoch 7" in str(info.value)
+    with pytest.raises(ValueError, match="first_epoch"):
+        fit(model, X, SGD(0.01), first_epoch=0)

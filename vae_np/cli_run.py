@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 import time
 from datetime import datetime
@@ -257,10 +256,9 @@ def run_train(args) -> int:
             h = fit(model, x_train, optimizers if len(optimizers) > 1 else optimizers[0],
                     epochs=1, batch_size=config["batch_size"], k=config["k"], rng=rng,
                     callback=progress, schedule=config["schedule"],
-                    binarize=dataset.dynamic_binarization)
+                    binarize=dataset.dynamic_binarization, first_epoch=epoch)
         except TrainingDivergedError as exc:
-            # fit counts the one epoch it is given as epoch 1: name the run's epoch instead
-            message = re.sub(r"\bat epoch \d+,", f"at epoch {epoch},", str(exc), count=1)
+            message = str(exc)
             kept = (f"The checkpoint of epoch {epoch - 1} is kept in {run_dir} (lower 'lr' in "
                     f"its {runs.CONFIG_NAME} to --resume it)." if epoch > 1 else
                     f"No epoch completed, so {run_dir} holds no checkpoint; start again with a "

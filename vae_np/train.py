@@ -13,7 +13,14 @@ SCHEDULES = ("joint", "alternating")
 
 
 class TrainingDivergedError(FloatingPointError):
-    """The loss or a gradient became NaN or inf; the parameters are those from before that step."""
+    """The loss or a gradient became NaN or inf; the parameters are those from before that step.
+
+    Attributes: ``epoch``, ``step`` (1-based, within the epoch) and ``loss`` of the failing step.
+    """
+
+    def __init__(self, message, epoch=None, step=None, loss=None):
+        super().__init__(message)
+        self.epoch, self.step, self.loss = epoch, step, loss
 
 
 def _check_data(X, model):
@@ -46,7 +53,7 @@ def to_batch(X, index, dtype, binarize_rng=None):
 
 
 def fit(model: VAE, X, optimizer, epochs=1, batch_size=128, k=1, rng=None, callback=None,
-        schedule="joint", binarize=False):
+        schedule="joint", binarize=False, first_epoch=1):
     """Train ``model`` on the rows of X by stochastic gradient steps on the negative ELBO.
 
     Parameters
@@ -63,6 +70,8 @@ def fit(model: VAE, X, optimizer, epochs=1, batch_size=128, k=1, rng=None, callb
     schedule : "joint" (default: one step on all parameters per batch) or "alternating" (a phi step
         on the encoder, then a theta step on the decoder, each from a fresh gradient, per batch).
     binarize : draw a fresh binarization x ~ Bernoulli(x) for every batch (dynamic binarization).
+    first_epoch : int >= 1, the number of the first epoch in the history, callbacks and errors
+        (a caller that trains one epoch at a time passes its own count).
 
     Returns
     -------
@@ -89,11 +98,12 @@ def fit(model: VAE, X, optimizer, epochs=1, batch_size=128, k=1, rng=None, callb
         raise ValueError(f"callback must be callable or None, got {callback!r}")
     if not isinstance(binarize, (bool, np.bool_)):
         raise ValueError(f"binarize must be True or False, got {binarize!r}")
+    first_epoch = check_int("first_epoch", first_epoch)
 
     n = X.shape[0]
     steps = -(-n // batch_size)
     history = {"epoch": [], "loss": [], "recon": [], "kl": [], "seconds": []}
-    for epoch in range(1, epochs + 1):
+    for epoch in range(first_epoch, first_epoch + epochs):
         start = time.perf_counter()
         totals = np.zeros(2)
         order = rng.permutation(n)
@@ -143,7 +153,7 @@ def _gradient_step(model, x, k, rng, epoch, step, steps):
         raise TrainingDivergedError(
             f"non-finite loss or gradient at epoch {epoch}, step {step}/{steps} "
             f"(loss = {recon + kl:.6g}); the parameters are those from before this step. "
-            f"Try a lower learning rate.")
+            f"Try a lower learning rate.", epoch=epoch, step=step, loss=recon + kl)
     return recon, kl
 
 
