@@ -7,6 +7,11 @@ fit                      the training loop (vae_np.train)
 SGD, Momentum, Adagrad, Adam   optimizers on the flat parameter vector (vae_np.optim)
 gradcheck                finite-difference, directional and complex-step checks (module)
 ops                      the forward/backward pairs of the derivation (module)
+
+Further modules: vae_np.derivations (the derivation's identities as executable claims),
+vae_np.estimators (score-function vs reparameterization gradients), vae_np.evaluate (test ELBO,
+IWAE bound, active units), vae_np.data (sprites, MNIST, binarized MNIST, Frey Face), vae_np.runs
+(run directories and checkpoints), vae_np.explain (the backprop lesson).
 """
 from . import gradcheck, ops
 from .model import VAE
