@@ -5,15 +5,13 @@ storable with ``np.savez`` and loadable without pickle) and ``load_state_dict(st
 buffers are allocated on the first step, with the vector's size and dtype, and all arithmetic is
 done in place on them (``out=``), so a step makes no temporaries the size of the model.
 
-Every coordinate's update is independent of every other's, so a large vector is cut into
-contiguous parts that threads update at the same time (NumPy's ufuncs release the GIL). The result
-is bit for bit the same as one pass over the whole vector.
+A step is one pass of ufuncs over the whole vector on the calling thread. (Splitting it across
+threads halves it in isolation but gained nothing inside training, where BLAS's worker threads
+still hold the other cores after each matrix product: the epoch was 3-4% slower with the split.)
 """
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -55,18 +53,11 @@ class Optimizer:
         """Update ``flat`` in place from ``grad_flat`` (both 1-D, one shape)."""
         self._check(flat, grad_flat)
         self.t += 1
-        parts = _parts(flat.size)
-        jobs = [_pool().submit(self._update, flat[p], grad_flat[p],
-                               {name: buf[p] for name, buf in self.state.items()})
-                for p in parts[1:]]
-        self._update(flat[parts[0]], grad_flat[parts[0]],
-                     {name: buf[parts[0]] for name, buf in self.state.items()})
-        for job in jobs:
-            job.result()
+        self._update(flat, grad_flat, self.state)
 
     def _update(self, flat, g, buf):
-        """Update one contiguous part: ``flat``, ``g`` and the buffers in ``buf`` are views of it;
-        ``buf["work"]`` is scratch space."""
+        """Update ``flat`` from ``g`` with the buffers in ``buf``; ``buf["work"]`` is scratch
+        space."""
         raise NotImplementedError
 
     def spawn(self):
@@ -207,25 +198,6 @@ class Adam(Optimizer):
         np.divide(m, work, out=work)
         work *= step
         flat -= work
-
-
-_THREADS = max(1, min(4, os.cpu_count() or 1))
-_MIN_PART = 1 << 16     # below this many coordinates per thread, threads cost more than they save
-_POOL = None
-
-
-def _pool():
-    global _POOL
-    if _POOL is None:
-        _POOL = ThreadPoolExecutor(max_workers=_THREADS - 1 or 1, thread_name_prefix="vae_np-optim")
-    return _POOL
-
-
-def _parts(n):
-    """Contiguous slices that split range(n) among the threads (one slice for small vectors)."""
-    count = max(1, min(_THREADS, n // _MIN_PART))
-    bounds = np.linspace(0, n, count + 1).astype(int)
-    return [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
 
 
 def _check_beta(name, beta):
