@@ -43,3 +43,24 @@ def test_readme_python_blocks_run(tmp_path, monkeypatch):
             exec(compile(code, f"README.md:{line}", "exec"), namespace)
         except Exception:
             pytest.fail(f"README.md block at line {line} failed:\n{code}\n{traceback.format_exc()}")
+
+
+def _normalise(command):
+    """A shell line with the spelling differences CI may use removed: ``python3`` and
+    ``python -m pip`` for ``pip``/``python``, and the quiet / no-cache flags."""
+    command = re.sub(r"\bpython3\b", "python", command)
+    command = re.sub(r"\bpython -m pip\b", "pip", command)
+    return " ".join(w for w in command.split() if w not in ("-q", "-p", "no:cacheprovider"))
+
+
+def test_quickstart_has_two_commands_and_ci_runs_the_test_one():
+    """The Quickstart's two one-line commands (main job; tests), and .ci/run runs the second."""
+    text = README.read_text(encoding="utf-8")
+    section = text.split("## Quickstart", 1)[1].split("\n## ", 1)[0]
+    commands = [line.strip() for line in section.splitlines() if line.startswith("    ")]
+    assert len(commands) == 2, commands
+    main_job, tests = commands
+    assert main_job.startswith("pip install") and "python -m vae_np train" in main_job
+    ci = (README.parent / ".ci" / "run").read_text(encoding="utf-8")
+    ci_commands = [_normalise(line) for line in ci.splitlines() if not line.startswith("#")]
+    assert _normalise(tests) in ci_commands, (tests, ci_commands)
