@@ -15,6 +15,7 @@ from scipy.stats import multivariate_normal
 
 from vae_np import VAE
 from vae_np.data import Dataset
+from vae_np import evaluate
 from vae_np.evaluate import (ExampleNoise, active_units, elbo, evaluation_set, iwae_nll,
                              latent_means, pair_bytes, plan_chunks)
 
@@ -155,3 +156,18 @@ def test_evaluation_set_binarizes_dynamic_data_once_and_reproducibly():
     assert evaluation_set(static) is static.x_test
     with pytest.raises(ValueError, match="no valid split"):
         evaluation_set(data, "valid")
+
+
+@pytest.mark.parametrize("call, name", [
+    (lambda m, X: evaluate.elbo("not a model", X), "model"),
+    (lambda m, X: evaluate.iwae_nll(None, X, k=2), "model"),
+    (lambda m, X: evaluate.active_units([], X), "model"),
+    (lambda m, X: evaluate.elbo(m, X, seed=-1), "seed"),
+    (lambda m, X: evaluate.iwae_nll(m, X, k=2, seed="a"), "seed"),
+    (lambda m, X: evaluate.evaluation_set("mnist"), "dataset"),
+])
+def test_bad_model_seed_and_dataset_name_the_argument(call, name):
+    model = VAE(6, (4,), 2, dtype=np.float64)
+    X = np.random.default_rng(0).random((5, 6))
+    with pytest.raises(ValueError, match=name):
+        call(model, X)

@@ -16,6 +16,8 @@ from collections import namedtuple
 import numpy as np
 
 from ._validate import check_array, check_int, check_positive
+from .data import Dataset
+from .model import VAE
 
 EVAL_STREAM = 2          # keeps evaluation noise apart from training's default_rng([seed, 1])
 BINARIZATION_SEED = 20160101
@@ -63,7 +65,14 @@ def plan_chunks(model, n, k, max_bytes=MAX_BYTES):
     return max(1, min(n, pairs // k)), k
 
 
-def _check(model, X, k, max_bytes):
+def _check_model(model):
+    if not isinstance(model, VAE):
+        raise ValueError(f"model must be a vae_np.VAE, got {type(model).__name__}")
+
+
+def _check(model, X, k, max_bytes, seed=0):
+    _check_model(model)
+    check_int("seed", seed, minimum=0)
     X = check_array("X", X, ndim=2)
     if X.shape[1] != model.x_dim:
         raise ValueError(f"X must have shape (n, {model.x_dim}) for this model, got {X.shape}")
@@ -84,7 +93,7 @@ def elbo(model, X, k=1, seed=0, max_bytes=MAX_BYTES) -> ElboResult:
     -------
     ElboResult(loss, recon, kl, per_example): means over the rows, and the (N,) -ELBO values
     """
-    X, k, max_bytes = _check(model, X, k, max_bytes)
+    X, k, max_bytes = _check(model, X, k, max_bytes, seed)
     n = X.shape[0]
     examples, samples = plan_chunks(model, n, k, max_bytes)
     recon, kl = np.zeros(n), np.zeros(n)
@@ -119,7 +128,7 @@ def iwae_nll(model, X, k=5000, seed=0, max_bytes=MAX_BYTES, progress=None):
     -------
     nll : float, the mean over the rows;  per_example : (N,) float64
     """
-    X, k, max_bytes = _check(model, X, k, max_bytes)
+    X, k, max_bytes = _check(model, X, k, max_bytes, seed)
     n = X.shape[0]
     examples, samples = plan_chunks(model, n, k, max_bytes)
     per_example = np.empty(n)
@@ -143,6 +152,7 @@ def iwae_nll(model, X, k=5000, seed=0, max_bytes=MAX_BYTES, progress=None):
 
 def latent_means(model, X, batch_size=1000):
     """mu(x) = E_q[z | x] for every row of X, in chunks: (N, z_dim)."""
+    _check_model(model)
     X = check_array("X", X, ndim=2)
     batch_size = check_int("batch_size", batch_size)
     return np.concatenate([model.encode(X[i:i + batch_size])[0]
@@ -172,6 +182,8 @@ def evaluation_set(dataset, split="test", limit=None):
     ----------
     dataset : vae_np.data.Dataset;  split : "train", "test" or "valid";  limit : int or None
     """
+    if not isinstance(dataset, Dataset):
+        raise ValueError(f"dataset must be a vae_np.data.Dataset, got {type(dataset).__name__}")
     X = getattr(dataset, f"x_{split}", None)
     if X is None:
         raise ValueError(f"data set {dataset.name!r} has no {split} split")
