@@ -192,6 +192,32 @@ def test_non_finite_parameters_stop_at_the_first_step():
     np.testing.assert_array_equal(model.flat, before)             # NaN compares equal here
 
 
+@pytest.mark.parametrize("dtype, huge, safe", [(np.float32, 2e19, 1e18), (np.float64, 2e154, 1e153)])
+def test_divergence_guard_is_the_squared_gradient_norm(monkeypatch, dtype, huge, safe):
+    """A finite gradient component whose square overflows (|g| > 1.8e19 in float32) counts as
+    divergence, as Adam's second moment would be inf; one just below that bound does not."""
+    X = prototypes_data(n=16)
+    backward = VAE._backward
+
+    def backward_with(value):
+        def patched(self, p):
+            backward(self, p)
+            self.grad_flat[3] = value       # one large but finite component
+        return patched
+    for value, diverges in ((huge, True), (safe, False)):
+        model = tiny_model(dtype=dtype)
+        before = model.flat.copy()
+        monkeypatch.setattr(VAE, "_backward", backward_with(value))
+        assert np.isfinite(model.dtype.type(value))
+        if diverges:
+            with pytest.raises(TrainingDivergedError, match="epoch 1, step 1/2"):
+                fit(model, X, SGD(1e-30), epochs=1, batch_size=8, rng=np.random.default_rng(0))
+            np.testing.assert_array_equal(model.flat, before)
+        else:
+            fit(model, X, SGD(1e-30), epochs=1, batch_size=8, rng=np.random.default_rng(0))
+            assert np.all(np.isfinite(model.flat))
+
+
 def test_first_epoch_numbers_history_and_divergence_errors():
     """A caller training one epoch at a time passes its own epoch count; the error carries it."""
     rng = np.random.default_rng(0)

@@ -86,7 +86,7 @@ def dense_backward(dy, cache, out_dW=None, out_db=None, need_dx=True):
 # --------------------------------------------------------------------------- activations
 def relu_forward(x):
     """y = max(x, 0). The derivative at exactly 0 is taken as 0."""
-    return np.maximum(x, 0), x
+    return np.maximum(x, 0.0), x        # 0.0: NumPy's float-with-float loop, faster than int 0
 
 
 def relu_backward(dy, x):
@@ -300,15 +300,29 @@ def bernoulli_nll_forward(logits, x):
     nll : (..., B);  cache : (logits, x)
     """
     _check_shape("bernoulli_nll_forward", "x", x, logits.shape[-2:])
-    nll = np.sum(softplus(logits) - x * logits, axis=-1)
-    return nll, (logits, x)
+    if np.iscomplexobj(logits):     # complex-step checks: the analytic form, no abs or max
+        return np.sum(softplus(logits) - x * logits, axis=-1), (logits, x)
+    # softplus(l) - x l = ln(1 + e^-|l|) + max(l, 0) - x l, summed in two work arrays of the
+    # logits' shape (this is the largest elementwise job of a training step, so no temporaries).
+    t = np.abs(logits)
+    np.negative(t, out=t)
+    np.exp(t, out=t)
+    np.log1p(t, out=t)                      # ln(1 + e^-|l|): never log(0), never overflows
+    u = np.maximum(logits, 0.0)
+    t += u
+    np.multiply(logits, x, out=u)           # x (B, D) broadcasts over the sample axis
+    t -= u
+    return np.sum(t, axis=-1), (logits, x)
 
 
 def bernoulli_nll_backward(dnll, cache):
     """dlogits = dnll * (sigmoid(l) - x)."""
     logits, x = cache
     _check_shape("bernoulli_nll_backward", "dnll", dnll, logits.shape[:-1])
-    return dnll[..., None] * (sigmoid(logits) - x)
+    dlogits = sigmoid(logits)
+    dlogits -= x
+    dlogits *= dnll[..., None]
+    return dlogits
 
 
 def gaussian_nll_forward(mean, x, sigma=1.0):
