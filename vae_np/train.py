@@ -45,9 +45,10 @@ def _check_data(X, model):
 def to_batch(X, index, dtype, binarize_rng=None):
     """Rows ``index`` of X as ``dtype``: uint8 scaled by 1/255 (here, per batch, so the data set
     stays uint8 in memory); with ``binarize_rng``, a fresh Bernoulli draw x ~ Bern(grey level)."""
-    x = X[index].astype(dtype)
-    if X.dtype == np.uint8:
-        x *= dtype.type(1 / 255)
+    if X.dtype == np.uint8:     # convert and scale in one pass (the same values as astype, then *)
+        x = np.multiply(X[index], dtype.type(1 / 255), dtype=dtype)
+    else:
+        x = X[index].astype(dtype, copy=False)     # fancy indexing has already copied
     if binarize_rng is not None:
         x = (binarize_rng.random(x.shape, dtype=dtype) < x).astype(dtype)
     return x
