@@ -3,12 +3,18 @@ batch 128, k = 1, float32) in vae_np, beside the identical PyTorch model when to
 and the epoch's GEMM floor: the time the epoch's matrix products alone take at the machine's
 measured float32 rate for exactly these shapes.
 
-    python benchmarks/bench_epoch.py [--repeats 3] [--n 60000] [--json]
+    python benchmarks/bench_epoch.py [--repeats 5] [--n 60000] [--json]
+
+The two frameworks' epochs alternate (vae_np, PyTorch, vae_np, ...) so that the machine's changing
+load falls on both, after one untimed warm-up epoch each; the ratio reported is the median of the
+paired ratios.
 """
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
+import time
 
 import numpy as np
 
@@ -45,16 +51,12 @@ def gemm_floor(steps_full, last_batch, repeats=20):
     return total, flops
 
 
-def numpy_epoch(X, repeats):
+def numpy_epoch(X):
+    """One vae_np training epoch as a function returning its mean loss."""
     model = vae_np.VAE(D, (H,), Z, "relu", "bernoulli", dtype=np.float32, seed=0)
     opt = vae_np.Adam(1e-3)
     rng = np.random.default_rng(0)
-    last = {}
-
-    def run():
-        last.update(vae_np.fit(model, X, opt, epochs=1, batch_size=BATCH, rng=rng))
-    t, times = median_time(run, repeats=repeats, warmup=0)
-    return t, times, last["loss"][0]
+    return lambda: vae_np.fit(model, X, opt, epochs=1, batch_size=BATCH, rng=rng)["loss"][0]
 
 
 def torch_vae():
@@ -113,47 +115,70 @@ def torch_model():
     return epoch, test_loss, torch.__version__
 
 
-def torch_epoch(X, repeats):
-    epoch, _, version = torch_model()
-    rng = np.random.default_rng(0)
-    last = {}
+def interleaved(epochs, repeats, warmup=1, settle=0.5):
+    """Time the epoch functions in turn, ``repeats`` rounds (a, b, a, b, ...), so that a change in
+    the machine's load falls on both, after ``warmup`` untimed rounds (first-call costs); returns
+    per function its times and last result.
 
-    def run():
-        last["loss"] = epoch(X, rng)
-    t, times = median_time(run, repeats=repeats, warmup=0)
-    return t, times, last["loss"], version
+    Each epoch starts after ``settle`` seconds idle: OpenBLAS's worker threads spin for about 0.1 s
+    after a matrix product, and one framework's spinning threads would otherwise take a core from
+    the other's first steps (seen here: PyTorch's 47-step epochs 30% slower right after vae_np's).
+    """
+    times = {name: [] for name in epochs}
+    last = {}
+    for round_ in range(warmup + repeats):
+        for name, fn in epochs.items():
+            time.sleep(settle)
+            start = time.perf_counter()
+            last[name] = fn()
+            if round_ >= warmup:
+                times[name].append(time.perf_counter() - start)
+    return times, last
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeats", type=int, default=3, help="epochs timed per framework")
+    parser.add_argument("--repeats", type=int, default=5,
+                        help="epochs timed per framework, alternating between them")
     parser.add_argument("--n", type=int, default=60000, help="training examples (default 60000)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     X, source = mnist_like(args.n)
     steps, last_batch = divmod(len(X), BATCH)
     floor, flops = gemm_floor(steps, last_batch)
-    t_np, times_np, loss_np = numpy_epoch(X, args.repeats)
-    rows = [dict(impl="vae_np (float32)", epoch_s=t_np, examples_per_s=len(X) / t_np,
-                 vs_gemm_floor=t_np / floor, last_epoch_loss=loss_np)]
-    result = dict(data=source, n=len(X), blas=blas_info(), gemm_floor_s=floor,
-                  gemm_gflops=flops / floor / 1e9, numpy_epoch_s=t_np, numpy_times=times_np)
+    epochs = {"vae_np": numpy_epoch(X)}
     try:
-        t_pt, times_pt, loss_pt, version = torch_epoch(X, args.repeats)
-        rows.append(dict(impl=f"PyTorch {version} (CPU)", epoch_s=t_pt, examples_per_s=len(X) / t_pt,
-                         vs_gemm_floor=t_pt / floor, last_epoch_loss=loss_pt))
-        result.update(torch_epoch_s=t_pt, torch_times=times_pt, ratio_numpy_over_torch=t_np / t_pt)
+        torch_epoch, _, version = torch_model()
+        torch_rng = np.random.default_rng(0)
+        epochs["torch"] = lambda: torch_epoch(X, torch_rng)
     except ImportError:
+        version = None
+    times, last = interleaved(epochs, args.repeats)
+    t_np = statistics.median(times["vae_np"])
+    rows = [dict(impl="vae_np (float32)", epoch_s=t_np, examples_per_s=len(X) / t_np,
+                 vs_gemm_floor=t_np / floor, last_epoch_loss=last["vae_np"])]
+    result = dict(data=source, n=len(X), blas=blas_info(), gemm_floor_s=floor,
+                  gemm_gflops=flops / floor / 1e9, numpy_epoch_s=t_np, numpy_times=times["vae_np"])
+    if version is None:
         result["torch"] = "not installed (pip install 'vae_np[bench]'): NumPy figures only"
+    else:
+        t_pt = statistics.median(times["torch"])
+        ratios = [a / b for a, b in zip(times["vae_np"], times["torch"])]
+        rows.append(dict(impl=f"PyTorch {version} (CPU)", epoch_s=t_pt, examples_per_s=len(X) / t_pt,
+                         vs_gemm_floor=t_pt / floor, last_epoch_loss=last["torch"]))
+        result.update(torch_epoch_s=t_pt, torch_times=times["torch"], paired_ratios=ratios,
+                      ratio_numpy_over_torch=statistics.median(ratios))
     if args.json:
         emit(result, True)
         return
     print(f"data: {source}, {len(X)} examples, batch {BATCH}; BLAS: {result['blas']}")
     print(f"GEMM floor of one epoch: {floor:.3f} s ({result['gemm_gflops']:.0f} GFLOP/s at these shapes)")
-    print_table(f"epoch time, median of {args.repeats}", rows,
+    print_table(f"epoch time, median of {args.repeats} (the frameworks' epochs alternate)", rows,
                 ["impl", "epoch_s", "examples_per_s", "vs_gemm_floor", "last_epoch_loss"])
     if "ratio_numpy_over_torch" in result:
-        print(f"vae_np / PyTorch epoch time: {result['ratio_numpy_over_torch']:.3f} (target <= 0.7)")
+        print(f"vae_np / PyTorch epoch time, median of the paired ratios: "
+              f"{result['ratio_numpy_over_torch']:.3f} (target <= 0.7); pairs: "
+              + ", ".join(f"{r:.2f}" for r in result["paired_ratios"]))
     else:
         print(result["torch"])
 

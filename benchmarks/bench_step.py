@@ -118,6 +118,7 @@ def main(argv=None):
                   numpy_ms=np_ms, numpy_step_ms=sum(np_ms.values()),
                   adam_alone_ms=adam_alone, sqrt_pass_ms=sqrt_alone)
     try:
+        time.sleep(0.5)         # let OpenBLAS's spinning workers go idle (see bench_epoch.interleaved)
         pt_ms, version = torch_phases(X, args.epochs)
         result.update(torch_version=version, torch_ms=pt_ms, torch_step_ms=sum(pt_ms.values()))
     except ImportError:

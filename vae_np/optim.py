@@ -6,8 +6,12 @@ buffers are allocated on the first step, with the vector's size and dtype, and a
 done in place on them (``out=``), so a step makes no temporaries the size of the model.
 
 A step is one pass of ufuncs over the whole vector on the calling thread. (Splitting it across
-threads halves it in isolation but gained nothing inside training, where BLAS's worker threads
-still hold the other cores after each matrix product: the epoch was 3-4% slower with the split.)
+threads halves it in isolation but gained nothing inside training, where OpenBLAS's worker threads
+spin on the other cores after each matrix product: the epoch was 1-4% slower with the split. With
+the spin cut short by OPENBLAS_THREAD_TIMEOUT=4 the split Adam took 0.68 instead of 1.1 ms, but
+waking the workers for every matrix product cost nearly as much: 2-3% gained on the epoch.)
+Scalars that enter the in-place arithmetic are Python floats: a NumPy float64 scalar would turn
+each float32 pass into a float64 loop with a cast back, several times slower.
 """
 from __future__ import annotations
 
