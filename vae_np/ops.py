@@ -302,10 +302,9 @@ def bernoulli_nll_forward(logits, x):
     _check_shape("bernoulli_nll_forward", "x", x, logits.shape[-2:])
     if np.iscomplexobj(logits):     # complex-step checks: the analytic form, no abs or max
         return np.sum(softplus(logits) - x * logits, axis=-1), (logits, x)
-    # softplus(l) - x l = ln(1 + e^-|l|) + max(l, 0) - x l, summed in two work arrays of the
-    # logits' shape (this is the largest elementwise job of a training step, so no temporaries).
-    t = np.abs(logits)
-    np.negative(t, out=t)
+    # softplus(l) - x l = ln(1 + e^-|l|) + max(l, 0) - x l, in place in two work arrays: this is
+    # the largest elementwise job of a training step.
+    t = -np.abs(logits)
     np.exp(t, out=t)
     np.log1p(t, out=t)                      # ln(1 + e^-|l|): never log(0), never overflows
     u = np.maximum(logits, 0.0)
@@ -319,10 +318,7 @@ def bernoulli_nll_backward(dnll, cache):
     """dlogits = dnll * (sigmoid(l) - x)."""
     logits, x = cache
     _check_shape("bernoulli_nll_backward", "dnll", dnll, logits.shape[:-1])
-    dlogits = sigmoid(logits)
-    dlogits -= x
-    dlogits *= dnll[..., None]
-    return dlogits
+    return dnll[..., None] * (sigmoid(logits) - x)
 
 
 def gaussian_nll_forward(mean, x, sigma=1.0):
