@@ -194,8 +194,8 @@ def test_non_finite_parameters_stop_at_the_first_step():
 
 @pytest.mark.parametrize("dtype, huge, safe", [(np.float32, 2e19, 1e18), (np.float64, 2e154, 1e153)])
 def test_divergence_guard_is_the_squared_gradient_norm(monkeypatch, dtype, huge, safe):
-    """A finite gradient component whose square overflows (|g| > 1.8e19 in float32) counts as
-    divergence, as Adam's second moment would be inf; one just below that bound does not."""
+    """A finite gradient whose squared norm overflows (|g| > 1.8e19 in float32) counts as
+    divergence, as Adam's second moment would be inf; one below that bound does not."""
     X = prototypes_data(n=16)
     backward = VAE._backward
 
