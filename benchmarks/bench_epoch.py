@@ -18,7 +18,7 @@ import time
 
 import numpy as np
 
-from _common import blas_info, emit, median_time, mnist_like, print_table
+from _common import blas_info, emit, median_time, mnist_like, positive_int, print_table
 
 import vae_np
 
@@ -138,9 +138,9 @@ def interleaved(epochs, repeats, warmup=1, settle=0.5):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeats", type=int, default=5,
+    parser.add_argument("--repeats", type=positive_int, default=5,
                         help="epochs timed per framework, alternating between them")
-    parser.add_argument("--n", type=int, default=60000, help="training examples (default 60000)")
+    parser.add_argument("--n", type=positive_int, default=60000, help="training examples (default 60000)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     X, source = mnist_like(args.n)

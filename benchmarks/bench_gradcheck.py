@@ -12,7 +12,7 @@ import argparse
 
 import numpy as np
 
-from _common import emit, median_time, print_table
+from _common import emit, median_time, positive_int, print_table
 
 import vae_np
 from vae_np.gradcheck import check_model
@@ -32,7 +32,7 @@ def case(name, model, batch, method, repeats, **kw):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=positive_int, default=5)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     big = vae_np.VAE(784, (400,), 20, "relu", "bernoulli", dtype=np.float64)

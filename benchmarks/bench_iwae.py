@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from _common import emit, mnist_like, print_table
+from _common import emit, mnist_like, positive_float, positive_int, print_table
 
 import vae_np
 from vae_np.evaluate import MAX_BYTES, iwae_nll
@@ -22,10 +22,11 @@ from vae_np.evaluate import MAX_BYTES, iwae_nll
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--n", type=int, default=10000, help="test images (default 10000)")
-    parser.add_argument("--k", type=int, default=5000, help="importance samples (default 5000)")
-    parser.add_argument("--dtype", nargs="+", default=["float32", "float64"])
-    parser.add_argument("--max-mb", type=float, default=MAX_BYTES / 2 ** 20)
+    parser.add_argument("--n", type=positive_int, default=10000, help="test images (default 10000)")
+    parser.add_argument("--k", type=positive_int, default=5000, help="importance samples (default 5000)")
+    parser.add_argument("--dtype", nargs="+", default=["float32", "float64"],
+                        choices=["float32", "float64"])
+    parser.add_argument("--max-mb", type=positive_float, default=MAX_BYTES / 2 ** 20)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     X, source = mnist_like(args.n)

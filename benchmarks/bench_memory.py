@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from _common import positive_int
+
 CHILD = r"""
 import resource, sys, json, time
 sys.path.insert(0, {repo!r}); sys.path.insert(0, {bench!r})
@@ -33,8 +35,8 @@ print(json.dumps(dict(source=source, n=len(X), data_mb=X.nbytes / 2**20,
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--epochs", type=int, default=1)
-    parser.add_argument("--n", type=int, default=60000)
+    parser.add_argument("--epochs", type=positive_int, default=1)
+    parser.add_argument("--n", type=positive_int, default=60000)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     here = Path(__file__).resolve().parent

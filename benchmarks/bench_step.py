@@ -18,7 +18,8 @@ import time
 
 import numpy as np
 
-from _common import blas_info, emit, median_time, mnist_like, print_table
+from _common import (blas_info, emit, median_time, mnist_like, positive_float, positive_int,
+                     print_table)
 from bench_epoch import BATCH, D, H, Z, gemm_floor, torch_vae
 
 import vae_np
@@ -103,9 +104,9 @@ def optimizer_floors(model, opt):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--epochs", type=int, default=3, help="epochs timed per framework")
-    parser.add_argument("--n", type=int, default=60000, help="training examples (default 60000)")
-    parser.add_argument("--target", type=float, default=0.7, help="target vae_np / PyTorch ratio")
+    parser.add_argument("--epochs", type=positive_int, default=3, help="epochs timed per framework")
+    parser.add_argument("--n", type=positive_int, default=60000, help="training examples (default 60000)")
+    parser.add_argument("--target", type=positive_float, default=0.7, help="target vae_np / PyTorch ratio")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     X, source = mnist_like(args.n)

@@ -11,7 +11,7 @@ import argparse
 
 import numpy as np
 
-from _common import REPO, emit, print_table
+from _common import REPO, emit, positive_int, print_table
 from bench_epoch import BATCH, D, H, Z, torch_model
 
 import vae_np
@@ -21,7 +21,7 @@ from vae_np.evaluate import elbo
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--epochs", type=positive_int, default=10)
     parser.add_argument("--data-dir", default=str(REPO.parent / "shared" / "data" / "mnist"))
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
