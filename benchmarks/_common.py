@@ -19,26 +19,22 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))          # run from a checkout without installing
 
 
-def positive_int(text):
-    """argparse type: an integer >= 1 (argparse turns the error into a one-line usage message)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
-    return value
+def _positive(convert, kind):
+    """An argparse type: ``convert(text)``, which must be finite and > 0 (argparse turns the
+    ArgumentTypeError into a one-line usage message naming the argument, exit status 2)."""
+    def parse(text):
+        try:
+            value = convert(text)
+        except ValueError:
+            value = None
+        if value is None or not 0 < value < float("inf"):
+            raise argparse.ArgumentTypeError(f"must be a positive {kind}, got {text!r}")
+        return value
+    return parse
 
 
-def positive_float(text):
-    """argparse type: a finite number > 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}") from None
-    if not (0 < value < float("inf")):
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
-    return value
+positive_int = _positive(int, "integer")
+positive_float = _positive(float, "number")
 
 
 def median_time(fn, repeats=5, warmup=1):

@@ -149,17 +149,23 @@ def _gradient_step(model, x, k, rng, epoch, step, steps):
         p = model._forward(x, eps)
         model._backward(p)
         recon, kl = float(p.nll.mean()), float(p.kl.mean())
-        # |g|^2 is NaN/inf iff some g_i is, or |g| > 1.8e19 (float32; 1.3e154 in float64): no
-        # sane step has such a gradient, and a component that large would leave Adam's second
-        # moment inf for ever. One BLAS dot product is the cheapest full pass over the gradient.
-        g = model.grad_flat
-        finite = np.isfinite(recon + kl) and np.isfinite(np.dot(g, g))
+        finite = _finite_step(recon + kl, model.grad_flat)     # |g|^2 may overflow: no warning
     if not finite:
         raise TrainingDivergedError(
             f"non-finite loss or gradient at epoch {epoch}, step {step}/{steps} "
             f"(loss = {recon + kl:.6g}); the parameters are those from before this step. "
             f"Try a lower learning rate.", epoch=epoch, step=step, loss=recon + kl)
     return recon, kl
+
+
+def _finite_step(loss, grad_flat):
+    """The divergence guard: the loss and |g|^2 are finite.
+
+    |g|^2 is NaN/inf iff some g_i is, or |g| > 1.8e19 (float32; 1.3e154 in float64): no sane step
+    has such a gradient, and a component that large would leave Adam's second moment inf for ever.
+    One BLAS dot product is the cheapest full pass over the gradient.
+    """
+    return bool(np.isfinite(loss) and np.isfinite(np.dot(grad_flat, grad_flat)))
 
 
 def _update(model, x, k, rng, optimizers, epoch, step, steps):
