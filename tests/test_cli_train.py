@@ -112,7 +112,7 @@ def test_resume_of_a_finished_run_and_bad_resumes(tmp_path, capsys):
     (["train", "--preset", "nope"], "invalid choice: 'nope'"),
     (["train", "--epochs", "-3"], "must be >= 1"),
     (["train", "--batch-size", "0"], "must be >= 1"),
-    (["train", "--lr", "abc"], "expected a float"),
+    (["train", "--lr", "abc"], "expected a number"),
     (["train", "--optimizer", "sgd", "--optim-eps", "1e-4", "--limit", "5"], "--optim-eps"),
     (["train", "--lr", "0", "--limit", "5"], "lr must be > 0"),
     (["evaluate", "/no/such/run"], "run directory not found: /no/such/run"),

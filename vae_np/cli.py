@@ -10,7 +10,8 @@ import argparse
 import importlib
 import sys
 
-COMMAND_MODULES = ("vae_np.cli_gradcheck", "vae_np.cli_run", "vae_np.cli_verify")
+COMMAND_MODULES = ("vae_np.cli_gradcheck", "vae_np.cli_run", "vae_np.cli_verify",
+                   "vae_np.cli_explain")
 
 
 class _Parser(argparse.ArgumentParser):

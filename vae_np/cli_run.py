@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from . import figures, presets, runs
+from .cli_args import FLOAT, INT, INT0, WIDTHS, flatten_widths
 from .evaluate import active_units, elbo, evaluation_set, iwae_nll
 from .model import DECODER_MEANS, LIKELIHOODS
 from .ops import ACTIVATIONS, SIGMA_PARAMETERIZATIONS
@@ -25,20 +26,6 @@ SETTINGS = tuple(presets.DEFAULTS)
 TRAIN_STREAM, SAMPLE_STREAM = 1, 3      # default_rng([seed, stream]) for training and figures
 
 
-def _positive(kind, minimum=1):
-    def parse(text):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a {kind.__name__}, got {text!r}") from None
-        if not value >= minimum or (kind is float and not np.isfinite(value)):
-            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {text}")
-        return value
-    parse.__name__ = kind.__name__
-    return parse
-
-
-INT, INT0, FLOAT = _positive(int), _positive(int, 0), _positive(float, 0)
 
 
 def register(subparsers):
@@ -54,7 +41,8 @@ def register(subparsers):
     p.add_argument("--data-dir", help="directory of the data files (searched before the cache)")
     p.add_argument("--no-download", action="store_true", help="fail instead of downloading data")
     p.add_argument("--limit", type=INT, help="use only the first N training and N test examples")
-    p.add_argument("--hidden", type=INT, nargs="*", help="hidden widths (default 256)")
+    p.add_argument("--hidden", type=WIDTHS, nargs="*",
+                   help="hidden widths, e.g. 400 400 or 400,400 (default 256)")
     p.add_argument("--z-dim", type=INT, help=f"latent dimension (default {d['z_dim']})")
     p.add_argument("--activation", choices=sorted(ACTIVATIONS), help="default relu")
     p.add_argument("--likelihood", choices=LIKELIHOODS, help="default bernoulli")
@@ -170,6 +158,7 @@ def _load_data(config, args):
 
 def _new_config(args):
     overrides = {key: getattr(args, key, None) for key in SETTINGS}
+    overrides["hidden"] = flatten_widths(args.hidden)       # --hidden 400,400 or 400 400
     if args.optim_eps is not None:
         overrides["optimizer_options"] = {"eps": args.optim_eps}
     s = presets.resolve(args.preset, overrides)

@@ -1,0 +1,125 @@
+"""Decoder likelihoods -ln p(x|z): Bernoulli on logits, Gaussian with fixed or learned sigma."""
+from __future__ import annotations
+
+import numpy as np
+
+from .._validate import check_op_scalar as _check_scalar
+from .._validate import check_op_shape as _check_shape
+
+from ..numerics import LN_2PI
+from .activations import sigmoid, softplus
+
+
+# --------------------------------------------------------------------------- likelihoods
+def bernoulli_nll_forward(logits, x):
+    """-ln p(x | z) for a Bernoulli decoder on logits l, per example, summed over pixels.
+
+    -ln p = sum_d [softplus(l_d) - x_d l_d]
+    which equals binary cross-entropy of x with sigmoid(l) without ever forming log(0); valid for
+    any real l and for grey levels x in [0, 1] (not only binary x).
+
+    Parameters
+    ----------
+    logits : (..., B, D);  x : (B, D) (broadcast over leading sample axes)
+
+    Returns
+    -------
+    nll : (..., B);  cache : (logits, x)
+    """
+    _check_shape("bernoulli_nll_forward", "x", x, logits.shape[-2:])
+    if np.iscomplexobj(logits):     # complex-step checks: the analytic form, no abs or max
+        return np.sum(softplus(logits) - x * logits, axis=-1), (logits, x)
+    # softplus(l) - x l = ln(1 + e^-|l|) + max(l, 0) - x l, in place in two work arrays: this is
+    # the largest elementwise job of a training step.
+    t = -np.abs(logits)
+    np.exp(t, out=t)
+    np.log1p(t, out=t)                      # ln(1 + e^-|l|): never log(0), never overflows
+    u = np.maximum(logits, 0.0)
+    t += u
+    np.multiply(logits, x, out=u)           # x (B, D) broadcasts over the sample axis
+    t -= u
+    return np.sum(t, axis=-1), (logits, x)
+
+
+def bernoulli_nll_backward(dnll, cache):
+    """dlogits = dnll * (sigmoid(l) - x)."""
+    logits, x = cache
+    _check_shape("bernoulli_nll_backward", "dnll", dnll, logits.shape[:-1])
+    return dnll[..., None] * (sigmoid(logits) - x)
+
+
+def gaussian_nll_forward(mean, x, sigma=1.0):
+    """-ln N(x; mean, sigma^2 I) per example, with a fixed scalar sigma > 0.
+
+    -ln p = 1/2 sum_d (x_d - mean_d)^2 / sigma^2 + D ln sigma + D/2 ln 2 pi
+    (the constant is kept so that the ELBO is a true bound on ln p(x)).
+
+    Parameters
+    ----------
+    mean : (..., B, D);  x : (B, D);  sigma : float
+
+    Returns
+    -------
+    nll : (..., B);  cache : (mean, x, sigma)
+    """
+    _check_shape("gaussian_nll_forward", "x", x, mean.shape[-2:])
+    _check_scalar("gaussian_nll_forward", "sigma", sigma)
+    D = mean.shape[-1]
+    r = x - mean
+    # float(): a NumPy float64 scalar would promote a float32 nll to float64
+    nll = 0.5 * np.sum(r * r, axis=-1) / sigma ** 2 + D * (float(np.log(sigma)) + 0.5 * LN_2PI)
+    return nll, (mean, x, sigma)
+
+
+def gaussian_nll_backward(dnll, cache):
+    """dmean = dnll * (mean - x) / sigma^2."""
+    mean, x, sigma = cache
+    _check_shape("gaussian_nll_backward", "dnll", dnll, mean.shape[:-1])
+    return dnll[..., None] * (mean - x) / sigma ** 2
+
+
+def gaussian_learned_nll_forward(mean, r, x, sigma_min=0.0):
+    """-ln N(x; mean, diag sigma^2) with a per-pixel sigma from the decoder's log-sigma head r.
+
+    sigma = sigma_min + e^r   (sigma_min = 0: ln sigma = r exactly; sigma_min > 0 keeps sigma away
+    from 0, where the likelihood of a reproduced pixel would grow without bound)
+
+    -ln p = sum_d [ (x_d - mean_d)^2 / (2 sigma_d^2) + ln sigma_d + 1/2 ln 2 pi ]
+
+    Parameters
+    ----------
+    mean, r : (..., B, D);  x : (B, D);  sigma_min : float >= 0
+
+    Returns
+    -------
+    nll : (..., B);  cache
+    """
+    _check_shape("gaussian_learned_nll_forward", "r", r, mean.shape)
+    _check_shape("gaussian_learned_nll_forward", "x", x, mean.shape[-2:])
+    _check_scalar("gaussian_learned_nll_forward", "sigma_min", sigma_min, allow_equal=True)
+    # ln sigma = ln(sigma_min + e^r) = logaddexp(ln sigma_min, r), stable for any r.
+    log_sigma = r if sigma_min == 0 else np.logaddexp(float(np.log(sigma_min)), r)
+    inv_var = np.exp(-2 * log_sigma)
+    resid = x - mean
+    nll = np.sum(0.5 * resid * resid * inv_var + log_sigma, axis=-1) + 0.5 * mean.shape[-1] * LN_2PI
+    return nll, (resid, r, log_sigma, inv_var)
+
+
+def gaussian_learned_nll_backward(dnll, cache):
+    """Gradients for the mean and the log-sigma head.
+
+    dmean      = dnll * (mean - x) / sigma^2
+    dln_sigma  = dnll * (1 - (x - mean)^2 / sigma^2)
+    dr         = dln_sigma * d ln sigma / dr = dln_sigma * e^r / sigma
+
+    Returns
+    -------
+    dmean, dr : (..., B, D)
+    """
+    resid, r, log_sigma, inv_var = cache
+    _check_shape("gaussian_learned_nll_backward", "dnll", dnll, resid.shape[:-1])
+    dnll = dnll[..., None]
+    dmean = dnll * (-resid) * inv_var
+    dlog_sigma = dnll * (1 - resid * resid * inv_var)
+    dr = dlog_sigma * np.exp(r - log_sigma)
+    return dmean, dr
