@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from vae_np import cli, cli_run, runs
+from vae_np import cli, cli_train, progress, runs
 
 TINY = ["--limit", "200", "--hidden", "16", "--z-dim", "2", "--batch-size", "50", "-q"]
 
@@ -75,7 +75,7 @@ def test_resume_reaches_the_same_parameters_bit_for_bit(tmp_path, schedule):
 def test_interrupted_run_keeps_last_checkpoint_and_resumes_exactly(tmp_path, monkeypatch, capsys):
     whole = train(tmp_path, "whole", "--epochs", "3", "--no-figures")
     calls = []
-    real_fit = cli_run.fit
+    real_fit = cli_train.fit
 
     def fit_then_interrupt(*args, **kwargs):
         calls.append(1)
@@ -83,11 +83,11 @@ def test_interrupted_run_keeps_last_checkpoint_and_resumes_exactly(tmp_path, mon
             raise KeyboardInterrupt
         return real_fit(*args, **kwargs)
 
-    monkeypatch.setattr(cli_run, "fit", fit_then_interrupt)
+    monkeypatch.setattr(cli_train, "fit", fit_then_interrupt)
     out = tmp_path / "crashed"
     assert cli.main(["train", *TINY, "--epochs", "3", "--out", str(out), "--no-figures"]) == 130
     assert int(arrays(out)["epoch"]) == 1
-    monkeypatch.setattr(cli_run, "fit", real_fit)
+    monkeypatch.setattr(cli_train, "fit", real_fit)
     assert cli.main(["train", "--resume", str(out), "-q", "--no-figures"]) == 0
     np.testing.assert_array_equal(arrays(out)["encoder.0.W"], arrays(whole)["encoder.0.W"])
     np.testing.assert_array_equal(arrays(out)["optim.v"], arrays(whole)["optim.v"])
@@ -181,14 +181,14 @@ class FakeStream(io.StringIO):
 @pytest.mark.parametrize("tty", [True, False])
 def test_progress_lines(tty, monkeypatch):
     clock = iter(np.arange(0, 1000, 0.3))
-    monkeypatch.setattr(cli_run.time, "perf_counter", lambda: next(clock))
+    monkeypatch.setattr(progress.time, "perf_counter", lambda: next(clock))
     stream = FakeStream(tty)
-    progress = cli_run.Progress(2, 5, stream=stream)
+    bar = progress.Progress(2, 5, stream=stream)
     for step in range(1, 101):
-        progress(dict(kind="step", epoch=1, step=step, steps=100, loss=123.456,
+        bar(dict(kind="step", epoch=1, step=step, steps=100, loss=123.456,
                       examples=step * 10, seconds=step * 0.3))
-    progress(dict(kind="epoch", epoch=1, loss=1, recon=1, kl=0, seconds=30))
-    progress.close()
+    bar(dict(kind="epoch", epoch=1, loss=1, recon=1, kl=0, seconds=30))
+    bar.close()
     text = stream.getvalue()
     assert "epoch 2/5  step " in text and "loss 123.46" in text and "33 examples/s" in text
     assert "ETA " in text
@@ -200,8 +200,8 @@ def test_progress_lines(tty, monkeypatch):
 
 def test_quiet_progress_prints_nothing():
     stream = FakeStream(True)
-    progress = cli_run.Progress(1, 1, stream=stream, quiet=True)
-    progress(dict(kind="step", epoch=1, step=1, steps=2, loss=1.0, examples=1, seconds=1.0))
+    bar = progress.Progress(1, 1, stream=stream, quiet=True)
+    bar(dict(kind="step", epoch=1, step=1, steps=2, loss=1.0, examples=1, seconds=1.0))
     assert stream.getvalue() == ""
 
 

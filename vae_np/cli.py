@@ -10,8 +10,8 @@ import argparse
 import importlib
 import sys
 
-COMMAND_MODULES = ("vae_np.cli_gradcheck", "vae_np.cli_run", "vae_np.cli_verify",
-                   "vae_np.cli_explain")
+COMMAND_MODULES = ("vae_np.cli_gradcheck", "vae_np.cli_train", "vae_np.cli_evaluate",
+                   "vae_np.cli_images", "vae_np.cli_verify", "vae_np.cli_explain")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -1,0 +1,81 @@
+"""``vae-np evaluate RUN_DIR``: a run's test -ELBO, IWAE estimate of -ln p(x) and active units."""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+from . import runs
+from .cli_args import FLOAT, INT
+from .cli_common import load_data, run_dir_args
+from .evaluate import active_units, elbo, evaluation_set, iwae_nll
+
+
+def register(subparsers):
+    p = subparsers.add_parser(
+        "evaluate", help="test -ELBO, IWAE estimate of -ln p(x), active units of a run",
+        description="Evaluate a run's checkpoint on its test set (in float64 by default): the "
+                    "negative ELBO with k = 1 and averaged over --elbo-k samples, the importance-"
+                    "weighted estimate of -ln p(x) with --iwae-k samples (chunked to bounded "
+                    "memory), and the active units, Cov_x(E_q[z_j]) > --threshold.")
+    run_dir_args(p)
+    p.add_argument("--iwae-k", type=INT, default=5000, help="importance samples (default 5000)")
+    p.add_argument("--elbo-k", type=INT, default=100, help="samples of the averaged -ELBO")
+    p.add_argument("--threshold", type=FLOAT, default=0.01, help="active-unit threshold")
+    p.add_argument("--limit", type=INT, help="evaluate the first N test examples only")
+    p.add_argument("--dtype", choices=("float32", "float64"), default="float64")
+    p.add_argument("--max-mb", type=FLOAT, default=64, help="work memory bound (default 64 MB)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    p.set_defaults(func=run_evaluate)
+
+
+def run_evaluate(args) -> int:
+    config, model, epoch, _ = runs.load_run(args.run_dir, dtype=args.dtype)
+    runs.check_config(config, Path(args.run_dir) / runs.CONFIG_NAME, ("dataset",))
+    dataset = load_data(config, args)
+    x = evaluation_set(dataset, "test", args.limit)
+    max_bytes = args.max_mb * 2 ** 20
+    start = time.perf_counter()
+    result = dict(run=str(args.run_dir), epoch=epoch, dataset=dataset.name, n_examples=len(x),
+                  dtype=args.dtype)
+    first = elbo(model, x, k=1, seed=args.seed, max_bytes=max_bytes)
+    avg = elbo(model, x, k=args.elbo_k, seed=args.seed, max_bytes=max_bytes)
+    result.update(test_loss=first.loss, test_recon=first.recon, test_kl=first.kl,
+                  elbo_k=args.elbo_k, test_loss_avg=avg.loss, test_recon_avg=avg.recon)
+    result["iwae_nll"] = _iwae_with_progress(model, x, args, max_bytes)
+    count, variances = active_units(model, x, threshold=args.threshold)
+    result.update(iwae_k=args.iwae_k, active_units=count, z_dim=model.z_dim,
+                  threshold=args.threshold, unit_variances=variances.round(6).tolist(),
+                  seconds=round(time.perf_counter() - start, 3))
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    rows = [("-ELBO (k = 1)", f"{first.loss:.3f}  (recon {first.recon:.3f}, kl {first.kl:.3f})"),
+            (f"-ELBO (mean of {args.elbo_k} samples)", f"{avg.loss:.3f}"),
+            (f"-ln p(x), IWAE k = {args.iwae_k}", f"{result['iwae_nll']:.3f}"),
+            ("active units", f"{count} / {model.z_dim}  (Cov_x(E_q[z_j]) > {args.threshold:g})")]
+    print(f"{args.run_dir}: {model} after epoch {epoch}, {len(x)} {dataset.name} test examples")
+    print("\n".join(f"  {name:<32}{value}" for name, value in rows))
+    print(f"  {result['seconds']:.1f} s")
+    return 0
+
+
+def _iwae_with_progress(model, x, args, max_bytes) -> float:
+    """The IWAE estimate, with a '\\r' progress line on a terminal (it is the slow part)."""
+    show = not args.quiet and sys.stderr.isatty()
+    start = time.perf_counter()
+
+    def progress(done, total):
+        elapsed = time.perf_counter() - start
+        if show:
+            sys.stderr.write(f"\rIWAE k={args.iwae_k}: {done}/{total} examples, "
+                             f"ETA {elapsed / done * (total - done):.0f} s   ")
+            sys.stderr.flush()
+
+    value, _ = iwae_nll(model, x, k=args.iwae_k, seed=args.seed, max_bytes=max_bytes,
+                        progress=progress)
+    if show:
+        sys.stderr.write("\r" + " " * 60 + "\r")
+    return value
