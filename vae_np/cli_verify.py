@@ -7,7 +7,9 @@ from pathlib import Path
 
 from .derivations import CLAIMS, check_claim_names, run_claims
 
-COLUMNS = ("claim", "lhs", "rhs", "error", "tolerance", "status")
+COLUMNS = ("claim", "lhs", "rel", "rhs", "error", "tolerance", "unit", "status")
+RELATION_SYMBOLS = {"=": "=", "<=": "<=", ">=": ">=", "ratio": "ratio="}
+"""How the table shows each relation: ``ratio=`` means lhs is a measured ratio, rhs the claimed one."""
 
 
 def register(subparsers):
@@ -39,15 +41,20 @@ def format_value(value, digits=10) -> str:
 
 
 def table_rows(records) -> list:
-    return [(r.name, format_value(r.lhs), format_value(r.rhs), f"{r.error:.2e}",
-             f"{r.tolerance:.2e}", r.status) for r in records]
+    return [(r.name, format_value(r.lhs), RELATION_SYMBOLS[r.relation], format_value(r.rhs),
+             f"{r.error:.2e}", f"{r.tolerance:.2e}", r.unit or "-", r.status) for r in records]
 
 
 def format_table(records) -> str:
-    """The verify table: claim, lhs, rhs, error, tolerance, status (one line per record)."""
+    """The verify table: claim, lhs, relation, rhs, error, tolerance, their unit, status.
+
+    The relation is "=" (equal within the tolerance), "<=" or ">=" (an inequality: the error is
+    the amount by which it is violated, 0 when it holds) or "ratio=" (lhs is a measured ratio, rhs
+    the claimed one, error the worst component's deviation); the unit is that of error and
+    tolerance ("SE": standard errors of a Monte Carlo mean)."""
     rows = [COLUMNS] + table_rows(records)
     widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
-    align = ["<", ">", ">", ">", ">", "<"]
+    align = ["<", ">", "^", ">", ">", ">", "<", "<"]
     lines = ["  ".join(f"{cell:{'<' if row is COLUMNS and i == 0 else a}{w}}"
                        for i, (cell, a, w) in enumerate(zip(row, align, widths))).rstrip()
              for row in rows]
@@ -71,12 +78,12 @@ def format_markdown(records, seed, seconds) -> str:
     lines = ["# The VAE derivation, verified numerically", "",
              f"`python -m vae_np verify --seed {seed}`: {passed} of {len(records)} checks passed "
              f"in {seconds:.1f} s.", "",
-             "| claim | equation | lhs | rhs | error | tolerance | status |",
-             "|---|---|---:|---:|---:|---:|---|"]
+             "| claim | equation | lhs | rel | rhs | error | tolerance | unit | status |",
+             "|---|---|---:|:---:|---:|---:|---:|---|---|"]
     for r in records:
         lines.append(f"| `{r.name}` | {_md(r.equation)} | {_md(format_value(r.lhs))} | "
-                     f"{_md(format_value(r.rhs))} | {r.error:.2e} | {r.tolerance:.2e} | "
-                     f"{r.status} |")
+                     f"{RELATION_SYMBOLS[r.relation]} | {_md(format_value(r.rhs))} | "
+                     f"{r.error:.2e} | {r.tolerance:.2e} | {r.unit or '-'} | {r.status} |")
     lines += ["", "## The claims", ""]
     for r in records:
         lines.append(f"- **`{r.name}`** — {r.statement.rstrip('.')}.  ")

@@ -40,6 +40,10 @@ class Claim:
     passed : bool         error <= tolerance (and everything finite)
     details : dict        supporting numbers (JSON-serialisable); ``details["note"]``, if present,
                           is a one-line summary shown under the table
+    relation : str        how lhs and rhs are compared: "=" (equal within the tolerance), "<="
+                          (an inequality: error = the excess of lhs over rhs), "ratio" (lhs is a
+                          measured ratio, rhs the claimed one)
+    unit : str            the unit of error and tolerance ("nats", "SE" for standard errors, ...)
     """
     name: str
     statement: str
@@ -51,6 +55,8 @@ class Claim:
     tolerance_reason: str
     passed: bool
     details: dict = field(default_factory=dict)
+    relation: str = "="
+    unit: str = ""
 
     @property
     def status(self) -> str:
@@ -62,7 +68,8 @@ class Claim:
                 "lhs": to_jsonable(self.lhs), "rhs": to_jsonable(self.rhs),
                 "error": to_jsonable(self.error), "tolerance": to_jsonable(self.tolerance),
                 "tolerance_reason": self.tolerance_reason, "passed": bool(self.passed),
-                "status": self.status, "details": to_jsonable(self.details)}
+                "status": self.status, "relation": self.relation, "unit": self.unit,
+                "details": to_jsonable(self.details)}
 
 
 def to_jsonable(value):
@@ -84,15 +91,22 @@ def to_jsonable(value):
     return value
 
 
+RELATIONS = ("=", "<=", ">=", "ratio")
+
+
 def make_claim(name, statement, equation, lhs, rhs, error, tolerance, tolerance_reason,
-               details=None, passed=None) -> Claim:
-    """Build a record; ``passed`` defaults to ``error <= tolerance`` with both finite."""
+               details=None, passed=None, relation="=", unit="") -> Claim:
+    """Build a record; ``passed`` defaults to ``error <= tolerance`` with both finite.
+
+    ``relation`` is one of RELATIONS and ``unit`` names the unit of error and tolerance."""
+    if relation not in RELATIONS:
+        raise ValueError(f"relation must be one of {', '.join(RELATIONS)}, got {relation!r}")
     lhs, rhs = _plain(lhs), _plain(rhs)
     error, tolerance = float(error), float(tolerance)
     if passed is None:
         passed = bool(math.isfinite(error) and math.isfinite(tolerance) and error <= tolerance)
     return Claim(name, statement, equation, lhs, rhs, error, tolerance, tolerance_reason,
-                 bool(passed), to_jsonable(details or {}))
+                 bool(passed), to_jsonable(details or {}), relation, str(unit))
 
 
 def _plain(value):
@@ -147,39 +161,3 @@ def monte_carlo(samples):
     samples = np.asarray(samples, dtype=float)
     n = samples.shape[0]
     return samples.mean(axis=0), samples.std(axis=0, ddof=1) / np.sqrt(n)
-
-
-def central_difference(f, x, h_rel=1e-5):
-    """Gradient of a scalar function by central differences, with an error bound per component.
-
-    n_i = (f(x + h e_i) - f(x - h e_i)) / 2h,  h = h_rel * max(1, |x_i|).
-
-    The bound has two parts: truncation, estimated from the same quotient with step 2h (the
-    O(h^2) term of D(h) is (D(2h) - D(h)) / 3, bounded here by |D(2h) - D(h)|), and rounding,
-    a few ulps of f divided by the step: 8 eps max|f| / 2h.
-
-    Parameters
-    ----------
-    f : callable(array) -> float;  x : float64 array (not modified)
-
-    Returns
-    -------
-    grad, bound : arrays of x's shape
-    """
-    x = np.array(x, dtype=float)
-    grad = np.empty_like(x)
-    bound = np.empty_like(x)
-    for i in range(x.size):
-        h = h_rel * max(1.0, abs(x.flat[i]))
-        values = {}
-        for step in (-2 * h, -h, h, 2 * h):
-            xs = x.copy()
-            xs.flat[i] += step
-            values[step] = float(f(xs))
-        d1 = (values[h] - values[-h]) / (2 * h)
-        d2 = (values[2 * h] - values[-2 * h]) / (4 * h)
-        scale = max(abs(v) for v in values.values())
-        grad.flat[i] = d1
-        bound.flat[i] = abs(d2 - d1) + 8 * EPS * scale / (2 * h)
-    return grad, bound
-

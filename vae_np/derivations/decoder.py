@@ -17,9 +17,9 @@ from scipy.stats import norm
 
 from ..model import VAE
 from ..optim import SGD
+from ..numerics import LN_2PI
 from ._record import EPS, MC_SIGMAS, make_claim, sum_rounding
 
-LN_2PI = math.log(2 * math.pi)
 D = 4
 SIGMA_MIN = 0.05
 STEPS = 600
@@ -55,7 +55,7 @@ def unit_sigma_mse(seed=0):
         recon[i], mse_form[i], errors[i], tols[i],
         "rounding of the D-term sums on each side (2 (n + 4) eps sum|terms|); the example closest "
         "to failing is shown",
-        details=dict(scipy_form=scipy_form[i], max_error=float(errors.max())),
+        details=dict(scipy_form=scipy_form[i], max_error=float(errors.max())), unit="nats",
         passed=bool(np.all(errors <= tols)))
 
 
@@ -114,7 +114,7 @@ def learned_sigma(seed=0):
         "ceiling); d(-ln p)/dr = 1 never decays",
         last["elbo"], ceiling, max(ceiling - (last["elbo"] - MC_SIGMAS * last["stderr"]), 0.0), 0.0,
         f"inequality: the ELBO estimate minus {MC_SIGMAS:g} standard errors must exceed the "
-        "ceiling (error = shortfall, 0 when it does)",
+        "ceiling (error = shortfall, 0 when it does)", relation=">=", unit="nats",
         details=dict(trace=free, final_grad_logsigma_bias=grad_free,
                      elbo_rise_per_50_steps=rises,
                      note=f"unbounded sigma: ELBO {elbos[0]:.1f} -> {elbos[-1]:.1f} nats, rising "
@@ -129,11 +129,18 @@ def learned_sigma(seed=0):
         peak, ceiling, max(peak - ceiling, 0.0), 8 * EPS * D * abs(ceiling),
         "inequality, exact for every sample (each -ln p(x|z) exceeds D ln sigma_min + "
         "D/2 ln 2 pi): error = excess over the ceiling, tolerance = rounding of the D-term sum",
+        relation="<=", unit="nats",
         details=dict(trace=bounded, final_grad_logsigma_bias=grad_bounded,
-                     note=f"bounded sigma: ELBO peaks at {peak:.3f} < ceiling {ceiling:.3f}; "
+                     note=f"bounded sigma: ELBO peaks at {peak:.3f} {compare(peak, ceiling)} "
+                          f"ceiling {ceiling:.3f}; "
                           f"sigma_theta -> {bounded[-1]['max_sigma_theta']:.4g} "
                           f"(sigma_min {SIGMA_MIN})"))
     return [unbounded, bounded_record]
+
+
+def compare(a, b) -> str:
+    """The relation between two numbers as a symbol, computed from them: "<", "=" or ">"."""
+    return "<" if a < b else (">" if a > b else "=")
 
 
 def decoder_sigma(seed=0):

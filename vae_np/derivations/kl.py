@@ -12,7 +12,8 @@ import numpy as np
 from scipy.optimize import minimize_scalar
 
 from .. import ops
-from ._record import (EPS, MC_SIGMAS, central_difference, make_claim, monte_carlo, quad)
+from ..numerics import central_difference
+from ._record import EPS, MC_SIGMAS, make_claim, monte_carlo, quad
 
 N_DRAWS = 5           # (mu, sigma) pairs per quadrature claim
 N_MC = 200_000        # Monte Carlo samples for the KL estimates
@@ -56,7 +57,7 @@ def _quadrature_record(name, statement, equation, pairs, integrand, closed_form)
     i = int(np.argmax([r[4] / r[5] for r in rows]))
     mu, sigma, value, exact, error, tol = rows[i]
     return make_claim(name, statement, equation, value, exact, error, tol, QUAD_REASON,
-                      details={"draws": [dict(mu=r[0], sigma=r[1], quadrature=r[2], exact=r[3],
+                      unit="abs", details={"draws": [dict(mu=r[0], sigma=r[1], quadrature=r[2], exact=r[3],
                                               error=r[4], tolerance=r[5]) for r in rows],
                                "shown": dict(mu=mu, sigma=sigma)},
                       passed=all(r[4] <= r[5] for r in rows))
@@ -115,7 +116,7 @@ def kl_closed_form(seed=0):
         "1/2 sum(mu^2 + sigma^2 - 1 - ln sigma^2) = sum_j int q_j ln(q_j / p) dz",
         closed, quad_value, abs(closed - quad_value), quad_bound,
         "QUADPACK error estimates summed over the dimensions, plus rounding of the closed form",
-        details=dict(mu=mu, sigma=sigma))]
+        unit="nats", details=dict(mu=mu, sigma=sigma))]
 
     direct = rng.normal(mu, sigma, size=(N_MC, Z))
     eps = rng.standard_normal((N_MC, 1, Z))
@@ -140,7 +141,7 @@ def monte_carlo_record(name, how, closed, samples):
         "1/2 sum(mu^2 + sigma^2 - 1 - ln sigma^2) = 1/n sum_i ln q(z_i)/p(z_i) +- SE",
         closed, float(mean), abs(closed - mean), MC_SIGMAS * se,
         f"{MC_SIGMAS:g} standard errors of the {n}-sample mean (SE = sample std / sqrt(n)); "
-        "a correct estimator exceeds it with probability 6e-5",
+        "a correct estimator exceeds it with probability 6e-5", unit="nats",
         details=dict(n=n, standard_error=se, error_in_se=abs(closed - mean) / se))
 
 
@@ -151,8 +152,8 @@ def compare_gradients(name, statement, equation, analytic, numeric, bound, facto
 
     Passes when every component satisfies |analytic_i - factor numeric_i| <= factor bound_i, the
     difference quotient's own error bound (see ``central_difference``). The shown error and
-    tolerance are those of the component closest to failing; lhs is the measured ratio
-    <analytic, numeric> / <numeric, numeric> and rhs the claimed factor.
+    tolerance are those of the component closest to failing (absolute, in the gradient's units);
+    lhs is the measured ratio <analytic, numeric> / <numeric, numeric> and rhs the claimed factor.
     """
     a = np.ravel(np.asarray(analytic, dtype=float))
     n = np.ravel(np.asarray(numeric, dtype=float))
@@ -165,8 +166,9 @@ def compare_gradients(name, statement, equation, analytic, numeric, bound, facto
         "per component: the central difference's truncation (|D(2h) - D(h)|) plus rounding "
         "(8 ulps of f / 2h), times the claimed factor; the component closest to failing is shown",
         details=dict(details or {}, ratio=ratio, components=a.size,
-                     max_abs_difference=float(dev.max())),
-        passed=bool(np.all(dev <= tol)))
+                     max_abs_difference=float(dev.max()), worst_component=i,
+                     analytic=a, finite_difference=n, finite_difference_bound=tol),
+        passed=bool(np.all(dev <= tol)), relation="ratio", unit="abs")
 
 
 def _argmax_record(name, statement, equation, f, bounds, exact):
@@ -181,7 +183,7 @@ def _argmax_record(name, statement, equation, f, bounds, exact):
         "Brent's bounded search stops within 2 (sqrt(eps)|x| + xatol/3) of the maximizer, plus "
         "4 sqrt(eps): a maximum is flat (f drops by delta^2/2), so function values cannot place it "
         "closer than ~sqrt(eps)",
-        details=dict(evaluations=int(res.nfev), f_at_max=f(x)))
+        details=dict(evaluations=int(res.nfev), f_at_max=f(x)), unit="abs")
 
 
 def kl_gradient(seed=0):
@@ -212,7 +214,9 @@ def kl_gradient(seed=0):
         "The library's KL gradient (ops.kl_backward) equals central differences of ops.kl_forward",
         "(dKL/dmu, dKL/dsigma) = (mu, sigma - 1/sigma) = FD gradient of KL   [ratio lhs = 1]",
         np.concatenate([dmu.ravel(), dsigma.ravel()]), fd, bound, 1.0,
-        details=dict(batch=B, z_dim=Z))
+        details=dict(batch=B, z_dim=Z, mu=mu, sigma=sigma,
+                     order="analytic and finite_difference list dKL/dmu, then dKL/dsigma, "
+                           "row-major over (batch, z)"))
     expression = np.concatenate([(-2 * mu).ravel(), (2 * (1 / sigma - sigma)).ravel()])
     ratio = float(expression @ -fd / (fd @ fd))
     doubled = compare_gradients(
@@ -221,7 +225,7 @@ def kl_gradient(seed=0):
         "(it drops the 1/2)",
         "2(1/sigma - sigma) grad sigma - 2 mu grad mu = 2 x FD gradient of -KL   [ratio lhs = 2]",
         expression, -fd, bound, 2.0,
-        details=dict(note=f"measured ratios to the finite-difference gradient: library "
+        details=dict(mu=mu, sigma=sigma, note=f"measured ratios to the finite-difference gradient: library "
                           f"{library.lhs:.10f} (of KL), 2(1/sigma - sigma) grad sigma "
                           f"- 2 mu grad mu {ratio:.10f} (of -KL)"))
     sigma_piece = _argmax_record(

@@ -23,6 +23,7 @@ from scipy.stats import multivariate_normal
 from ..model import VAE
 from ..optim import Adam
 from ..train import fit
+from ..numerics import LN_2PI
 from ._record import EPS, make_claim, sum_rounding
 
 D, Q, N = 5, 2, 2000
@@ -34,7 +35,6 @@ SCHEDULE = (  # (Adam learning rate, epochs, batch size, Monte Carlo samples k)
     (0.003, 300, N, 4),
     (0.001, 300, N, 4),
 )
-LN_2PI = math.log(2 * math.pi)
 
 
 def ppca_data(rng, d=D, q=Q, n=N, noise=NOISE):

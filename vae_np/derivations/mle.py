@@ -60,7 +60,7 @@ def ml_kl(seed=0):
                      grid_vs_closed_form=abs(GRID[i_ml] - theta_mle), min_kl=float(kl[i_kl]),
                      runner_up_margin=margin,
                      p_data=p_data),
-        passed=bool(i_ml == i_kl and abs(GRID[i_ml] - theta_mle) <= spacing / 2 + 4 * EPS))
+        unit="theta", passed=bool(i_ml == i_kl and abs(GRID[i_ml] - theta_mle) <= spacing / 2 + 4 * EPS))
 
     gap = mean_loglik + kl + entropy
     i = int(np.argmax(np.abs(gap)))
@@ -75,6 +75,6 @@ def ml_kl(seed=0):
         mean_loglik[i] + kl[i], -entropy, abs(gap[i]), tol,
         "rounding of the N-term mean and the K-term sums (2 (n + 4) eps sum|terms| each); the "
         "theta with the largest deviation on the grid is shown",
-        details=dict(entropy=entropy, theta_shown=GRID[i],
+        unit="nats", details=dict(entropy=entropy, theta_shown=GRID[i],
                      max_abs_deviation=float(np.abs(gap).max())))
     return [same, entropy_gap]
