@@ -8,10 +8,12 @@ from pathlib import Path
 
 import numpy as np
 
+from ._validate import check_int
 from .data.registry import DATASET_NAMES
 from .model import VAE
 from .optim import OPTIMIZERS
 from .presets import LR_SCHEDULES
+from .train import SCHEDULES
 
 CONFIG_NAME = "config.json"
 
@@ -41,29 +43,58 @@ def read_config(run_dir) -> dict:
 
 
 def _int(minimum):
-    return (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= minimum,
-            f"an integer >= {minimum}")
+    return lambda name, value: check_int(name, value, minimum)
+
+
+def _entry(test, what):
+    """A check of one entry: ValueError ``NAME must be WHAT, got VALUE`` unless ``test(value)``."""
+    def check(name, value):
+        if not test(value):
+            raise ValueError(f"{name} must be {what}, got {value!r}")
+    return check
 
 
 def _one_of(names):
-    return lambda v: isinstance(v, str) and v in names, f"one of {list(names)}"
+    return _entry(lambda v: isinstance(v, str) and v in names, f"one of {list(names)}")
 
 
-# entry -> (test, what it must be); "image_shape" is checked against the model by check_config
+def _optional(check, what):
+    """``check``, or null; the message names both."""
+    def check_optional(name, value):
+        if value is not None:
+            try:
+                check(name, value)
+            except ValueError:
+                raise ValueError(f"{name} must be {what}, got {value!r}") from None
+    return check_optional
+
+
+def _image_shape(name, value):
+    _entry(lambda v: isinstance(v, list) and 1 <= len(v) <= 3,
+           "a list of 1 to 3 integers >= 1")(name, value)
+    for size in value:
+        try:
+            check_int(name, size, 1)
+        except ValueError:
+            raise ValueError(f"{name} must be a list of 1 to 3 integers >= 1, "
+                             f"got {value!r}") from None
+
+
+# entry -> its check(name, value); "image_shape" is checked against the model by the commands
 CONFIG_ENTRIES = {
     "dataset": _one_of(DATASET_NAMES),
     "optimizer": _one_of(sorted(OPTIMIZERS)),
-    "lr": (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
-           and bool(np.isfinite(v)) and v > 0, "a finite number > 0"),
-    "optimizer_options": (lambda v: v is None or isinstance(v, dict), "null or a JSON object"),
+    "lr": _entry(lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
+                 and bool(np.isfinite(v)) and v > 0, "a finite number > 0"),
+    "optimizer_options": _entry(lambda v: v is None or isinstance(v, dict),
+                                "null or a JSON object"),
     "lr_schedule": _one_of(LR_SCHEDULES),
     "epochs": _int(1), "batch_size": _int(1), "k": _int(1), "seed": _int(0),
-    "schedule": _one_of(("joint", "alternating")),
-    "limit": (lambda v: v is None or _int(1)[0](v), "null or an integer >= 1"),
-    "data_dir": (lambda v: v is None or isinstance(v, str), "null or a path"),
-    "no_download": (lambda v: isinstance(v, bool), "true or false"),
-    "image_shape": (lambda v: isinstance(v, list) and 1 <= len(v) <= 3
-                    and all(_int(1)[0](d) for d in v), "a list of 1 to 3 integers >= 1"),
+    "schedule": _one_of(SCHEDULES),
+    "limit": _optional(_int(1), "null or an integer >= 1"),
+    "data_dir": _entry(lambda v: v is None or isinstance(v, str), "null or a path"),
+    "no_download": _entry(lambda v: isinstance(v, bool), "true or false"),
+    "image_shape": _image_shape,
 }
 TRAINING_ENTRIES = ("dataset", "optimizer", "lr", "lr_schedule", "epochs", "batch_size", "k",
                     "seed", "schedule")
@@ -80,9 +111,9 @@ def check_config(config: dict, path=CONFIG_NAME, required=()) -> None:
     for key in required:
         if key not in config:
             raise ValueError(f"{path}: entry {key!r} is missing")
-    for key, (test, what) in CONFIG_ENTRIES.items():
-        if key in config and not test(config[key]):
-            raise ValueError(f"{path}: entry {key!r} must be {what}, got {config[key]!r}")
+    for key, check in CONFIG_ENTRIES.items():
+        if key in config:
+            check(f"{path}: entry {key!r}", config[key])
 
 
 def build_model(config: dict, dtype=None, path=None) -> VAE:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._validate import check_int
 from .dataset import Dataset
 
 IMAGE_SIZE = 28
@@ -146,13 +147,9 @@ def make_sprites(n_train: int = 20000, n_test: int = 2000, seed: int = 0) -> Dat
     ValueError
         If ``n_train`` or ``n_test`` is not a positive integer.
     """
-    for arg, value in (("n_train", n_train), ("n_test", n_test)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"make_sprites: {arg} must be a positive int, got {value!r}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"make_sprites: seed must be a non-negative int, got {seed!r}")
-    rng = np.random.default_rng(seed)
-    n = int(n_train) + int(n_test)
+    n_train, n_test = check_int("n_train", n_train), check_int("n_test", n_test)
+    rng = np.random.default_rng(check_int("seed", seed, 0))
+    n = n_train + n_test
     factors = {
         "shape": rng.integers(len(SHAPES), size=n).astype(np.int64),
         "scale": rng.choice(SCALES, size=n),
