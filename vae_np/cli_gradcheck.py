@@ -6,7 +6,7 @@ import time
 
 import numpy as np
 
-from .gradcheck import check_model
+from .model_gradcheck import check_model
 from .model import LIKELIHOODS, VAE
 from .ops import ACTIVATIONS, SIGMA_PARAMETERIZATIONS
 

@@ -2,14 +2,16 @@
 
 For f(params) -> scalar and its claimed gradient ``grads`` (dicts of arrays with the same keys):
 
-* coordinates:  n_i = (f(x + h e_i) - f(x - h e_i)) / 2h,  h = h_rel * max(1, |x_i|)
+* coordinates:  n_i = (f(x + h e_i) - f(x - h e_i)) / (x+ - x-),  h = h_rel * max(1, |x_i|)
 * directional:  u . grad f  vs  (f(x + h u) - f(x - h u)) / 2h  for random unit u, per tensor and for
   one direction across all tensors at once (two evaluations check every parameter)
 * complex:      Im f(x + i h e_i) / h with h = 1e-20, exact to rounding where f is analytic
 
-A coordinate's error is |a - n| / max(|a| + |n|, noise / tol), where ``noise`` is the rounding
-error of the difference quotient (16 * machine epsilon * |f| / 2h): the error is below ``tol``
-when the gradients agree to ``tol`` relatively, or to within what the quotient can resolve. A
+A coordinate's error is |a - n| / max(|a| + |n|, noise / tol, floor / tol), where ``noise`` is the
+rounding error of the difference quotient (16 * machine epsilon * |f| / 2h) and ``floor`` an
+optional absolute error the caller knows the analytic gradient may carry (the rounding of a
+float32 gradient, see ``vae_np.model_gradcheck``): the error is below ``tol`` when the gradients
+agree to ``tol`` relatively, or to within what the quotient can resolve. A
 failing coordinate whose one-sided slopes disagree (|f(x+h) - 2 f(x) + f(x-h)| / h larger than a
 tenth of the discrepancy, beyond rounding) straddles a kink (a ReLU at 0) and is counted as
 skipped, not failed. An agreement that holds only within a noise too coarse to resolve ``tol``
@@ -21,79 +23,35 @@ eps^(1/3) * scale (and twice that) beyond its noise; otherwise it is inconclusiv
 Quotients divide by the step actually represented in the parameters' dtype, so float32 rounding
 of x +- h is no false failure. In float64 with the default tol and h_rel none of this changes a
 verdict: a real error persists, and agreement within the noise is resolved.
+
+How a gradient is wrong: every row keeps the coordinate with the largest error (its analytic and
+numerical values) and, over the conclusive coordinates, the least-squares ratio r of
+analytic ~ r * numerical when it holds at every one of them within ``tol`` (``constant_ratio``):
+a gradient that is twice, half or minus the true one says so ("your gradient is 2.000 x the true
+one") instead of only reaching the error cap of 1.
+
+``check_model`` (the VAE's full gradient with frozen noise) lives beside the model in
+``vae_np.model_gradcheck``; ``vae_np.gradcheck.check_model`` still finds it.
 """
 from __future__ import annotations
-
-from dataclasses import dataclass, field
 
 import numpy as np
 
 from ._validate import check_array, check_choice, check_int, check_positive, check_rng
+from .gradcheck_report import GradcheckReport, TensorResult, constant_ratio, describe_ratio
+from .numerics import difference_quotient, relative_error, step_size
 
 METHODS = ("coordinates", "directional", "complex")
+__all__ = ["check_gradients", "check_model", "constant_ratio", "describe_ratio",
+           "relative_error", "GradcheckReport", "TensorResult", "METHODS"]
 
 
-def relative_error(a, n, floor=0.0):
-    """|a - n| / max(|a| + |n|, floor, tiny): 0 for equal values, 1 for opposite or one-zero."""
-    return np.abs(a - n) / np.maximum(np.abs(a) + np.abs(n), max(floor, 1e-300))
-
-
-@dataclass
-class TensorResult:
-    """One row of a report: how one parameter tensor fared."""
-    name: str
-    max_error: float
-    checked: int
-    skipped_kink: int = 0
-    inconclusive: int = 0
-    failed: int = 0
-
-    @property
-    def status(self) -> str:
-        if self.failed:
-            return "FAIL"
-        return "pass" if self.checked > self.skipped_kink + self.inconclusive else "inconclusive"
-
-
-@dataclass
-class GradcheckReport:
-    """Per-tensor results of one check; ``passed`` is True when no coordinate failed and at least
-    one was conclusive."""
-    method: str
-    tol: float
-    rows: list = field(default_factory=list)
-
-    @property
-    def passed(self) -> bool:
-        return (not any(r.failed for r in self.rows)
-                and any(r.status == "pass" for r in self.rows))
-
-    @property
-    def verdict(self) -> str:
-        """"PASSED", "FAILED", or "INCONCLUSIVE" when nothing failed but nothing could be
-        confirmed either (e.g. a float32 check whose rounding noise hides the tolerance)."""
-        if self.passed:
-            return "PASSED"
-        return "FAILED" if any(r.failed for r in self.rows) else "INCONCLUSIVE"
-
-    @property
-    def max_error(self) -> float:
-        return max((r.max_error for r in self.rows), default=float("nan"))
-
-    def to_dict(self) -> dict:
-        return dict(method=self.method, tol=self.tol, passed=self.passed, verdict=self.verdict,
-                    rows=[dict(r.__dict__, status=r.status) for r in self.rows])
-
-    def __str__(self):
-        width = max([len(r.name) for r in self.rows] + [9])
-        lines = [f"gradient check ({self.method}, pass if error < {self.tol:g})",
-                 f"{'parameter':<{width}}  {'max error':>10}  {'checked':>7}  {'kink':>5}  "
-                 f"{'inconcl.':>8}  status"]
-        for r in self.rows:
-            lines.append(f"{r.name:<{width}}  {r.max_error:10.2e}  {r.checked:7d}  "
-                         f"{r.skipped_kink:5d}  {r.inconclusive:8d}  {r.status}")
-        lines.append(self.verdict)
-        return "\n".join(lines)
+def __getattr__(name):
+    """``check_model`` is found here for existing callers, though it lives with the model."""
+    if name == "check_model":
+        from .model_gradcheck import check_model
+        return check_model
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _as_dict(params, grads):
@@ -114,7 +72,18 @@ def _as_dict(params, grads):
     return params, {n: np.array(g, dtype=np.result_type(g, float)) for n, g in grads.items()}
 
 
-def _judge(row, quote, f_0, h, tol, dtype, h_rel):
+def _floors(floor, params):
+    """floor as one non-negative number per tensor (a number, or a dict name -> number)."""
+    if isinstance(floor, dict):
+        if floor.keys() != params.keys():
+            raise ValueError(f"floor must be a number or a dict with the keys of params; differ in "
+                             f"{sorted(set(params) ^ set(floor))}")
+        return {n: check_positive(f"floor[{n!r}]", v, allow_zero=True) for n, v in floor.items()}
+    floor = check_positive("floor", floor, allow_zero=True)
+    return {n: floor for n in params}
+
+
+def _judge(row, quote, f_0, h, tol, dtype, h_rel, index, floor=0.0):
     """Classify one difference quotient against the analytic derivative; fold it into ``row``.
 
     ``quote(step) -> (a, n, f+, f-, span)`` gives the analytic derivative a and the central
@@ -123,9 +92,10 @@ def _judge(row, quote, f_0, h, tol, dtype, h_rel):
     the rounding error of the quotient, 16 eps |f| / span; the quotient *resolves* the check when
     that noise is below ``tol`` times the larger of |a| + |n| and the natural gradient scale
     |f| h_rel / h (so noise / scale is 8 eps / h_rel: 2e-9 in float64, 0.95 in float32 at
-    h_rel = 1e-6).
+    h_rel = 1e-6). ``floor`` is an absolute discrepancy the caller accepts as agreement.
 
-    agreement (|a - n| < tol (|a| + |n|) or within the noise) that the quotient resolves: pass;
+    agreement (|a - n| < tol (|a| + |n|), within the noise or within ``floor``) that the quotient
+    resolves: pass;
     agreement it cannot resolve: inconclusive (it can neither confirm nor refute to ``tol``);
     a discrepancy that rounding in the dtype can explain (below sqrt(eps) (|a| + |n|): a float32
     forward and backward pass easily errs by 10 eps = 1e-6 relative, a wrong formula by O(1)):
@@ -141,11 +111,12 @@ def _judge(row, quote, f_0, h, tol, dtype, h_rel):
     f_scale = max(abs(f_plus), abs(f_minus), 1e-300)
     eps = float(np.finfo(dtype).eps)
     noise = 16 * eps * f_scale / span if span > 0 else np.inf
-    err = float(relative_error(a, n, noise / tol))
+    err = float(relative_error(a, n, max(noise, floor) / tol))
     row.checked += 1
     if err < tol:
         if noise <= tol * max(abs(a) + abs(n), f_scale * h_rel / h):
             row.max_error = max(row.max_error, err)
+            row.record(index, a, n, err, max(noise, floor))
         else:
             row.inconclusive += 1                   # agreement only within a coarse noise
     elif abs(n - a) <= np.sqrt(eps) * (abs(a) + abs(n)):
@@ -155,6 +126,7 @@ def _judge(row, quote, f_0, h, tol, dtype, h_rel):
     elif _persists(quote, h * eps ** (1 / 3) / h_rel, tol, eps):
         row.failed += 1
         row.max_error = max(row.max_error, err)
+        row.record(index, a, n, err, max(noise, floor))
     else:
         row.inconclusive += 1                       # not reproducible at a larger step: noise
 
@@ -172,7 +144,7 @@ def _persists(quote, H, tol, eps):
 
 
 def check_gradients(f, params, grads, *, method="coordinates", coords=None, directions=3,
-                    h_rel=1e-6, tol=1e-6, rng=None) -> GradcheckReport:
+                    h_rel=1e-6, tol=1e-6, rng=None, floor=0.0) -> GradcheckReport:
     """Compare ``grads`` with numerical derivatives of ``f`` at ``params``.
 
     Parameters
@@ -187,10 +159,12 @@ def check_gradients(f, params, grads, *, method="coordinates", coords=None, dire
     h_rel : relative step; tol : error threshold (the default 1e-6 leaves a margin of ten over the
         ~1e-7 a correct float64 central difference typically reaches)
     rng : numpy.random.Generator for sampled coordinates and directions
+    floor : number >= 0, or dict name -> number: an absolute discrepancy |a - n| that counts as
+        agreement (the rounding error the analytic gradient is known to carry; 0 by default)
 
     Returns
     -------
-    GradcheckReport (``print`` it; ``.passed``; ``.to_dict()``)
+    GradcheckReport (``print`` it; ``.passed``; ``.to_dict()``; a failing row's ``explain()``)
     """
     method = check_choice("method", method, METHODS)
     if not callable(f):
@@ -202,6 +176,7 @@ def check_gradients(f, params, grads, *, method="coordinates", coords=None, dire
     tol = check_positive("tol", tol)
     h_rel = check_positive("h_rel", h_rel)
     directions = check_int("directions", directions)
+    floors = _floors(floor, params)
     if coords is not None:
         coords = check_int("coords", coords)
     rng = np.random.default_rng(0) if rng is None else check_rng("rng", rng)
@@ -212,23 +187,24 @@ def check_gradients(f, params, grads, *, method="coordinates", coords=None, dire
         return report
     f_0 = _scalar(f(params))
     for name, x in params.items():
-        row = TensorResult(name, 0.0, 0)
+        row = TensorResult(name, 0.0, 0, tol=tol)
         dtype = x.dtype
         if method == "coordinates":
             for i in _indices(x, coords, rng):
-                h = h_rel * max(1.0, abs(float(x.flat[i])))
+                h = step_size(x.flat[i], h_rel)
                 _judge(row, _coordinate_quote(f, params, x, i, float(grads[name].flat[i])), f_0,
-                       h, tol, dtype, h_rel)
+                       h, tol, dtype, h_rel, np.unravel_index(i, x.shape), floors[name])
         else:
-            for _ in range(directions):
+            for j in range(directions):
                 u = rng.standard_normal(x.shape)
                 u /= np.linalg.norm(u) or 1.0
                 h = h_rel * max(1.0, float(np.max(np.abs(x))))
                 _judge(row, _direction_quote(f, params, [(x, u, grads[name])]), f_0, h, tol,
-                       dtype, h_rel)
+                       dtype, h_rel, f"random direction {j}", floors[name])
         report.rows.append(row)
     if method == "directional" and len(params) > 1:
-        report.rows.append(_all_at_once(f, params, grads, f_0, h_rel, tol, rng))
+        report.rows.append(_all_at_once(f, params, grads, f_0, h_rel, tol, rng,
+                                        max(floors.values())))
     return report
 
 
@@ -239,23 +215,23 @@ def _indices(x, coords, rng):
 
 
 def _evaluate_pair(f, params, moves, h):
-    """f at x + h*d and x - h*d for moves [(array, flat index or direction array)], restoring x.
+    """f at x + h*u and x - h*u for moves [(array, direction array)], restoring every x.
 
-    Returns f+, f- and, per move, the displacement x+ - x- actually represented (a float for an
-    index, a float64 array for a direction): in float32 x +- h rounds to a step up to ~6 % off 2h
-    for h = 1e-6 and |x| ~ 1, so quotients use the represented step, not the nominal one.
+    Returns f+, f- and, per move, the displacement x+ - x- actually represented (a float64
+    array): in float32 x +- h rounds to a step up to ~6 % off 2h for h = 1e-6 and |x| ~ 1, so the
+    analytic side is taken along the represented displacement, not the nominal one.
     """
     saved = [x.copy() for x, _ in moves]
     values, ends = [], []
-    for sign in (1.0, -1.0):
-        for x, d in moves:
-            if isinstance(d, np.ndarray):
+    try:
+        for sign in (1.0, -1.0):
+            for x, d in moves:
                 x += sign * h * d
-            else:
-                x.flat[d] += sign * h
-        values.append(_scalar(f(params)))
-        ends.append([np.array(x, dtype=np.float64) if isinstance(d, np.ndarray)
-                     else float(x.flat[d]) for x, d in moves])
+            values.append(_scalar(f(params)))
+            ends.append([np.array(x, dtype=np.float64) for x, _ in moves])
+            for (x, _), old in zip(moves, saved):
+                x[...] = old
+    finally:
         for (x, _), old in zip(moves, saved):
             x[...] = old
     spans = [up - down for up, down in zip(*ends)]
@@ -271,24 +247,33 @@ def _scalar(value) -> float:
                      f"{np.shape(value) if np.ndim(value) else value!r}")
 
 
-def _all_at_once(f, params, grads, f_0, h_rel, tol, rng):
+def _all_at_once(f, params, grads, f_0, h_rel, tol, rng, floor):
     """One random unit direction across every tensor: two evaluations check all parameters."""
     us = {n: rng.standard_normal(x.shape) for n, x in params.items()}
     norm = np.sqrt(sum(float(np.sum(u * u)) for u in us.values()))
     scale = max(1.0, max(float(np.max(np.abs(x))) for x in params.values()))
     h = h_rel * scale
-    row = TensorResult("(all at once)", 0.0, 0)
+    row = TensorResult("(all at once)", 0.0, 0, tol=tol)
     dtype = max((x.dtype for x in params.values()), key=lambda d: np.finfo(d).eps)
     moves = [(params[n], us[n] / norm, grads[n]) for n in params]
-    _judge(row, _direction_quote(f, params, moves), f_0, h, tol, dtype, h_rel)
+    _judge(row, _direction_quote(f, params, moves), f_0, h, tol, dtype, h_rel,
+           "one direction across all tensors", floor)
     return row
 
 
 def _coordinate_quote(f, params, x, i, a):
-    """quote(step) for coordinate i of x: (a, (f+ - f-) / span, f+, f-, span)."""
+    """quote(step) for coordinate i of x: (a, quotient, f+, f-, span), by
+    ``numerics.difference_quotient`` (which divides by the represented step)."""
+    def f_of_x(_):
+        return _scalar(f(params))
+
     def quote(step):
-        f_p, f_m, (span,) = _evaluate_pair(f, params, [(x, i)], step)
-        return a, (f_p - f_m) / span if span else 0.0, f_p, f_m, span
+        old = x.flat[i]
+        if x.dtype.type(old + step) == x.dtype.type(old - step):   # step below one ulp of x_i
+            f_same = f_of_x(x)
+            return a, 0.0, f_same, f_same, 0.0
+        n, f_p, f_m, span = difference_quotient(f_of_x, x, i, step)
+        return a, n, f_p, f_m, span
     return quote
 
 
@@ -305,37 +290,15 @@ def _direction_quote(f, params, moves):
 def _complex_rows(f, params, grads, name, coords, tol, rng, h=1e-20):
     """Complex step: Im f(x + i h e_i) / h, no subtractive cancellation, so any h works."""
     x = params[name]
-    row = TensorResult(name, 0.0, 0)
+    row = TensorResult(name, 0.0, 0, tol=tol)
     for i in _indices(x, coords, rng):
         xc = x.astype(complex)
         xc.flat[i] += 1j * h
         n = float(np.imag(f({**params, name: xc}))) / h
-        err = float(relative_error(float(grads[name].flat[i]), n, 1e-300))
+        a = float(grads[name].flat[i])
+        err = float(relative_error(a, n, 1e-300))
         row.checked += 1
         row.max_error = max(row.max_error, err)
         row.failed += err >= tol
+        row.record(np.unravel_index(i, x.shape), a, n, err, 0.0)
     return row
-
-
-def check_model(model, x, k=1, eps=None, *, method="directional", coords=None, directions=3,
-                tol=1e-6, rng=None) -> GradcheckReport:
-    """Check ``model.loss_and_grads`` at x with frozen noise eps (drawn once if not given).
-
-    Freezing eps makes the loss a deterministic function of the parameters, so the check cannot be
-    fooled by fresh noise per evaluation. Use a float64 model for a meaningful check.
-    """
-    from .model import VAE
-    if not isinstance(model, VAE):
-        raise ValueError(f"model must be a vae_np.VAE, got {type(model).__name__}")
-    if method == "complex":     # the model's parameters live in a real buffer: no complex step
-        raise ValueError("method must be 'coordinates' or 'directional' for check_model (a VAE's "
-                         "real parameter buffer cannot carry a complex step), got 'complex'")
-    x = model._batch(x)
-    k = check_int("k", k)
-    rng = np.random.default_rng(0) if rng is None else check_rng("rng", rng)
-    if eps is None:
-        eps = rng.standard_normal((k, x.shape[0], model.z_dim))
-    _, grads = model.loss_and_grads(x, k=k, eps=eps)
-    grads = {n: g.copy() for n, g in grads.items()}
-    return check_gradients(lambda params: model.loss(x, k=k, eps=eps), model.params, grads,
-                           method=method, coords=coords, directions=directions, tol=tol, rng=rng)
