@@ -107,6 +107,21 @@ def test_resume_of_a_finished_run_and_bad_resumes(tmp_path, capsys):
     assert "run directory not found" in fail(["train", "--resume", str(tmp_path / "no")], capsys)
 
 
+def test_resume_with_epochs_at_most_done_says_epochs_is_the_new_total(tmp_path, capsys):
+    run = train(tmp_path, "run", "--epochs", "2", "--no-figures")
+    capsys.readouterr()
+    for epochs in ("1", "2"):       # meant as "1 (2) more": refused, nothing rewritten
+        line = fail(["train", "--resume", str(run), "--epochs", epochs, "-q"], capsys)
+        assert "--epochs is the new total number of epochs" in line, line
+        assert f"{run} has already completed 2" in line, line
+        assert f"pass --epochs {2 + int(epochs)} to train {epochs} more" in line, line
+        assert json.loads((run / "config.json").read_text())["epochs"] == 2
+        assert int(arrays(run)["epoch"]) == 2
+    assert cli.main(["train", "--resume", str(run), "-q", "--no-figures"]) == 0
+    out = capsys.readouterr().out
+    assert "pass --epochs with the new total, e.g. --epochs 4" in out, out
+
+
 @pytest.mark.parametrize("argv, message", [
     (["train", "--dataset", "cifar"], "invalid choice: 'cifar'"),
     (["train", "--preset", "nope"], "invalid choice: 'nope'"),
