@@ -77,21 +77,32 @@ def test_missing_matplotlib_raises_plot_unavailable_with_the_hint(monkeypatch, t
 
 def test_train_writes_every_figure(mpl, run_dir):
     names = sorted(p.name for p in (run_dir / "figures").glob("*.png"))
-    assert names == ["latent_grid.png", "latent_means.png", "loss.png", "reconstructions.png",
-                     "samples.png"]
+    assert names == ["latent_factors.png", "latent_grid.png", "latent_means.png", "loss.png",
+                     "reconstructions.png", "samples.png", "traversals.png"]
     for name in names:
         image = read_png(mpl, run_dir / "figures" / name)
         assert image.ndim == 3 and min(image.shape[:2]) > 100 and image.std() > 0.01
 
 
-def test_latent_figures_only_for_two_latent_dimensions(mpl, tmp_path):
+def test_traversals_for_any_z_dim_and_the_latent_grid_only_for_two(mpl, tmp_path):
     out = tmp_path / "run"
     assert cli.main(["train", "--limit", "60", "--hidden", "8", "--z-dim", "3", "--epochs", "1",
                      "--out", str(out), "-q"]) == 0
     assert sorted(p.name for p in (out / "figures").glob("*.png")) == [
-        "loss.png", "reconstructions.png", "samples.png"]
+        "latent_factors.png", "latent_means.png", "loss.png", "reconstructions.png",
+        "samples.png", "traversals.png"]
     with pytest.raises(ValueError, match="z_dim = 2"):
         figures.latent_grid(tmp_path / "g.png", VAE(4, (), 3), (2, 2))
+
+
+def test_traversal_height_grows_with_the_number_of_latents(mpl, tmp_path):
+    x = np.random.default_rng(2).random(6)
+    heights = [read_png(mpl, figures.latent_traversals(tmp_path / f"t{z}.png", VAE(6, (4,), z), x,
+                                                        (2, 3), n_steps=5)).shape[0]
+               for z in (1, 6)]
+    assert heights[1] > heights[0] + 200          # 0.75 inch (75 px) per latent row
+    with pytest.raises(ValueError, match=r"x must be one example of shape \(x_dim,\)"):
+        figures.latent_traversals(tmp_path / "t.png", VAE(6, (4,), 2), x[None], (2, 3))
 
 
 def test_sample_command_writes_a_grid(mpl, run_dir, tmp_path, capsys):
@@ -124,3 +135,67 @@ def test_figure_functions_directly(mpl, tmp_path):
     read_png(mpl, figures.latent_grid(tmp_path / "sub" / "grid.png", model, (2, 3), n=5))
     x = np.random.default_rng(1).random((10, 6))
     read_png(mpl, figures.reconstructions(tmp_path / "r.png", x, model.reconstruct(x), (2, 3)))
+
+
+def test_tile_pairs_puts_each_input_left_of_its_reconstruction():
+    x = np.array([[0.1, 0.2], [0.3, 0.4], [0.5, 0.6]])          # three 1 x 2 images
+    rec = np.array([[0.9, 0.8], [0.7, 0.6], [0.5, 0.4]])
+    grid = figures.tile_pairs(x, rec, (1, 2), ncols=2, gap=1, pad=2, pad_value=0.25)
+    # a pair is 1 x (2 + 1 + 2); two pairs per row with 2 px of white (1.0) between them
+    assert grid.shape == (1 + 2 + 1, 5 + 2 + 5)
+    np.testing.assert_array_equal(grid[0], [0.1, 0.2, 0.25, 0.9, 0.8, 1, 1, 0.3, 0.4, 0.25, 0.7, 0.6])
+    np.testing.assert_array_equal(grid[3, :5], [0.5, 0.6, 0.25, 0.5, 0.4])
+    assert (grid[3, 5:] == 1).all() and (grid[1:3] == 1).all()
+    with pytest.raises(ValueError, match=r"x_rec must have the shape of x"):
+        figures.tile_pairs(x, rec[:2], (1, 2))
+
+
+def test_traversal_codes_sweep_one_unit_and_hold_the_others_at_mu():
+    from vae_np.figures_latent import traversal_codes
+
+    z = traversal_codes([0.5, -1.0, 2.0], [-3.0, 3.0])
+    np.testing.assert_array_equal(z, [[-3.0, -1.0, 2.0], [3.0, -1.0, 2.0],
+                                      [0.5, -3.0, 2.0], [0.5, 3.0, 2.0],
+                                      [0.5, -1.0, -3.0], [0.5, -1.0, 3.0]])
+
+
+def test_factor_r2_reads_what_the_latents_encode():
+    from vae_np.figures_latent import factor_r2, two_units
+
+    rng = np.random.default_rng(3)
+    mu = rng.standard_normal((500, 3))
+    assert factor_r2(mu, 2 * mu[:, 1] - 0.5, "pos_x") == pytest.approx(1.0, abs=1e-12)
+    assert factor_r2(mu, rng.standard_normal(500), "scale") < 0.03       # about 3/500 by chance
+    shape = (mu[:, 0] > 0).astype(np.int64) + 2 * (mu[:, 2] > 0)        # 4 classes, not linear
+    assert 0.3 < factor_r2(mu, shape, "shape") < 0.9
+    angle = np.arctan2(mu[:, 2], mu[:, 0]) % (2 * np.pi)               # cos, sin not linear in mu
+    assert factor_r2(np.stack([np.cos(angle), np.sin(angle)], 1), angle, "rotation") == \
+        pytest.approx(1.0, abs=1e-12)
+    assert two_units(mu * [1.0, 5.0, 3.0]) == (1, 2)
+    with pytest.raises(ValueError, match="values of factor 'scale' must have shape"):
+        factor_r2(mu, np.zeros(3), "scale")
+
+
+def test_loss_figure_notes_a_test_loss_below_train_in_epoch_1(mpl, tmp_path):
+    history = {"epoch": [1, 2], "train_loss": [3, 2], "test_loss": [2.5, 2.1],
+               "train_recon": [2, 1.5], "train_kl": [1, 0.5]}
+    assert figures.epoch1_note(history) == figures.EPOCH1_NOTE
+    noted = read_png(mpl, figures.loss_curves(tmp_path / "noted.png", history))
+    history["test_loss"] = [3.5, 2.1]
+    assert figures.epoch1_note(history) is None
+    plain = read_png(mpl, figures.loss_curves(tmp_path / "plain.png", history))
+    assert noted.shape[0] == plain.shape[0] + 60                       # the note's 0.6 inch
+
+
+def test_latent_means_by_factor_draws_a_panel_per_factor(mpl, tmp_path):
+    from vae_np.data import make_sprites
+
+    data = make_sprites(10, 300, seed=1)
+    mu = np.random.default_rng(4).standard_normal((300, 2))
+    image = read_png(mpl, figures.latent_means_by_factor(tmp_path / "f.png", mu, data.factors_test))
+    assert image.shape[:2] == (720, 1260)                               # 2 rows x 3 panels
+    one = read_png(mpl, figures.latent_means_by_factor(tmp_path / "g.png", mu,
+                                                       {"pos_x": data.factors_test["pos_x"]}))
+    assert one.shape[:2] == (360, 1260)
+    with pytest.raises(ValueError, match="factors must be a non-empty dict"):
+        figures.latent_means_by_factor(tmp_path / "h.png", mu, {})

@@ -1,5 +1,5 @@
-"""PNG figures of a run: reconstructions, prior samples, loss curves, and for z_dim = 2 the latent
-manifold and the test-set latent means.
+"""PNG figures of a run: inputs beside their reconstructions, prior samples, loss curves, latent
+traversals, and the latent manifold and latent means (in ``vae_np.figures_latent``, re-exported here).
 
 matplotlib (the ``plot`` extra) is imported lazily, inside the functions that draw, and through its
 object-oriented API with the Agg canvas (no pyplot, no global backend switch), so importing this
@@ -83,27 +83,72 @@ def image_grid(path, images, image_shape, title="", ncols=None) -> Path:
     return _save(fig, path)
 
 
+def tile_pairs(x, x_rec, image_shape, ncols=4, gap=1, pad=4, pad_value=0.5):
+    """Each input beside its reconstruction, as one (H, 2W + gap) image per pair, tiled (pure NumPy).
+
+    Parameters
+    ----------
+    x, x_rec : (N, H*W) values in [0, 1];  image_shape : (H, W)
+    ncols : pairs per row;  gap : pixels between an input and its reconstruction
+    pad : pixels between pairs (wider than ``gap``, so the pairs read as pairs)
+
+    Returns
+    -------
+    the grid, as :func:`tile` returns it; pair i holds x[i] on the left and x_rec[i] on the right
+    """
+    x = check_array("x", x, ndim=2)
+    x_rec = check_array("x_rec", x_rec, ndim=2)
+    if x.shape != x_rec.shape:
+        raise ValueError(f"x_rec must have the shape of x, {x.shape}, got {x_rec.shape}")
+    h, w = (check_int("image_shape", s) for s in image_shape)
+    if x.shape[1] != h * w:
+        raise ValueError(f"x must have {h * w} columns for image_shape {image_shape}, "
+                         f"got {x.shape[1]}")
+    n = x.shape[0]
+    pairs = np.full((n, h, 2 * w + gap), float(pad_value))
+    pairs[:, :, :w] = np.clip(x, 0, 1).reshape(n, h, w)
+    pairs[:, :, w + gap:] = np.clip(x_rec, 0, 1).reshape(n, h, w)
+    return tile(pairs.reshape(n, -1), (h, 2 * w + gap), ncols=min(check_int("ncols", ncols), n),
+                pad=pad, pad_value=1.0)
+
+
 def reconstructions(path, x, x_rec, image_shape, title="inputs | reconstructions",
                     ncols=8) -> Path:
-    """Inputs and their reconstructions side by side: two grids with the same layout."""
-    left, right = tile(x, image_shape, ncols), tile(x_rec, image_shape, ncols)
-    scale = max(4 / max(left.shape), 0.015)
-    fig = _figure(2 * left.shape[1] * scale + 0.6, left.shape[0] * scale + 0.8)
-    _show(fig.add_subplot(1, 2, 1), left, "inputs")
-    _show(fig.add_subplot(1, 2, 2), right, "reconstructions")
+    """Inputs and their reconstructions side by side in pairs: in every pair the input is on the
+    left and the decoder mean at z = mu(x) on the right; white space separates the pairs.
+    ``ncols`` counts pairs per row."""
+    grid = tile_pairs(x, x_rec, image_shape, ncols)
+    scale = max(7 / max(grid.shape), 0.015)
+    fig = _figure(grid.shape[1] * scale + 0.4, grid.shape[0] * scale + 0.9)
+    _show(fig.add_subplot(1, 1, 1), grid,
+          "each pair: input (left), reconstruction at z = mu(x) (right)")
     fig.suptitle(title, fontsize=11)
     fig.tight_layout()
     return _save(fig, path)
 
 
+EPOCH1_NOTE = ("test below train in epoch 1: the train loss is averaged over the epoch while the "
+               "model is still learning,\nthe test loss is measured after the epoch's last step")
+
+
+def epoch1_note(history):
+    """EPOCH1_NOTE when the first epoch's test loss is below its train loss, else None."""
+    if len(history["epoch"]) and history["test_loss"][0] < history["train_loss"][0]:
+        return EPOCH1_NOTE
+    return None
+
+
 def loss_curves(path, history, title="") -> Path:
-    """Train and test negative ELBO per epoch (left); train reconstruction and KL (right)."""
+    """Train and test negative ELBO per epoch (left); train reconstruction and KL (right). When the
+    test loss of the first epoch is below its train loss, a note under the figure says why (the
+    train loss is an average over the epoch's steps, the test loss is taken at its end)."""
     epochs = np.asarray(history["epoch"])
     marker = "." if len(epochs) <= 30 else None
-    fig = _figure(10, 4)
+    note = epoch1_note(history)
+    fig = _figure(10, 4.6 if note else 4)
     ax = fig.add_subplot(1, 2, 1)
-    ax.plot(epochs, history["train_loss"], marker=marker, label="train")
-    ax.plot(epochs, history["test_loss"], marker=marker, label="test")
+    ax.plot(epochs, history["train_loss"], marker=marker, label="train (mean over the epoch)")
+    ax.plot(epochs, history["test_loss"], marker=marker, label="test (after the epoch)")
     ax.set(xlabel="epoch", ylabel="-ELBO (nats per example)", title=title or "negative ELBO")
     ax.xaxis.get_major_locator().set_params(integer=True)
     ax.grid(alpha=0.3)
@@ -115,58 +160,27 @@ def loss_curves(path, history, title="") -> Path:
     ax.xaxis.get_major_locator().set_params(integer=True)
     ax.grid(alpha=0.3)
     ax.legend()
-    fig.tight_layout()
-    return _save(fig, path)
-
-
-def latent_grid(path, model, image_shape, n=20, title="") -> Path:
-    """Decoder means on an n x n grid of z (z_dim = 2) at the N(0, 1) quantiles 0.05..0.95, the
-    manifold figure of Kingma & Welling (2013, Fig. 4)."""
-    from scipy.special import ndtri
-
-    if model.z_dim != 2:
-        raise ValueError(f"the latent grid needs z_dim = 2, got {model.z_dim}")
-    n = check_int("n", n)
-    values = ndtri(np.linspace(0.05, 0.95, n))
-    z1, z2 = np.meshgrid(values, values[::-1])          # z2 grows upwards
-    images = model.decode(np.stack([z1.ravel(), z2.ravel()], axis=1))
-    return image_grid(path, images, image_shape, title or "decoder mean on a grid of z", ncols=n)
-
-
-def latent_means(path, mu, labels=None, label_names=None, title="") -> Path:
-    """Scatter of the 2-D latent means of the test set, coloured by label if given."""
-    mu = check_array("mu", mu, ndim=2)
-    fig = _figure(6.5, 5.5)
-    ax = fig.add_subplot(1, 1, 1)
-    if labels is None:
-        ax.scatter(mu[:, 0], mu[:, 1], s=3, alpha=0.6)
+    if note:
+        fig.text(0.5, 0.02, note, ha="center", va="bottom", fontsize=9, style="italic")
+        fig.tight_layout(rect=(0, 0.1, 1, 1))
     else:
-        labels = np.asarray(labels)
-        classes = np.unique(labels)
-        colors = _colormap(len(classes))
-        for color, c in zip(colors, classes):
-            pick = labels == c
-            name = label_names[int(c)] if label_names is not None else str(c)
-            ax.scatter(mu[pick, 0], mu[pick, 1], s=3, alpha=0.6, color=color, label=name)
-        ax.legend(markerscale=4, fontsize=8, loc="best")
-    ax.set(xlabel="mu_1(x)", ylabel="mu_2(x)", title=title or "test-set latent means E_q[z|x]")
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
+        fig.tight_layout()
     return _save(fig, path)
 
 
-def _colormap(n):
-    from matplotlib import colormaps
-
-    return colormaps["tab10" if n <= 10 else "tab20"](np.arange(n) % 20)
+from .figures_latent import (latent_grid, latent_means, latent_means_by_factor,  # noqa: E402
+                             latent_traversals)
 
 
 def run_figures(out_dir, model, dataset, x_test, history, rng, n_samples=64, n_inputs=32):
     """The figures of a training run, written into ``out_dir``.
 
-    reconstructions.png (the first test images beside their reconstructions), samples.png (decoder
-    means at z ~ N(0, I)), loss.png (per-epoch history) and, when z_dim = 2, latent_grid.png and
-    latent_means.png (test-set means coloured by label; sprites by shape).
+    reconstructions.png (the first test images, each beside its reconstruction), samples.png
+    (decoder means at z ~ N(0, I)), loss.png (per-epoch history), traversals.png (each latent swept
+    over -3..3 with the others at the posterior mean of the first test image; any z_dim), and for
+    z_dim >= 2 latent_means.png (test-set means coloured by label; for z_dim > 2 the two units of
+    largest variance), plus for z_dim = 2 latent_grid.png. For data with ground-truth factors (the
+    sprites) latent_factors.png colours the latent means by every factor.
 
     Parameters
     ----------
@@ -185,13 +199,22 @@ def run_figures(out_dir, model, dataset, x_test, history, rng, n_samples=64, n_i
                                shape, title=title),
                image_grid(out_dir / "samples.png", model.sample(n_samples, rng=rng), shape,
                           title=f"samples from the prior ({title})", ncols=8),
-               loss_curves(out_dir / "loss.png", history, title=f"-ELBO ({dataset.name})")]
-    if model.z_dim == 2:
+               loss_curves(out_dir / "loss.png", history, title=f"-ELBO ({dataset.name})"),
+               latent_traversals(out_dir / "traversals.png", model, x_test[0], shape,
+                                 title=f"latent traversals ({title})")]
+    if model.z_dim >= 2:
+        mu = model.encode(x_test)[0]
         labels = dataset.y_test[:len(x_test)] if dataset.y_test is not None else None
         names = None
         if dataset.name == "sprites":
             from .data import SHAPES as names
-        written += [latent_grid(out_dir / "latent_grid.png", model, shape, title=title),
-                    latent_means(out_dir / "latent_means.png", model.encode(x_test)[0], labels,
-                                 names, title=f"test-set latent means ({title})")]
+        if model.z_dim == 2:
+            written.append(latent_grid(out_dir / "latent_grid.png", model, shape, title=title))
+        written.append(latent_means(out_dir / "latent_means.png", mu, labels, names,
+                                    title=f"test-set latent means ({title})"))
+        factors = getattr(dataset, "factors_test", None)
+        if factors:
+            factors = {k: np.asarray(v)[:len(x_test)] for k, v in factors.items()}
+            written.append(latent_means_by_factor(out_dir / "latent_factors.png", mu, factors,
+                                                  title=f"latent means by factor ({title})"))
     return written
