@@ -6,7 +6,7 @@ everything that is not a matrix product.
     python benchmarks/bench_step.py [--epochs 3] [--n 60000] [--target 0.7] [--json]
 
 The vae_np phases run the same calls as ``vae_np.fit``'s inner loop (batch conversion and noise,
-``model._forward``, ``model._backward``, the divergence guard, ``optimizer.step``), timed one by
+``model.forward``, ``model.backward``, the divergence guard, ``optimizer.step``), timed one by
 one; each figure is the median over epochs of the per-step mean.
 """
 from __future__ import annotations
@@ -52,11 +52,12 @@ def numpy_phases(X, epochs):
             x = to_batch(X, order[step * BATCH:(step + 1) * BATCH], model.dtype)
             eps = rng.standard_normal((1, len(x), Z), dtype=model.dtype)
             t = tick("batch and noise", t)
-            p = model._forward(x, eps)
+            trace = model.forward(x, eps)
             t = tick("forward", t)
-            model._backward(p)
+            model.backward(trace)
             t = tick("backward", t)
-            _finite_step(float(p.nll.mean()) + float(p.kl.mean()), model.grad_flat)
+            _finite_step(float(trace.values["nll"].mean()) + float(trace.values["kl"].mean()),
+                         model.grad_flat)
             t = tick("divergence guard", t)
             opt.step(model.flat, model.grad_flat)
             tick("optimizer (Adam)", t)

@@ -129,11 +129,11 @@ def test_model_sampler_and_kl_agree(sigma_param, seed, depth, B, Z, activation):
     # (b) the z of the model's own forward pass (the path loss_and_grads differentiates), with
     #     K = N_FORWARD frozen eps: the same mu and sigma, so the same moments. (Fewer draws: each
     #     one also goes through the decoder.)
-    p = model._forward(x, eps[:N_FORWARD])
-    np.testing.assert_array_equal(p.mu, mu)
-    np.testing.assert_array_equal(p.sigma, sigma)
-    assert_moments(p.z, mu, sigma ** 2, "model forward")
-    np.testing.assert_array_equal(p.z, z[:N_FORWARD])
+    v = model.forward(x, eps[:N_FORWARD]).values
+    np.testing.assert_array_equal(v["mu"], mu)
+    np.testing.assert_array_equal(v["sigma"], sigma)
+    assert_moments(v["z"], mu, sigma ** 2, "model forward")
+    np.testing.assert_array_equal(v["z"], z[:N_FORWARD])
     # (c) the KL in the model's loss is the KL of the distribution z is drawn from
     _, kl = model.elbo_terms(x, k=1, eps=eps[0])
     np.testing.assert_allclose(kl, closed_form_kl(mu, sigma ** 2), rtol=1e-12, atol=1e-13)

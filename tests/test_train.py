@@ -197,17 +197,18 @@ def test_divergence_guard_is_the_squared_gradient_norm(monkeypatch, dtype, huge,
     """A finite gradient whose squared norm overflows (|g| > 1.8e19 in float32) counts as
     divergence, as Adam's second moment would be inf; one below that bound does not."""
     X = prototypes_data(n=16)
-    backward = VAE._backward
+    backward = VAE.backward
 
     def backward_with(value):
-        def patched(self, p):
-            backward(self, p)
+        def patched(self, trace):
+            backward(self, trace)
             self.grad_flat[3] = value       # one large but finite component
+            return trace
         return patched
     for value, diverges in ((huge, True), (safe, False)):
         model = tiny_model(dtype=dtype)
         before = model.flat.copy()
-        monkeypatch.setattr(VAE, "_backward", backward_with(value))
+        monkeypatch.setattr(VAE, "backward", backward_with(value))
         assert np.isfinite(model.dtype.type(value))
         if diverges:
             with pytest.raises(TrainingDivergedError, match="epoch 1, step 1/2"):

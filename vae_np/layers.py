@@ -4,7 +4,7 @@ The model lays every parameter end to end in one contiguous vector ``flat`` and 
 ``grad_flat`` of the same layout. A layer holds views (``W``, ``b``, ``dW``, ``db``) into those two
 vectors, so an optimizer can update all parameters with a few in-place vector operations, and a
 layer's backward pass writes its gradients straight into place. Layers keep no activations between
-calls: forward returns a cache, backward takes it back.
+calls: their intermediates and caches go into the step's trace (``vae_np.trace``).
 """
 from __future__ import annotations
 
@@ -51,36 +51,67 @@ class Dense:
         self.dW, self.db = store.grads[prefix + ".W"], store.grads[prefix + ".b"]
 
     def forward(self, x):
+        """(y, cache) = (x W + b, (x, W))."""
         return ops.dense_forward(x, self.W, self.b)
 
     def backward(self, dy, cache, need_dx=True):
-        """Write dW, db into the gradient vector; return dx (or None if not needed)."""
-        dx, _, _ = ops.dense_backward(dy, cache, out_dW=self.dW, out_db=self.db, need_dx=need_dx)
-        return dx
+        """(dx, dW, db) = (dy W^T, x^T dy, sum_b dy); dx is None when ``need_dx`` is False.
+
+        dW and db are written in place into the model's flat gradient vector (the returned arrays
+        are those views), so the optimizer finds every gradient in one contiguous vector.
+        """
+        return ops.dense_backward(dy, cache, out_dW=self.dW, out_db=self.db, need_dx=need_dx)
 
 
 class MLP:
-    """A stack of Dense layers, each followed by the same activation (possibly no layers at all)."""
+    """A stack of Dense layers, each followed by the same activation (possibly no layers at all).
 
-    def __init__(self, layers: list[Dense], activation: str):
+    In a trace, layer l records its pre-activation under ``pre + str(l)`` and its output under
+    ``post + str(l)`` (the encoder: a1, h1, a2, h2, ...; the decoder: c1, g1, ...).
+
+    Parameters
+    ----------
+    layers : list of Dense
+    activation : (name, forward, backward), forward(a) -> (h, cache), backward(dh, cache) -> da
+    pre, post : the trace's letters for pre-activations and outputs
+    input_name : the trace name of the stack's input (x or z)
+    """
+
+    def __init__(self, layers, activation, pre, post, input_name):
         self.layers = layers
-        self.activation = activation
-        self._act_forward, self._act_backward = ops.ACTIVATIONS[activation]
+        act_name, self._act_forward, self._act_backward = activation
+        self.names = [(f"{pre}{i}", f"{post}{i}") for i in range(1, len(layers) + 1)]
+        self.inputs = [input_name] + [h for _, h in self.names[:-1]]
+        self.equations = [(f"{a} = {x} W + b   ({layer.name})", f"{h} = {act_name}({a})")
+                          for layer, (a, h), x in zip(layers, self.names, self.inputs)]
 
-    def forward(self, x):
-        """Return (h, caches): h is the last hidden activation (x itself if there are no layers)."""
-        caches = []
+    @property
+    def output_name(self):
+        """The trace name of the stack's output (its input when there are no layers)."""
+        return self.names[-1][1] if self.names else self.inputs[0]
+
+    def forward(self, trace, x):
+        """Record every layer's a and h in ``trace``; return the last h (x itself if no layers)."""
         h = x
-        for layer in self.layers:
+        for layer, (a_name, h_name), (a_eq, h_eq) in zip(self.layers, self.names, self.equations):
             a, dense_cache = layer.forward(h)
+            a = trace.record(a_name, a, a_eq, dense_cache)
             h, act_cache = self._act_forward(a)
-            caches.append((dense_cache, act_cache))
-        return h, caches
+            h = trace.record(h_name, h, h_eq, act_cache)
+        return h
 
-    def backward(self, dh, caches, need_dx=True):
-        """Back through the stack in reverse; returns dx (None when not needed)."""
+    def backward(self, trace, dh, need_dx=True):
+        """Back through the stack from d(output) = ``dh``; returns d(input) (None if not needed).
+
+        Fills trace.grads for every a, h and parameter of the stack.
+        """
+        d, caches = trace.grads, trace.caches
         for i in reversed(range(len(self.layers))):
-            dense_cache, act_cache = caches[i]
-            da = self._act_backward(dh, act_cache)
-            dh = self.layers[i].backward(da, dense_cache, need_dx=need_dx or i > 0)
+            layer, (a, h) = self.layers[i], self.names[i]
+            d[h] = dh
+            d[a] = self._act_backward(d[h], caches[h])                  # da = dh * act'(a)
+            # dW = x^T da, db = sum_b da (in place, into grad_flat); dx = da W^T goes down a layer
+            dx, d[layer.name + ".W"], d[layer.name + ".b"] = layer.backward(
+                d[a], caches[a], need_dx=need_dx or i > 0)
+            dh = dx
         return dh

@@ -1,47 +1,55 @@
 """The Variational Autoencoder: encoder q_phi(z|x), decoder p_theta(x|z), prior p(z) = N(0, I).
 
-One training step computes the negative ELBO and its gradient by hand (see DESIGN.md):
+One training step computes the negative ELBO and its gradient by hand (docs/design.md walks
+through it):
 
-    x -> encoder MLP -> (mu, s) -> sigma = g(s) -> z = mu + sigma * eps -> decoder MLP -> logits/mean
-    loss = mean_b [ 1/K sum_k -ln p(x_b | z_bk) + KL(q(z|x_b) || N(0, I)) ]     (nats per example)
+    x -> encoder MLP -> h -> posterior (mu, s -> sigma, z = mu + sigma * eps, kl)
+      -> decoder MLP -> g -> likelihood (logits or mean, nll) -> objective (loss)
+
+The model is that pipeline of components, each chosen once at construction: the encoder and
+decoder stacks (``layers.MLP``), the posterior (``posterior.DiagonalGaussian`` with a sigma head),
+the likelihood (``likelihood.LIKELIHOOD_COMPONENTS``) and the objective (``objective.NegativeELBO``). Every
+intermediate is recorded in a ``Trace`` under its derivation name; the backward pass is the same
+pipeline in reverse and fills d<name> for each.
 """
 from __future__ import annotations
-
-from types import SimpleNamespace
 
 import numpy as np
 
 from . import ops
 from ._validate import (check_array, check_choice, check_dtype, check_int, check_positive,
                         check_rng)
+from .batch import as_batch, check_representable
 from .layers import MLP, Dense, FlatParameters
+from .likelihood import LIKELIHOOD_COMPONENTS, MEAN_LINKS, DecoderSettings
+from .objective import NegativeELBO
+from .posterior import SIGMA_HEADS, DiagonalGaussian
+from .trace import Trace
 
-LIKELIHOODS = ("bernoulli", "gaussian", "gaussian-learned")
-DECODER_MEANS = ("identity", "sigmoid")
-
-
-def as_batch(name, x, x_dim, dtype, likelihood="gaussian"):
-    """Check a batch of data and convert it to ``dtype``; uint8 grey levels are scaled by 1/255."""
-    x = check_array(name, x, ndim=2)
-    if x.shape[1] != x_dim:
-        raise ValueError(f"{name} must have shape (batch, {x_dim}), got {x.shape}")
-    scale = 1 / 255 if x.dtype == np.uint8 else 1
-    _check_representable(name, x, dtype)
-    x = x.astype(dtype, copy=False) * dtype.type(scale) if scale != 1 else x.astype(dtype, copy=False)
-    if likelihood == "bernoulli" and (x.min() < 0 or x.max() > 1):
-        raise ValueError(f"{name} must lie in [0, 1] for a Bernoulli likelihood, "
-                         f"got values in [{x.min():g}, {x.max():g}]")
-    return x
+LIKELIHOODS = tuple(LIKELIHOOD_COMPONENTS)
+DECODER_MEANS = tuple(MEAN_LINKS)
 
 
-def _check_representable(name, a, dtype):
-    """Before a cast of the (finite) array ``a`` to the model's dtype: values beyond its range
-    (|a| > 3.4e38 for float32) would become inf."""
-    if np.issubdtype(a.dtype, np.floating) and a.dtype.itemsize > dtype.itemsize and a.size:
-        big = np.finfo(dtype).max
-        if a.max() > big or a.min() < -big:
-            raise ValueError(f"{name} must be finite in the model's dtype {dtype.name}: values "
-                             f"reach [{a.min():g}, {a.max():g}], beyond +-{big:.3g}")
+def _activation(value):
+    """(name, forward, backward) from a name in ops.ACTIVATIONS or a user's (forward, backward)
+    pair following the ops convention: forward(a) -> (h, cache), backward(dh, cache) -> da."""
+    if isinstance(value, str):
+        check_choice("activation", value, ops.ACTIVATIONS)
+        return (value,) + tuple(ops.ACTIVATIONS[value])
+    if (isinstance(value, (tuple, list)) and len(value) == 2
+            and all(callable(f) for f in value)):
+        return (getattr(value[0], "__name__", "custom").replace("_forward", ""),) + tuple(value)
+    raise ValueError(f"activation must be one of {sorted(ops.ACTIVATIONS)} or a pair "
+                     f"(forward, backward) of functions, got {value!r}")
+
+
+def _hidden(hidden):
+    if isinstance(hidden, (int, np.integer)) and not isinstance(hidden, bool):
+        hidden = (hidden,)
+    if isinstance(hidden, str) or not hasattr(hidden, "__iter__"):
+        raise ValueError(f"hidden must be a sequence of positive ints such as (400,) or "
+                         f"(400, 400), got {hidden!r}")
+    return tuple(check_int("hidden", h) for h in hidden)
 
 
 class VAE:
@@ -52,7 +60,11 @@ class VAE:
     x_dim : int               data dimension D
     hidden : tuple of int     encoder hidden widths; the decoder uses them mirrored
     z_dim : int               latent dimension Z
-    activation : str          one of ``ops.ACTIVATIONS``
+    activation : str          one of ``ops.ACTIVATIONS``, or your own pair (forward, backward)
+                              following the ops convention (forward(a) -> (h, cache),
+                              backward(dh, cache) -> da): the supported way to put a new
+                              activation into the model and gradient-check it (such a model's
+                              ``config()`` holds the functions and cannot go into a run directory)
     likelihood : str          "bernoulli" (decoder gives logits), "gaussian" (fixed
                               ``decoder_sigma``) or "gaussian-learned" (a log-sigma head,
                               sigma = decoder_sigma_min + e^r)
@@ -66,6 +78,8 @@ class VAE:
         order: encoder.{i}.W/b, encoder.mu.W/b, encoder.sigma.W/b, decoder.{i}.W/b,
         decoder.out.W/b (and decoder.logsigma.W/b). W has shape (in, out).
     n_encoder : int  the encoder's parameters are ``flat[:n_encoder]``, the decoder's the rest
+    encoder, decoder : layers.MLP;  posterior : posterior.DiagonalGaussian;
+    decoder_likelihood : a likelihood.LIKELIHOOD_COMPONENTS value;  objective : NegativeELBO
     rng : numpy.random.Generator seeded by ``seed``; used when no rng or eps is passed
     """
 
@@ -74,15 +88,11 @@ class VAE:
                  decoder_sigma=1.0, decoder_sigma_min=0.0, decoder_mean="identity", init_std=None):
         self.x_dim = check_int("x_dim", x_dim)
         self.z_dim = check_int("z_dim", z_dim)
-        if isinstance(hidden, (int, np.integer)):
-            hidden = (hidden,)
-        try:
-            self.hidden = tuple(check_int("hidden", h) for h in hidden)
-        except TypeError:
-            raise ValueError(f"hidden must be a sequence of positive ints, got {hidden!r}") from None
-        self.activation = check_choice("activation", activation, ops.ACTIVATIONS)
+        self.hidden = _hidden(hidden)
+        act = _activation(activation)
+        self.activation = act[0] if isinstance(activation, str) else activation
         self.likelihood = check_choice("likelihood", likelihood, LIKELIHOODS)
-        self.sigma_param = check_choice("sigma_param", sigma_param, ops.SIGMA_PARAMETERIZATIONS)
+        self.sigma_param = check_choice("sigma_param", sigma_param, SIGMA_HEADS)
         self.decoder_mean = check_choice("decoder_mean", decoder_mean, DECODER_MEANS)
         self.sigma_min = check_positive("sigma_min", sigma_min)
         self.decoder_sigma = check_positive("decoder_sigma", decoder_sigma)
@@ -95,43 +105,43 @@ class VAE:
         self.seed = check_int("seed", seed, minimum=0)
         self.rng = np.random.default_rng(seed)
 
-        spec, enc_names, dec_names = self._spec()
+        spec = self._spec()
         self._store = FlatParameters(spec, self.dtype)
         self.flat, self.grad_flat = self._store.flat, self._store.grad_flat
         self.params, self.grads = self._store.params, self._store.grads
-        self.n_encoder = self._store.slices[enc_names[-1] + ".b"].stop
-        self._build_layers(enc_names, dec_names)
+        self.n_encoder = self._store.slices["encoder.sigma.b"].stop
+        self._build_components(act)
         self._initialize(spec)
-        self._sigma_forward, self._sigma_backward = ops.SIGMA_PARAMETERIZATIONS[sigma_param]
 
     # ------------------------------------------------------------------ construction
     def _spec(self):
+        """[(parameter name, shape)] in forward order: the flat vectors' layout."""
+        depth = len(self.hidden)
         dims_enc = (self.x_dim,) + self.hidden
         dims_dec = (self.z_dim,) + self.hidden[::-1]
-        enc = [f"encoder.{i}" for i in range(len(self.hidden))] + ["encoder.mu", "encoder.sigma"]
-        dec = [f"decoder.{i}" for i in range(len(self.hidden))] + ["decoder.out"]
-        if self.likelihood == "gaussian-learned":
-            dec.append("decoder.logsigma")
-        shapes = {}
-        for i in range(len(self.hidden)):
-            shapes[f"encoder.{i}"] = (dims_enc[i], dims_enc[i + 1])
-            shapes[f"decoder.{i}"] = (dims_dec[i], dims_dec[i + 1])
-        shapes["encoder.mu"] = shapes["encoder.sigma"] = (dims_enc[-1], self.z_dim)
-        shapes["decoder.out"] = shapes["decoder.logsigma"] = (dims_dec[-1], self.x_dim)
+        layers = [(f"encoder.{i}", (dims_enc[i], dims_enc[i + 1])) for i in range(depth)]
+        layers += DiagonalGaussian.param_spec(dims_enc[-1], self.z_dim)
+        layers += [(f"decoder.{i}", (dims_dec[i], dims_dec[i + 1])) for i in range(depth)]
+        layers += [(head, (dims_dec[-1], self.x_dim))
+                   for head in LIKELIHOOD_COMPONENTS[self.likelihood].heads]
         spec = []
-        for name in enc + dec:
-            spec += [(name + ".W", shapes[name]), (name + ".b", (shapes[name][1],))]
-        return spec, enc, dec
+        for prefix, shape in layers:
+            spec += [(prefix + ".W", shape), (prefix + ".b", (shape[1],))]
+        return spec
 
-    def _build_layers(self, enc, dec):
+    def _build_components(self, activation):
         depth = len(self.hidden)
-        self.encoder = MLP([Dense(self._store, n) for n in enc[:depth]], self.activation)
-        self.encoder_mu = Dense(self._store, "encoder.mu")
-        self.encoder_sigma = Dense(self._store, "encoder.sigma")
-        self.decoder = MLP([Dense(self._store, n) for n in dec[:depth]], self.activation)
-        self.decoder_out = Dense(self._store, "decoder.out")
-        self.decoder_logsigma = (Dense(self._store, "decoder.logsigma")
-                                 if self.likelihood == "gaussian-learned" else None)
+        store = self._store
+        self.encoder = MLP([Dense(store, f"encoder.{i}") for i in range(depth)], activation,
+                           "a", "h", "x")
+        self.posterior = DiagonalGaussian(store, SIGMA_HEADS[self.sigma_param](self.sigma_min),
+                                          self.encoder.output_name)
+        self.decoder = MLP([Dense(store, f"decoder.{i}") for i in range(depth)], activation,
+                           "c", "g", "z")
+        settings = DecoderSettings(self.decoder_sigma, self.decoder_sigma_min, self.decoder_mean)
+        likelihood = LIKELIHOOD_COMPONENTS[self.likelihood]
+        self.decoder_likelihood = likelihood(store, self.decoder.output_name, settings)
+        self.objective = NegativeELBO()
 
     def _initialize(self, spec):
         init_rng = np.random.default_rng(self.seed)
@@ -155,12 +165,14 @@ class VAE:
 
     def __repr__(self):
         arch = "-".join(map(str, (self.x_dim,) + self.hidden + (self.z_dim,)))
-        return (f"VAE({arch}, {self.activation}, {self.likelihood}, sigma={self.sigma_param}, "
+        act = self.activation if isinstance(self.activation, str) else "custom activation"
+        return (f"VAE({arch}, {act}, {self.likelihood}, sigma={self.sigma_param}, "
                 f"{self.dtype.name}, {self.flat.size} parameters)")
 
     # ------------------------------------------------------------------ inputs
     def _batch(self, x):
-        return as_batch("x", x, self.x_dim, self.dtype, self.likelihood)
+        return as_batch("x", x, self.x_dim, self.dtype,
+                        unit_interval=self.decoder_likelihood.unit_interval)
 
     def _noise(self, batch, k, eps, rng):
         k = check_int("k", k)
@@ -174,70 +186,61 @@ class VAE:
         elif eps.shape != (k, batch, self.z_dim):
             raise ValueError(f"eps must have shape {expected} (k, batch, z_dim) for k={k}, "
                              f"got {eps.shape}")
-        _check_representable("eps", eps, self.dtype)
+        check_representable("eps", eps, self.dtype)
         return eps.astype(self.dtype, copy=False)
 
-    # ------------------------------------------------------------------ forward
-    def _forward(self, x, eps):
-        """Every intermediate of one forward pass; x (B, D) and eps (K, B, Z) already checked."""
-        p = SimpleNamespace(x=x, eps=eps)
-        h, p.encoder_caches = self.encoder.forward(x)
-        p.mu, p.mu_cache = self.encoder_mu.forward(h)
-        s, p.s_cache = self.encoder_sigma.forward(h)
-        p.sigma, p.sigma_cache = (self._sigma_forward(s) if self.sigma_param == "logvar"
-                                  else self._sigma_forward(s, self.sigma_min))
-        p.z, p.z_cache = ops.reparameterize_forward(p.mu, p.sigma, eps)      # (K, B, Z)
-        p.kl, p.kl_cache = ops.kl_forward(p.mu, p.sigma)                      # (B,)
-        K, B, Z = eps.shape
-        g, p.decoder_caches = self.decoder.forward(p.z.reshape(K * B, Z))
-        out, p.out_cache = self.decoder_out.forward(g)
-        out = out.reshape(K, B, self.x_dim)
-        if self.likelihood == "bernoulli":
-            p.nll, p.nll_cache = ops.bernoulli_nll_forward(out, x)           # (K, B)
-            return p
-        if self.decoder_mean == "sigmoid":
-            out, p.mean_cache = ops.sigmoid_forward(out)
-        if self.likelihood == "gaussian":
-            p.nll, p.nll_cache = ops.gaussian_nll_forward(out, x, self.decoder_sigma)
-        else:
-            r, p.r_cache = self.decoder_logsigma.forward(g)
-            p.nll, p.nll_cache = ops.gaussian_learned_nll_forward(
-                out, r.reshape(K, B, self.x_dim), x, self.decoder_sigma_min)
-        return p
+    # ------------------------------------------------------------------ one step
+    def forward(self, x, eps, nudges=None) -> Trace:
+        """The forward pass on a prepared batch: a Trace with every intermediate by name.
 
-    # ------------------------------------------------------------------ backward
-    def _backward(self, p):
-        """Write d(loss)/d(params) into ``grad_flat`` for loss = mean_b(1/K sum_k nll + kl)."""
-        K, B, Z = p.eps.shape
-        dnll = np.full((K, B), 1 / (K * B), dtype=self.dtype)   # d loss / d nll_kb
-        dkl = np.full(B, 1 / B, dtype=self.dtype)               # d loss / d kl_b
-        if self.likelihood == "bernoulli":
-            dout = ops.bernoulli_nll_backward(dnll, p.nll_cache)
-        elif self.likelihood == "gaussian":
-            dout = ops.gaussian_nll_backward(dnll, p.nll_cache)
-        else:
-            dout, dr = ops.gaussian_learned_nll_backward(dnll, p.nll_cache)
-        if self.likelihood != "bernoulli" and self.decoder_mean == "sigmoid":
-            dout = ops.sigmoid_backward(dout, p.mean_cache)
-        dg = self.decoder_out.backward(dout.reshape(K * B, self.x_dim), p.out_cache)
-        if self.likelihood == "gaussian-learned":
-            dg += self.decoder_logsigma.backward(dr.reshape(K * B, self.x_dim), p.r_cache)
-        dz = self.decoder.backward(dg, p.decoder_caches).reshape(K, B, Z)
+        Parameters
+        ----------
+        x : (B, x_dim) array of the model's dtype (``trace`` and ``loss_and_grads`` check and
+            convert user data; this low-level method, used by ``fit``, only checks shapes)
+        eps : (K, B, z_dim) array of the model's dtype
+        nudges : optional dict name -> array added to that quantity where it is computed (see
+            ``vae_np.trace``)
+        """
+        if x.ndim != 2 or eps.ndim != 3 or eps.shape[1:] != (x.shape[0], self.z_dim) \
+                or x.shape[1] != self.x_dim:
+            raise ValueError(f"forward needs x (B, {self.x_dim}) and eps (K, B, {self.z_dim}), "
+                             f"got x {x.shape} and eps {eps.shape}")
+        t = Trace(nudges)
+        x = t.record("x", x, "the data batch")
+        h = self.encoder.forward(t, x)                  # a1, h1, ...
+        z = self.posterior.forward(t, h, eps)           # mu, s, sigma, eps, z, kl
+        K, B, Z = z.shape
+        g = self.decoder.forward(t, z.reshape(K * B, Z))  # c1, g1, ... (rows: K x B samples)
+        self.decoder_likelihood.forward(t, g, x, K)     # logits or x~ (and r), nll
+        self.objective.forward(t)                       # loss
+        return t
 
-        dmu, dsigma = ops.reparameterize_backward(dz, p.z_cache)   # dz/dmu = 1, dz/dsigma = eps
-        dmu_kl, dsigma_kl = ops.kl_backward(dkl, p.kl_cache)       # mu, sigma - 1/sigma
-        dmu += dmu_kl
-        dsigma += dsigma_kl
-        ds = self._sigma_backward(dsigma, p.sigma_cache)          # the parameterization's dsigma/ds
-        trunk = bool(self.encoder.layers)
-        dh = self.encoder_mu.backward(dmu, p.mu_cache, need_dx=trunk)
-        if trunk:
-            dh += self.encoder_sigma.backward(ds, p.s_cache)        # h fans out to both heads
-            self.encoder.backward(dh, p.encoder_caches, need_dx=False)
-        else:
-            self.encoder_sigma.backward(ds, p.s_cache, need_dx=False)
+    def backward(self, t: Trace) -> Trace:
+        """The backward pass: fill t.grads with d loss / d <name> for every quantity and
+        parameter, writing the parameter gradients into ``grad_flat``. Returns t."""
+        d = t.grads
+        self.objective.backward(t)                      # d nll, d kl
+        dg = self.decoder_likelihood.backward(t)        # d logits (or d x~, d r) -> d g
+        dz = self.decoder.backward(t, dg)               # -> d c, d g of every layer -> d z
+        d["z"] = dz.reshape(t.values["z"].shape)
+        need_dh = bool(self.encoder.layers)             # with no hidden layer, h is the data
+        dh = self.posterior.backward(t, need_dh)        # d mu, d sigma, d s -> d h
+        if need_dh:
+            self.encoder.backward(t, dh, need_dx=False)  # -> d a, d h of every layer
+        return t
 
     # ------------------------------------------------------------------ public API
+    def trace(self, x, k=1, eps=None, rng=None) -> Trace:
+        """One training step with every intermediate and its gradient, by derivation name.
+
+        Parameters are those of ``loss_and_grads``. Returns a ``vae_np.trace.Trace`` whose
+        ``values`` and ``grads`` are dicts keyed by the names listed in ``vae_np.trace`` (x, a1,
+        h1, ..., mu, s, sigma, eps, z, kl, c1, g1, ..., logits or x~, nll, loss); ``grads`` also
+        holds every parameter's gradient under its name in ``params``.
+        """
+        x = self._batch(x)
+        return self.backward(self.forward(x, self._noise(x.shape[0], k, eps, rng)))
+
     def loss_and_grads(self, x, k=1, eps=None, rng=None):
         """Negative ELBO (mean over the batch, nats per example) and its gradient.
 
@@ -254,10 +257,7 @@ class VAE:
         grads : dict name -> array, the same keys and shapes as ``params``. These are views of
             ``grad_flat`` and are overwritten by the next call: copy them to keep them.
         """
-        x = self._batch(x)
-        p = self._forward(x, self._noise(x.shape[0], k, eps, rng))
-        self._backward(p)
-        return float(np.mean(p.nll.mean(axis=0) + p.kl)), self.grads
+        return self.trace(x, k, eps, rng).loss, self.grads
 
     def elbo_terms(self, x, k=1, eps=None, rng=None):
         """Per-example terms of the negative ELBO (forward only).
@@ -266,36 +266,30 @@ class VAE:
         -------
         recon : (B,) 1/K sum_k -ln p(x_b | z_bk);   kl : (B,) KL(q(z|x_b) || N(0, I))
         """
-        x = self._batch(x)
-        p = self._forward(x, self._noise(x.shape[0], k, eps, rng))
-        return p.nll.mean(axis=0), p.kl
+        v = self._forward_values(x, k, eps, rng)
+        return v["nll"].mean(axis=0), v["kl"]
 
     def loss(self, x, k=1, eps=None, rng=None):
         """The negative ELBO alone (mean over the batch), without computing gradients."""
-        recon, kl = self.elbo_terms(x, k, eps, rng)
-        return float(np.mean(recon + kl))
+        return float(self._forward_values(x, k, eps, rng)["loss"])
+
+    def _forward_values(self, x, k, eps, rng):
+        x = self._batch(x)
+        return self.forward(x, self._noise(x.shape[0], k, eps, rng)).values
 
     def encode(self, x):
         """Parameters of q(z|x): mu, sigma, each (B, z_dim)."""
-        x = self._batch(x)
-        h, _ = self.encoder.forward(x)
-        s, _ = self.encoder_sigma.forward(h)
-        sigma, _ = (self._sigma_forward(s) if self.sigma_param == "logvar"
-                    else self._sigma_forward(s, self.sigma_min))
-        return self.encoder_mu.forward(h)[0], sigma
+        h = self.encoder.forward(Trace(), self._batch(x))
+        return self.posterior.encode(h)
 
     def decode(self, z):
         """Mean of p(x|z): Bernoulli probabilities sigmoid(logits) or the Gaussian mean, (N, x_dim)."""
         z = check_array("z", z, ndim=2)
         if z.shape[1] != self.z_dim:
             raise ValueError(f"z must have shape (n, {self.z_dim}), got {z.shape}")
-        _check_representable("z", z, self.dtype)
-        z = z.astype(self.dtype, copy=False)
-        g, _ = self.decoder.forward(z)
-        out, _ = self.decoder_out.forward(g)
-        if self.likelihood == "bernoulli" or self.decoder_mean == "sigmoid":
-            return ops.sigmoid(out)
-        return out
+        check_representable("z", z, self.dtype)
+        g = self.decoder.forward(Trace(), z.astype(self.dtype, copy=False))
+        return self.decoder_likelihood.mean(g)
 
     def sample(self, n, rng=None):
         """n draws of the decoder mean at z ~ N(0, I): (n, x_dim)."""
@@ -314,8 +308,7 @@ class VAE:
         (z - mu)/sigma = eps exactly. Their mean over k is the ELBO; the log-mean-exp over k is
         the IWAE bound.
         """
-        x = self._batch(x)
-        p = self._forward(x, self._noise(x.shape[0], k, eps, rng))
-        log_prior = -0.5 * np.sum(p.z * p.z, axis=-1)
-        log_q = -0.5 * np.sum(p.eps * p.eps, axis=-1) - np.sum(np.log(p.sigma), axis=-1)
-        return -p.nll + log_prior - log_q   # the (Z/2) ln 2 pi terms cancel
+        v = self._forward_values(x, k, eps, rng)
+        log_prior = -0.5 * np.sum(v["z"] * v["z"], axis=-1)
+        log_q = -0.5 * np.sum(v["eps"] * v["eps"], axis=-1) - np.sum(np.log(v["sigma"]), axis=-1)
+        return -v["nll"] + log_prior - log_q   # the (Z/2) ln 2 pi terms cancel

@@ -6,6 +6,7 @@ import time
 import numpy as np
 
 from ._validate import check_array, check_choice, check_int
+from .batch import check_representable, check_unit_interval, to_float
 from .model import VAE
 from .optim import Optimizer
 
@@ -31,24 +32,17 @@ def _check_data(X, model):
     if X.dtype != np.uint8:
         if not np.issubdtype(X.dtype, np.floating):
             raise ValueError(f"X must be uint8 grey levels or floats, got dtype {X.dtype}")
-        if model.likelihood == "bernoulli" and (X.min() < 0 or X.max() > 1):
-            raise ValueError("X must lie in [0, 1] for a Bernoulli likelihood "
-                             f"(or be uint8 0..255), got values in [{X.min():g}, {X.max():g}]")
-        big = float(np.finfo(model.dtype).max)
-        if X.dtype.itemsize > model.dtype.itemsize and (X.min() < -big or X.max() > big):
-            # a batch cast to the model's dtype would hold inf: not a divergence of training
-            raise ValueError(f"X must be finite in the model's dtype {model.dtype.name}: values "
-                             f"reach [{X.min():g}, {X.max():g}], beyond +-{big:.3g}")
+        if model.decoder_likelihood.unit_interval:
+            check_unit_interval("X", X)
+        # a batch cast to the model's dtype would hold inf: not a divergence of training
+        check_representable("X", X, model.dtype)
     return X
 
 
 def to_batch(X, index, dtype, binarize_rng=None):
     """Rows ``index`` of X as ``dtype``: uint8 scaled by 1/255 (here, per batch, so the data set
     stays uint8 in memory); with ``binarize_rng``, a fresh Bernoulli draw x ~ Bern(grey level)."""
-    if X.dtype == np.uint8:     # convert and scale in one pass (the same values as astype, then *)
-        x = np.multiply(X[index], dtype.type(1 / 255), dtype=dtype)
-    else:
-        x = X[index].astype(dtype, copy=False)     # fancy indexing has already copied
+    x = to_float(X[index], dtype)        # fancy indexing has already copied
     if binarize_rng is not None:
         x = (binarize_rng.random(x.shape, dtype=dtype) < x).astype(dtype)
     return x
@@ -146,9 +140,8 @@ def _gradient_step(model, x, k, rng, epoch, step, steps):
     # Overflow or log(0) shows up as a non-finite loss or gradient, which is checked just below and
     # reported with the step; a NumPy warning (an exception under -W error) would hide that report.
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        p = model._forward(x, eps)
-        model._backward(p)
-        recon, kl = float(p.nll.mean()), float(p.kl.mean())
+        trace = model.backward(model.forward(x, eps))
+        recon, kl = float(trace.values["nll"].mean()), float(trace.values["kl"].mean())
         finite = _finite_step(recon + kl, model.grad_flat)     # |g|^2 may overflow: no warning
     if not finite:
         raise TrainingDivergedError(

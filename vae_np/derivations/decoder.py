@@ -16,6 +16,7 @@ import numpy as np
 from scipy.stats import norm
 
 from ..model import VAE
+from ..trace import Trace
 from ..optim import SGD
 from ..numerics import LN_2PI
 from ._record import EPS, MC_SIGMAS, make_claim, sum_rounding
@@ -89,8 +90,8 @@ def maximize_sigma_likelihood(seed, sigma_min, steps=STEPS, lr=LR):
         if step % 50 == 0:
             log_w = model.log_weights(x, k=K_EVAL, eps=eps_eval)[:, 0]   # ln p(x,z) - ln q
             mu, sig = model.encode(x)
-            g, _ = model.decoder.forward(mu)
-            r, _ = model.decoder_logsigma.forward(g)
+            g = model.decoder.forward(Trace(), mu)
+            r, _ = model.decoder_likelihood.r_head.forward(g)
             sigma_theta = sigma_min + np.exp(r[0])
             trace.append(dict(step=step, elbo=float(log_w.mean()),
                               stderr=float(log_w.std(ddof=1) / math.sqrt(K_EVAL)),

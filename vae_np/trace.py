@@ -1,0 +1,81 @@
+"""The trace of one training step: every intermediate of the derivation under its own name.
+
+``VAE.forward`` fills ``trace.values`` in the order the derivation computes them, and
+``VAE.backward`` fills ``trace.grads`` with d loss / d <name> for the same names (and for every
+parameter, under its name in ``model.params``). The names follow the derivation:
+
+    name      shape        meaning
+    x         (B, D)       the data batch
+    a1, h1    (B, H1)      encoder layer 1: a1 = x W + b, h1 = act(a1); then a2, h2, ...
+    mu, s     (B, Z)       the encoder's two heads; s parameterizes sigma
+    sigma     (B, Z)       the posterior's standard deviation, sigma = g(s)
+    eps       (K, B, Z)    the standard normal noise (frozen or drawn)
+    z         (K, B, Z)    z = mu + sigma * eps
+    kl        (B,)         KL(q(z|x) || N(0, I)), closed form
+    c1, g1    (K*B, H)     decoder layer 1 (rows are the K x B samples, sample-major): c1 = z W + b,
+                           g1 = act(c1); then c2, g2, ...
+    logits    (K, B, D)    Bernoulli decoder output
+    m, x~     (K, B, D)    Gaussian decoder: x~ is the mean (m is the head before a sigmoid mean)
+    r         (K, B, D)    learned Gaussian decoder: the log-sigma head
+    nll       (K, B)       -ln p(x | z) per sample
+    loss      ()           the objective, nats per example
+
+``trace.equations`` holds the equation that produced each value, ``trace.caches`` what each
+backward step needs. A trace may be built with *nudges* ``{name: delta}``: the value recorded
+under ``name`` is shifted by ``delta`` right where it is computed, so every later step sees the
+shifted value. A central difference of the loss under +-delta is then the derivative of the loss
+with respect to that intermediate: that is how ``explain`` checks each d<name> on its own.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+class Trace:
+    """Values, gradients, equations and caches of one forward/backward pass, keyed by name.
+
+    Attributes
+    ----------
+    values : dict name -> array, in the order the forward pass computed them
+    grads : dict name -> array, d loss / d name (filled by the backward pass); parameter gradients
+        are views of the model's ``grad_flat`` and are overwritten by its next backward pass
+    equations : dict name -> str, the equation that produced ``values[name]``
+    caches : dict name -> what the backward step of ``name`` needs (model internals)
+    """
+
+    def __init__(self, nudges=None):
+        self.values, self.grads, self.equations, self.caches = {}, {}, {}, {}
+        self._nudges = nudges or {}
+
+    def record(self, name, value, equation, cache=None):
+        """Store ``value`` under ``name`` (shifted by its nudge, if any) and return what is stored.
+
+        The forward pass must go on with the returned value, so that a nudge reaches every later
+        step.
+        """
+        if name in self._nudges:
+            value = value + self._nudges[name]
+        self.values[name] = value
+        self.equations[name] = equation
+        self.caches[name] = cache
+        return value
+
+    @property
+    def loss(self) -> float:
+        return float(self.values["loss"])
+
+    def names(self):
+        """The recorded quantities, in forward order."""
+        return list(self.values)
+
+    def summary(self) -> str:
+        """One line per quantity: name, shape, equation (for a quick look at a trace)."""
+        lines = []
+        for name, value in self.values.items():
+            shape = "x".join(map(str, np.shape(value))) or "scalar"
+            has = "  d" + name if name in self.grads else ""
+            lines.append(f"{name:>7}  {shape:<10} {self.equations[name]}{has}")
+        return "\n".join(lines)
+
+    def __repr__(self):
+        return f"Trace({', '.join(self.values)})"
