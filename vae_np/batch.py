@@ -11,7 +11,7 @@ from ._validate import check_array
 
 def to_float(x, dtype):
     """x as ``dtype``: uint8 grey levels scaled by 1/255 in one pass, other arrays cast."""
-    if x.dtype == np.uint8:     # convert and scale in one ufunc pass (same values as astype, then *)
+    if x.dtype == np.uint8:     # convert and scale in one ufunc pass (the values of astype, then *)
         return np.multiply(x, dtype.type(1 / 255), dtype=dtype)
     return x.astype(dtype, copy=False)
 

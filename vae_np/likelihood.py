@@ -11,8 +11,8 @@ A likelihood component owns the decoder's output heads and has one forward/backw
     unit_interval            whether x must lie in [0, 1]
 
 Components are chosen once, at construction, from ``LIKELIHOOD_COMPONENTS``; each takes the
-model's decoder settings (``DecoderSettings``) and uses the ones it needs. A Gaussian's mean goes through a mean
-link (identity, or a sigmoid that keeps it in (0, 1)), itself a small component.
+model's decoder settings (``DecoderSettings``) and uses the ones it needs. A Gaussian's mean goes
+through a mean link (identity, or a sigmoid that keeps it in (0, 1)), itself a small component.
 """
 from __future__ import annotations
 

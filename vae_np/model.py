@@ -8,9 +8,9 @@ through it):
 
 The model is that pipeline of components, each chosen once at construction: the encoder and
 decoder stacks (``layers.MLP``), the posterior (``posterior.DiagonalGaussian`` with a sigma head),
-the likelihood (``likelihood.LIKELIHOOD_COMPONENTS``) and the objective (``objective.NegativeELBO``). Every
-intermediate is recorded in a ``Trace`` under its derivation name; the backward pass is the same
-pipeline in reverse and fills d<name> for each.
+the likelihood (``likelihood.LIKELIHOOD_COMPONENTS``) and the objective
+(``objective.NegativeELBO``). Every intermediate is recorded in a ``Trace`` under its derivation
+name; the backward pass is the same pipeline in reverse and fills d<name> for each.
 """
 from __future__ import annotations
 
@@ -155,7 +155,7 @@ class VAE:
             self.params[name][...] = values
 
     def config(self) -> dict:
-        """The constructor arguments, as a JSON-serialisable dict (``VAE(**config)`` rebuilds it)."""
+        """The constructor arguments as a JSON-serialisable dict (``VAE(**config)`` rebuilds it)."""
         return dict(x_dim=self.x_dim, hidden=list(self.hidden), z_dim=self.z_dim,
                     activation=self.activation, likelihood=self.likelihood,
                     sigma_param=self.sigma_param, dtype=self.dtype.name, seed=self.seed,
@@ -283,7 +283,7 @@ class VAE:
         return self.posterior.encode(h)
 
     def decode(self, z):
-        """Mean of p(x|z): Bernoulli probabilities sigmoid(logits) or the Gaussian mean, (N, x_dim)."""
+        """Mean of p(x|z), (N, x_dim): Bernoulli probabilities sigmoid(logits) or Gaussian mean."""
         z = check_array("z", z, ndim=2)
         if z.shape[1] != self.z_dim:
             raise ValueError(f"z must have shape (n, {self.z_dim}), got {z.shape}")

@@ -94,7 +94,7 @@ class DiagonalGaussian:
         d, caches = trace.grads, trace.caches
         # z = mu + sigma * eps:  dz/dmu = 1, dz/dsigma = eps  (each summed over the K samples)
         dmu_z, dsigma_z = ops.reparameterize_backward(d["z"], caches["z"])
-        # KL = 1/2 sum (mu^2 + sigma^2 - 1 - ln sigma^2):  dKL/dmu = mu, dKL/dsigma = sigma - 1/sigma
+        # KL = 1/2 sum(mu^2 + sigma^2 - 1 - ln sigma^2): dKL/dmu = mu, dKL/dsigma = sigma - 1/sigma
         dmu_kl, dsigma_kl = ops.kl_backward(d["kl"], caches["kl"])
         d["mu"] = dmu_z + dmu_kl                  # mu fans out to z and to the KL
         d["sigma"] = dsigma_z + dsigma_kl         # so does sigma
