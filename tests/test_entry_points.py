@@ -1,5 +1,6 @@
-"""Walk the table of tests/entry_points.py: every public entry point rejects every bad value tried
-on it with a clear error, and every command-line option with one line on stderr and status 2.
+"""Walk the tables gathered by tests/entry_points.py: every public entry point rejects every bad
+value tried on it with a clear error, and every command-line option with one line on stderr and
+status 2.
 
 Library: the call raises the row's exception type (ValueError, or FileNotFoundError for a
 missing file), not a TypeError / IndexError / AttributeError escaping from NumPy, and the message
@@ -20,6 +21,7 @@ import pytest
 
 import entry_points
 from entry_points import CASES, CLI_CASES
+from robustness_doc import markdown
 from vae_np import cli, data, estimators, gradcheck, ops
 from vae_np.model import VAE
 
@@ -97,7 +99,7 @@ def test_every_public_entry_point_has_rows():
     expected -= NOT_IN_TABLE
     assert {"VAE.loss_and_grads", "VAE.sample", "VAE.reconstruct"} <= expected
     missing = expected - entries
-    assert not missing, f"entry points without rows in tests/entry_points.py: {sorted(missing)}"
+    assert not missing, f"entry points without rows in tests/table_*.py: {sorted(missing)}"
     assert gradcheck.check_model and data.load_dataset          # the modules walked above
 
 
@@ -149,10 +151,10 @@ def test_python_m_vae_np_bad_option(argv, word, tmp_path):
 
 # --------------------------------------------------------------------------- the document
 def test_robustness_document_is_generated_from_the_table():
-    expected = entry_points.markdown()
-    assert DOC.is_file(), "run: python tests/entry_points.py > docs/robustness.md"
+    expected = markdown()
+    assert DOC.is_file(), "run: python tests/robustness_doc.py > docs/robustness.md"
     assert DOC.read_text() == expected, (
-        "docs/robustness.md is out of date; run: python tests/entry_points.py > "
+        "docs/robustness.md is out of date; run: python tests/robustness_doc.py > "
         "docs/robustness.md")
 
 

@@ -1,0 +1,106 @@
+"""Bad options for every command of ``python -m vae_np``: exit status 2 and one line on stderr
+naming ``word`` (see ``tests/entry_points.py``)."""
+from __future__ import annotations
+
+from table_common import CliCase
+
+
+# ------------------------------------------------------------------------------ command line
+CLI_CASES: list[CliCase] = []
+
+
+def cli(command, kind, word, *argv):
+    CLI_CASES.append(CliCase(command, kind, (command,) + argv, word))
+
+
+SMALL = ("--x-dim", "3", "--hidden", "2", "--z-dim", "1")
+for _kind, _word, _argv in [
+    ("type", "--x-dim", ("--x-dim", "ten")),
+    ("int range", "x_dim", ("--x-dim", "-1")),
+    ("int range", "x_dim", ("--x-dim", "0")),
+    ("int range", "hidden", ("--hidden", "-3")),
+    ("int range", "z_dim", ("--z-dim", "-1")),
+    ("unknown name", "--activation", ("--activation", "swish")),
+    ("unknown name", "--likelihood", ("--likelihood", "poisson")),
+    ("unknown name", "--sigma-param", ("--sigma-param", "exp")),
+    ("int range", "batch", SMALL + ("--batch", "0")),
+    ("int range", "batch", SMALL + ("--batch", "-2")),
+    ("int range", "k", SMALL + ("--k", "0")),
+    ("type", "--k", ("--k", "two")),
+    ("int range", "coords", SMALL + ("--coords", "0")),
+    ("int range", "directions", SMALL + ("--directions", "0")),
+    ("range", "tol", SMALL + ("--tol", "-1")),
+    ("nan/inf", "tol", SMALL + ("--tol", "nan")),
+    ("type", "--tol", ("--tol", "abc")),
+    ("int range", "seed", SMALL + ("--seed", "-1")),
+    ("int range", "memory", ("--x-dim", "100000000", "--hidden", "100000000")),
+    ("int range", "too big", ("--x-dim", "1000000000", "--hidden", "1000000000")),
+    ("unknown name", "unrecognized", ("--bogus",)),
+]:
+    cli("gradcheck", _kind, _word, *_argv)
+for _kind, _word, _argv in [
+    ("unknown name", "nope", ("--claim", "nope")),
+    ("unknown name", "kl_gradient.library", ("--claim", "kl_gradient.typo")),
+    ("int range", "seed", ("--claim", "kl_gradient", "--seed", "-1")),
+    ("type", "--seed", ("--seed", "x")),
+    ("file", "--json", ("--claim", "kl_gradient", "--json", "{tmp}/no/such/dir/out.json")),
+    ("file", "--markdown", ("--claim", "kl_gradient", "--markdown", "{tmp}")),
+]:
+    cli("verify", _kind, _word, *_argv)
+for _kind, _word, _argv in [
+    ("int range", "seed", ("--seed", "-1")),
+    ("type", "--seed", ("--seed", "1.5")),
+    ("unknown name", "unrecognized", ("--bogus",)),
+]:
+    cli("explain", _kind, _word, *_argv)
+for _kind, _word, _argv in [
+    ("int range", "--epochs", ("--epochs", "0")),
+    ("int range", "--epochs", ("--epochs", "-3")),
+    ("type", "--batch-size", ("--batch-size", "x")),
+    ("int range", "--batch-size", ("--batch-size", "0")),
+    ("unknown name", "--dataset", ("--dataset", "cifar")),
+    ("unknown name", "--activation", ("--activation", "swish")),
+    ("unknown name", "--optimizer", ("--optimizer", "lbfgs")),
+    ("unknown name", "--preset", ("--preset", "nope")),
+    ("unknown name", "--schedule", ("--schedule", "nope")),
+    ("unknown name", "--dtype", ("--dtype", "float16")),
+    ("range", "--lr", ("--lr", "-1")),
+    ("nan/inf", "--lr", ("--lr", "nan")),
+    ("nan/inf", "--lr", ("--lr", "inf")),
+    ("int range", "--k", ("--k", "0")),
+    ("int range", "--z-dim", ("--z-dim", "0")),
+    ("int range", "--hidden", ("--hidden", "0")),
+    ("int range", "--limit", ("--limit", "-5")),
+    ("int range", "--seed", ("--seed", "-1")),
+    ("range", "--init-std", ("--init-std", "-1")),
+    ("range", "--optim-eps", ("--optim-eps", "-1")),
+    ("file", "Frey", ("--dataset", "frey", "--data-dir", "{tmp}/nowhere", "--out", "{tmp}/run")),
+    ("file", "run directory", ("--resume", "{tmp}/no-run")),
+    ("type", "--lr", ("--resume", "{tmp}/no-run", "--lr", "0.1")),
+]:
+    cli("train", _kind, _word, *_argv)
+for _kind, _word, _argv in [
+    ("file", "run directory", ("{tmp}/no-run",)),
+    ("int range", "--iwae-k", ("{tmp}", "--iwae-k", "0")),
+    ("int range", "--elbo-k", ("{tmp}", "--elbo-k", "-1")),
+    ("range", "--threshold", ("{tmp}", "--threshold", "-1")),
+    ("type", "--max-mb", ("{tmp}", "--max-mb", "abc")),
+    ("unknown name", "--dtype", ("{tmp}", "--dtype", "float16")),
+    ("int range", "--seed", ("{tmp}", "--seed", "-1")),
+    ("file", "config.json", ("{tmp}",)),
+]:
+    cli("evaluate", _kind, _word, *_argv)
+for _kind, _word, _argv in [
+    ("file", "run directory", ("{tmp}/no-run",)),
+    ("int range", "--n", ("{tmp}", "--n", "0")),
+    ("type", "--n", ("{tmp}", "--n", "x")),
+    ("int range", "--seed", ("{tmp}", "--seed", "-1")),
+]:
+    cli("sample", _kind, _word, *_argv)
+for _kind, _word, _argv in [
+    ("file", "run directory", ("{tmp}/no-run",)),
+    ("int range", "--n", ("{tmp}", "--n", "-1")),
+    ("type", "--seed", ("{tmp}", "--seed", "x")),
+]:
+    cli("reconstruct", _kind, _word, *_argv)
+

@@ -1,0 +1,80 @@
+"""Bad shapes and scalars for the ops (see ``tests/entry_points.py``)."""
+from __future__ import annotations
+
+import numpy as np
+
+from table_common import rows
+from vae_np import ops
+
+CASES: list = []
+case = rows(CASES)
+
+
+# ------------------------------------------------------------------------------ ops
+# Only where a wrong shape (or a scalar out of range) would otherwise broadcast into a silently
+# wrong number. Elementwise one-input ops (relu_forward, ..., sigmoid, softplus) have no such
+# argument: NaN in gives NaN out, which is the mathematics.
+A23, A13, A21 = np.ones((2, 3)), np.ones((1, 3)), np.ones((2, 1))
+for _entry, _word, _what, _call in [
+    ("ops.dense_forward", "b (n_out,)", "b of shape (1,) for W (3, 2)",
+     lambda tmp: ops.dense_forward(A23, np.ones((3, 2)), np.ones(1))),
+    ("ops.dense_backward", "dy", "dy (2, 1) for y (2, 2)",
+     lambda tmp: ops.dense_backward(A21, ops.dense_forward(A23, np.ones((3, 2)), np.ones(2))[1])),
+    ("ops.relu_backward", "dy", "dy (2, 1) for x (2, 3)", lambda tmp: ops.relu_backward(A21, A23)),
+    ("ops.leaky_relu_backward", "dy", "dy (1, 3) for x (2, 3)",
+     lambda tmp: ops.leaky_relu_backward(A13, A23)),
+    ("ops.tanh_backward", "dy", "dy (2, 1) for y (2, 3)", lambda tmp: ops.tanh_backward(A21, A23)),
+    ("ops.sigmoid_backward", "dy", "dy (1, 3) for y (2, 3)",
+     lambda tmp: ops.sigmoid_backward(A13, A23)),
+    ("ops.softplus_backward", "dy", "dy () for x (2, 3)",
+     lambda tmp: ops.softplus_backward(np.float64(1.0), A23)),
+    ("ops.sigma_logvar_backward", "dsigma", "dsigma (1, 3) for sigma (2, 3)",
+     lambda tmp: ops.sigma_logvar_backward(A13, A23)),
+    ("ops.sigma_softplus_backward", "dsigma", "dsigma (2, 1) for s (2, 3)",
+     lambda tmp: ops.sigma_softplus_backward(A21, A23)),
+    ("ops.reparameterize_forward", "sigma", "sigma (1, 3) for mu (2, 3)",
+     lambda tmp: ops.reparameterize_forward(A23, A13, A23)),
+    ("ops.reparameterize_backward", "dz", "dz (1, 3) for eps (2, 3)",
+     lambda tmp: ops.reparameterize_backward(A13, ops.reparameterize_forward(A23, A23, A23)[1])),
+    ("ops.kl_forward", "sigma", "sigma (1, 3) for mu (2, 3)", lambda tmp: ops.kl_forward(A23, A13)),
+    ("ops.kl_backward", "dkl", "dkl (1,) for B = 2",
+     lambda tmp: ops.kl_backward(np.ones(1), ops.kl_forward(A23, A23)[1])),
+    ("ops.bernoulli_nll_forward", "x", "x (2, 1) for logits (2, 3)",
+     lambda tmp: ops.bernoulli_nll_forward(A23, A21 * 0.5)),
+    ("ops.bernoulli_nll_forward", "x", "x (3,) for logits (2, 3)",
+     lambda tmp: ops.bernoulli_nll_forward(A23, np.full(3, 0.5))),
+    ("ops.bernoulli_nll_backward", "dnll", "dnll (1,) for B = 2",
+     lambda tmp: ops.bernoulli_nll_backward(np.ones(1), ops.bernoulli_nll_forward(A23, A23)[1])),
+    ("ops.gaussian_nll_forward", "x", "x (1, 3) for mean (2, 3)",
+     lambda tmp: ops.gaussian_nll_forward(A23, A13)),
+    ("ops.gaussian_nll_backward", "dnll", "dnll (2, 1) for B = 2",
+     lambda tmp: ops.gaussian_nll_backward(A21, ops.gaussian_nll_forward(A23, A23)[1])),
+    ("ops.gaussian_learned_nll_forward", "r", "r (2, 1) for mean (2, 3)",
+     lambda tmp: ops.gaussian_learned_nll_forward(A23, A21, A23)),
+    ("ops.gaussian_learned_nll_forward", "x", "x (1, 3) for mean (2, 3)",
+     lambda tmp: ops.gaussian_learned_nll_forward(A23, A23, A13)),
+    ("ops.gaussian_learned_nll_backward", "dnll", "dnll (1,) for B = 2",
+     lambda tmp: ops.gaussian_learned_nll_backward(
+         np.ones(1), ops.gaussian_learned_nll_forward(A23, A23, A23)[1])),
+]:
+    case(_entry, "shape", _word, _what, _call)
+for _entry, _kind, _word, _what, _call in [
+    ("ops.sigma_softplus_forward", "range", "sigma_min", "sigma_min = -1 (sigma could be <= 0)",
+     lambda tmp: ops.sigma_softplus_forward(A23, -1.0)),
+    ("ops.sigma_softplus_forward", "shape", "sigma_min", "sigma_min an array (3,)",
+     lambda tmp: ops.sigma_softplus_forward(A23, np.ones(3))),
+    ("ops.gaussian_nll_forward", "range", "sigma", "sigma = 0",
+     lambda tmp: ops.gaussian_nll_forward(A23, A23, 0.0)),
+    ("ops.gaussian_nll_forward", "range", "sigma", "sigma = -1 (ln of a negative)",
+     lambda tmp: ops.gaussian_nll_forward(A23, A23, -1.0)),
+    ("ops.gaussian_nll_forward", "nan/inf", "sigma", "sigma = NaN",
+     lambda tmp: ops.gaussian_nll_forward(A23, A23, np.nan)),
+    ("ops.gaussian_nll_forward", "shape", "sigma", "sigma an array (3,)",
+     lambda tmp: ops.gaussian_nll_forward(A23, A23, np.ones(3))),
+    ("ops.gaussian_learned_nll_forward", "range", "sigma_min", "sigma_min = -0.1",
+     lambda tmp: ops.gaussian_learned_nll_forward(A23, A23, A23, -0.1)),
+    ("ops.gaussian_learned_nll_forward", "nan/inf", "sigma_min", "sigma_min = NaN",
+     lambda tmp: ops.gaussian_learned_nll_forward(A23, A23, A23, np.nan)),
+]:
+    case(_entry, _kind, _word, _what, _call)
+
