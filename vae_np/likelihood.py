@@ -170,6 +170,33 @@ class GaussianLearned:
         return self.link.apply(self.out.forward(g)[0])
 
 
+class ContinuousBernoulli(Bernoulli):
+    """p(x|z) = prod_d C(l_d) lambda_d^x_d (1 - lambda_d)^(1 - x_d), lambda = sigmoid(logits): the
+    Bernoulli cross-entropy made a density on [0, 1] by its normaliser C (Loaiza-Ganem &
+    Cunningham 2019), for grey levels x in [0, 1]."""
+
+    def forward(self, trace, g, x, k):
+        logits, cache = self.out.forward(g)
+        logits = trace.record("logits", _samples(logits, k),
+                              f"logits = {self.g_name} W + b   (decoder.out)", cache)
+        nll, cache = ops.continuous_bernoulli_nll_forward(logits, x)
+        trace.record("nll", nll, "nll = sum_d softplus(logits) - x logits - ln C(logits)", cache)
+
+    def backward(self, trace):
+        d, caches = trace.grads, trace.caches
+        # sigmoid(logits) - x - d ln C/dlogits, d ln C/dl = 1/l - 1/sinh(l)
+        d["logits"] = ops.continuous_bernoulli_nll_backward(d["nll"], caches["nll"])
+        dg, d["decoder.out.W"], d["decoder.out.b"] = self.out.backward(
+            _rows(d["logits"]), caches["logits"])
+        return dg
+
+    def mean(self, g):
+        """E[x] = sigmoid(l) - (1/l - 1/sinh l), the continuous Bernoulli's mean (not lambda)."""
+        logits = self.out.forward(g)[0]
+        return ops.sigmoid(logits) - ops.continuous_bernoulli_log_normaliser_grad(logits)
+
+
 LIKELIHOOD_COMPONENTS = {"bernoulli": Bernoulli, "gaussian": Gaussian,
-                         "gaussian-learned": GaussianLearned}
+                         "gaussian-learned": GaussianLearned,
+                         "continuous-bernoulli": ContinuousBernoulli}
 """likelihood name -> component class, constructed as cls(store, g_name, DecoderSettings)."""

@@ -32,5 +32,8 @@ from .gaussian import (SIGMA_PARAMETERIZATIONS, kl_backward, kl_forward, reparam
                        reparameterize_forward, sigma_logvar_backward, sigma_logvar_forward,
                        sigma_softplus_backward, sigma_softplus_forward)
 from .likelihoods import (bernoulli_nll_backward, bernoulli_nll_forward,
+                          continuous_bernoulli_log_normaliser,
+                          continuous_bernoulli_log_normaliser_grad,
+                          continuous_bernoulli_nll_backward, continuous_bernoulli_nll_forward,
                           gaussian_learned_nll_backward, gaussian_learned_nll_forward,
                           gaussian_nll_backward, gaussian_nll_forward)
