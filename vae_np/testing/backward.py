@@ -1,0 +1,246 @@
+"""``assert_backward``: check a forward/backward pair of the ops convention numerically, in float64.
+
+The convention (the one of ``vae_np.ops``): ``forward(*inputs, **kwargs) -> (out, cache)`` and
+``backward(dout, cache) -> grads``, one gradient per leading input, in order (a single array when
+there is one). With a fixed ``dout`` the scalar L = sum(out * dout) has dL/d(input) =
+backward(dout, cache), and that is what is compared with numerical derivatives of L.
+
+Central differences (every input, every coordinate): n_i = (L(x + h e_i) - L(x - h e_i)) /
+(x+ - x-), h = h_rel * max(1, |x_i|), by ``vae_np.numerics.difference_quotient``. Its error bound
+per coordinate is the measured truncation |n(2h) - n(h)| plus the rounding of the numerator,
+16 eps F / (x+ - x-) with F = sum |out * dout| (the terms of L, not L, which can cancel to 0): the
+same noise model as ``vae_np.gradcheck``. A coordinate passes when |a - n| <= tol (|a| + |n|) +
+bound, tol = 1e-6 as in the gradient checker (ten times the ~1e-7 a correct float64 central
+difference reaches); a factor 2, a sign or a missing term misses it by orders of magnitude.
+
+Complex step (where the forward is complex-analytic): Im L(x + i h e_i) / h with h = 1e-20 has no
+subtractive cancellation, so it equals the derivative to rounding. Its bound is 1e-10 (|a| + |n|)
+(the backward formulas themselves lose up to eps / |f'| relatively, e.g. 1 - tanh^2 near
+saturation) plus 64 eps S_i, S_i = sum_j |d out_j / d x_i * dout_j| (the rounding of the sum),
+plus tiny / h = 2.2e-288 (an imaginary part h dL below the smallest normal number underflows). With
+``complex_step="auto"`` (the default) it runs when the forward maps complex inputs to a complex
+output, and a complex-step value that disagrees with central differences as well as with the
+analytic gradient is taken as a forward that is not analytic (abs, maximum) and ignored.
+"""
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+
+from ..gradcheck_report import constant_ratio, describe_ratio
+from ..numerics import difference_quotient, step_size
+
+EPS = float(np.finfo(np.float64).eps)
+COMPLEX_H = 1e-20
+COMPLEX_RTOL = 1e-10
+COMPLEX_FLOOR = float(np.finfo(np.float64).tiny) / COMPLEX_H
+
+
+class BackwardMismatch(AssertionError):
+    """Raised by ``assert_backward``; ``problems`` holds one dict per wrong input (name, index,
+    analytic, numerical, ratio, transposed, method, shape, off, total)."""
+
+    def __init__(self, message, problems):
+        super().__init__(message)
+        self.problems = problems
+
+
+def assert_backward(forward, backward, *inputs, dout=None, kwargs=None, names=None, tol=1e-6,
+                    h_rel=1e-6, complex_step="auto", seed=0):
+    """Assert that ``backward`` is the gradient of ``forward``; explain how it is wrong if not.
+
+    Parameters
+    ----------
+    forward : callable(*inputs, **kwargs) -> (out, cache)
+    backward : callable(dout, cache) -> one gradient per leading input (a tuple, or one array)
+    inputs : arrays (converted to float64 copies; the originals are never touched)
+    dout : array of out's shape (default: standard normal from ``numpy.random.default_rng(seed)``)
+    kwargs : dict of non-differentiated keyword arguments for forward (e.g. ``sigma_min``)
+    names : names of the inputs for messages (default: forward's parameter names)
+    tol : relative tolerance; h_rel : relative step of the central differences
+    complex_step : "auto", True (required; a non-analytic forward fails) or False
+
+    Returns
+    -------
+    dict name -> the largest relative error |a - n| / (|a| + |n|) of that input's gradient
+
+    Raises
+    ------
+    BackwardMismatch (an AssertionError) naming the input, the worst coordinate, the analytic and
+    numerical values, and the constant factor or transpose when that is what is wrong.
+    """
+    if complex_step not in ("auto", True, False):
+        raise ValueError(f"complex_step must be 'auto', True or False, got {complex_step!r}")
+    kwargs = dict(kwargs or {})
+    xs = [np.array(v, dtype=np.float64) for v in inputs]
+    names = list(names) if names is not None else _input_names(forward, len(xs))
+    before = [x.copy() for x in xs]
+    out, cache = forward(*xs, **kwargs)
+    out = np.asarray(out)
+    if dout is None:
+        dout = np.random.default_rng(seed).standard_normal(out.shape)
+    dout = np.array(dout, dtype=np.float64)
+    if dout.shape != out.shape:
+        raise ValueError(f"dout must have the forward output's shape {out.shape}, got {dout.shape}")
+    dout_before = dout.copy()
+    grads = backward(dout.copy(), cache)
+    grads = list(grads) if isinstance(grads, (tuple, list)) else [grads]
+    for i, (x, old) in enumerate(zip(xs, before)):
+        if not np.array_equal(x, old, equal_nan=True):
+            raise BackwardMismatch(f"assert_backward: forward or backward modified input "
+                                   f"'{names[i]}' in place", [dict(name=names[i], kind="mutated")])
+    if not np.array_equal(dout, dout_before):
+        raise BackwardMismatch("assert_backward: backward modified dout in place",
+                               [dict(name="dout", kind="mutated")])
+    if len(grads) > len(xs):
+        raise BackwardMismatch(f"assert_backward: backward returned {len(grads)} gradients for "
+                               f"{len(xs)} inputs", [dict(name="backward", kind="count")])
+
+    def objective(i, x):
+        out_i = np.asarray(forward(*xs[:i], x, *xs[i + 1:], **kwargs)[0])
+        return out_i
+
+    errors, problems = {}, []
+    for i, g in enumerate(grads):
+        problem, err = _check_input(objective, i, names[i], xs[i], g, dout, tol, h_rel,
+                                    complex_step)
+        errors[names[i]] = err
+        if problem:
+            problems.append(problem)
+    if problems:
+        raise BackwardMismatch("\n".join(_message(p, forward) for p in problems), problems)
+    return errors
+
+
+def _input_names(forward, count):
+    try:
+        params = [p.name for p in inspect.signature(forward).parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    except (TypeError, ValueError):
+        params = []
+    return [params[i] if i < len(params) else f"input {i}" for i in range(count)]
+
+
+def _check_input(objective, i, name, x, g, dout, tol, h_rel, complex_step):
+    """(problem dict or None, max relative error) for input i's gradient g."""
+    problem = dict(name=name, position=i, shape=x.shape, transposed=False)
+    if g is None:
+        return dict(problem, kind="none"), np.inf
+    g = np.asarray(g)
+    if not np.issubdtype(g.dtype, np.number) or not np.all(np.isfinite(g)):
+        return dict(problem, kind="nonfinite"), np.inf
+    g = g.astype(np.float64)
+    numeric, bound = _central(objective, i, x, dout, h_rel)
+    if g.shape != x.shape:
+        if g.ndim == 2 and g.T.shape == x.shape and _agree(g.T, numeric, bound, tol).all():
+            return dict(problem, kind="transposed", transposed=True, got_shape=g.shape), np.inf
+        return dict(problem, kind="shape", got_shape=g.shape), np.inf
+    ok = _agree(g, numeric, bound, tol)
+    err = np.abs(g - numeric) / np.maximum(np.abs(g) + np.abs(numeric), 1e-300)
+    if not ok.all():
+        transposed = (g.ndim == 2 and g.shape[0] == g.shape[1] and g.shape[0] > 1
+                      and _agree(g.T, numeric, bound, tol).all())
+        return _describe(problem, g, numeric, ~ok, err, bound, tol, "central differences",
+                         transposed), float(err.max())
+    if complex_step is False:
+        return None, float(err.max(initial=0.0))
+    exact = _complex(objective, i, x, dout)
+    if exact is None:
+        if complex_step is True:
+            return dict(problem, kind="not_complex"), float(err.max(initial=0.0))
+        return None, float(err.max(initial=0.0))
+    n_c, s = exact
+    slack = 64 * EPS * s + COMPLEX_FLOOR
+    ok_c = np.abs(g - n_c) <= COMPLEX_RTOL * (np.abs(g) + np.abs(n_c)) + slack
+    if ok_c.all():
+        return None, float(err.max(initial=0.0))
+    if complex_step == "auto" and not _agree(n_c, numeric, bound, tol).all():
+        return None, float(err.max(initial=0.0))         # the forward is not complex-analytic
+    err_c = np.abs(g - n_c) / np.maximum(np.abs(g) + np.abs(n_c), 1e-300)
+    return _describe(problem, g, n_c, ~ok_c, err_c, slack, COMPLEX_RTOL,
+                     "the complex step", False), float(err_c.max())
+
+
+def _agree(a, n, bound, tol):
+    return np.abs(a - n) <= tol * (np.abs(a) + np.abs(n)) + bound
+
+
+def _central(objective, i, x, dout, h_rel):
+    """Central differences of L = sum(out * dout) along every coordinate of x, with the bound
+    |n(2h) - n(h)| + 16 eps F / span."""
+    x = x.copy()
+    numeric, bound = np.empty(x.shape), np.empty(x.shape)
+    terms = []
+
+    def L(v):
+        out = objective(i, v)
+        terms.append(float(np.sum(np.abs(out * dout))))
+        return float(np.sum(out * dout))
+    for j in range(x.size):
+        h = step_size(x.flat[j], h_rel)
+        terms.clear()
+        d1, _, _, span = difference_quotient(L, x, j, h)
+        d2, _, _, _ = difference_quotient(L, x, j, 2 * h)
+        numeric.flat[j] = d1
+        bound.flat[j] = abs(d2 - d1) + 16 * EPS * max(terms) / span
+    return numeric, bound
+
+
+def _complex(objective, i, x, dout):
+    """Complex-step derivatives of L and the scale S of their rounding, or None if the forward
+    does not carry a complex input to a complex output."""
+    xc = x.astype(np.complex128)
+    numeric, scale = np.empty(x.shape), np.empty(x.shape)
+    for j in range(x.size):
+        old = xc.flat[j]
+        xc.flat[j] = old + 1j * COMPLEX_H
+        try:
+            with np.errstate(all="ignore"):
+                out = np.array(objective(i, xc))     # a copy: out may be xc itself
+        except (TypeError, ValueError, AttributeError):
+            return None
+        finally:
+            xc.flat[j] = old
+        if not np.iscomplexobj(out) or not np.all(np.isfinite(out)):
+            return None
+        numeric.flat[j] = float(np.sum(out.imag * dout)) / COMPLEX_H
+        scale.flat[j] = float(np.sum(np.abs(out.imag * dout))) / COMPLEX_H
+    return numeric, scale
+
+
+def _describe(problem, g, numeric, bad, err, bound, tol, method, transposed):
+    worst = np.unravel_index(int(np.argmax(np.where(bad, err, -1.0))), g.shape)
+    bound = np.broadcast_to(bound, g.shape)
+    return dict(problem, kind="values", method=method, index=tuple(int(k) for k in worst),
+                analytic=float(g[worst]), numerical=float(numeric[worst]),
+                allowed=float(tol * (abs(g[worst]) + abs(numeric[worst])) + bound[worst]),
+                off=int(bad.sum()), total=int(g.size), transposed=transposed,
+                ratio=constant_ratio(g, numeric, tol, bound))
+
+
+def _message(p, forward):
+    where = (f"the gradient of input '{p['name']}' (input {p.get('position', '?')} of "
+             f"{getattr(forward, '__name__', 'forward')}, shape {p.get('shape')})")
+    kind = p.get("kind")
+    if kind == "none":
+        return f"assert_backward: {where} is None"
+    if kind == "nonfinite":
+        return f"assert_backward: {where} is not a finite numeric array"
+    if kind == "transposed":
+        return (f"assert_backward: {where} has shape {p['got_shape']}: your gradient is the "
+                f"transpose of the true one")
+    if kind == "shape":
+        return f"assert_backward: {where} has shape {p['got_shape']}, expected {p['shape']}"
+    if kind == "not_complex":
+        return (f"assert_backward: {where}: complex_step=True but the forward does not map a "
+                f"complex input to a complex output")
+    lines = [f"assert_backward: {where} disagrees with {p['method']}",
+             f"  worst coordinate {p['index']}: analytic {p['analytic']:.6g}, numerical "
+             f"{p['numerical']:.6g} (allowed |a - n| <= {p['allowed']:.2g})",
+             f"  {p['off']} of {p['total']} coordinates off"]
+    if p["transposed"]:
+        lines[-1] += "; your gradient is the transpose of the true one"
+    elif p["ratio"] is not None:
+        lines[-1] += f"; {describe_ratio(p['ratio'])}"
+    return "\n".join(lines)
