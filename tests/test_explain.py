@@ -1,11 +1,14 @@
-"""vae_np.explain: the backprop lesson computes the model's own gradients, step by step."""
+"""vae_np.explain: the backprop lesson is the model's own trace, checked quantity by quantity."""
 import json
 
 import numpy as np
 import pytest
 
+from vae_np import cli, ops
 from vae_np import explain as lesson
-from vae_np import ops
+
+LESSON_FORWARD = ["x", "a1", "h1", "mu", "s", "sigma", "eps", "z", "kl", "c1", "g1", "x~", "nll",
+                  "loss"]
 
 
 @pytest.fixture(scope="module")
@@ -14,77 +17,106 @@ def result():
 
 
 def test_lesson_passes(result):
-    assert result["passed"]
-    assert all(r["passed"] for r in result["backward"])
+    assert result["passed"] and result["first_failure"] is None
+    assert all(r["passed"] for r in result["backward"] + result["parameters"])
     assert max(r["rel_error"] for r in result["backward"]) < lesson.FD_TOL
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_step_by_step_gradients_equal_loss_and_grads(seed):
+def test_the_lesson_shows_the_models_own_trace(seed):
+    """No second implementation: the lesson's numbers are those of VAE.trace on the same x, eps."""
     result = lesson.explain(seed=seed)
     model = lesson.build_model(seed)
-    loss, grads = model.loss_and_grads(lesson.X, k=1, eps=lesson.EPS_FIXED)
-    rows = {r["name"]: np.asarray(r["value"]) for r in result["backward"]}
-    for short, long in lesson.PARAM_NAMES.items():
-        assert np.array_equal(rows["d" + short], grads[long]), short     # the same numbers
-    assert result["model_check"]["equal"]
-    assert result["model_check"]["loss_model"] == loss
+    trace = model.trace(np.array(result["x"]), k=1, eps=np.array(result["eps"]))
+    for r in result["forward"]:
+        assert np.array_equal(np.asarray(r["value"]), trace.values[r["name"]]), r["name"]
+    for r in result["backward"]:
+        assert np.array_equal(np.asarray(r["value"]), trace.grads[r["name"]]), r["name"]
+    assert result["sgd_step"]["loss_before"] == trace.loss
 
 
-def test_quantities_in_order_with_their_equations(result):
-    forward = [r["name"] for r in result["forward"]]
-    assert forward == ["a1", "h", "mu", "s", "sigma", "z", "kl", "a2", "g", "xt", "nll", "loss"]
+def test_quantities_in_derivation_order_with_their_equations(result):
+    assert [r["name"] for r in result["forward"]] == LESSON_FORWARD
     backward = [r["name"] for r in result["backward"]]
-    for earlier, later in [("dxt", "dz"), ("dz", "dmu"), ("dmu", "dsigma"), ("dsigma", "ds"),
-                           ("ds", "dh"), ("dh", "dW1")]:
-        assert backward.index(earlier) < backward.index(later)
-    equations = {r["name"]: r["equation"] for r in result["forward"] + result["backward"]}
-    assert equations["z"].startswith("z = mu + sigma * eps")
-    assert equations["dmu"].startswith("dmu = dz + dkl * mu")
-    assert equations["dsigma"].startswith("dsigma = dz * eps + dkl * (sigma - 1/sigma)")
+    assert backward == [n for n in reversed(LESSON_FORWARD) if n not in ("x", "eps", "loss")]
+    eq = {r["name"]: r["equation"] for r in result["forward"]}
+    assert eq["z"] == "z = mu + sigma * eps" and eq["sigma"] == "sigma = exp(s / 2)"
+    deq = {r["name"]: r["equation"] for r in result["backward"] + result["parameters"]}
+    assert deq["mu"].startswith("dmu = sum_k dz + dkl * mu")
+    assert deq["sigma"].startswith("dsigma = sum_k dz * eps + dkl * (sigma - 1/sigma)")
+    assert deq["encoder.0.W"] == "dW = x^T da1" and deq["decoder.out.b"] == "db = sum_b dx~"
 
 
 def test_the_derivation_numbers(result):
-    v = {r["name"]: np.asarray(r["value"]) for r in result["forward"] + result["backward"]}
-    eps = np.asarray(result["eps"])
-    assert np.allclose(v["z"], v["mu"] + v["sigma"] * eps)
+    """Batch 1, k 1: dkl = 1, so dmu = dz + mu, dsigma = dz eps + sigma - 1/sigma, ds = dsigma
+    sigma / 2 -- recomputed here from the printed values, not by the library."""
+    v = {r["name"]: np.asarray(r["value"]) for r in result["forward"]}
+    d = {r["name"]: np.asarray(r["value"]) for r in result["backward"]}
+    eps = v["eps"][0]
+    assert np.allclose(v["z"][0], v["mu"] + v["sigma"] * eps)
     assert np.allclose(v["sigma"], np.exp(v["s"] / 2))
-    # batch 1, k 1: dkl = 1, so dmu = dz + mu and dsigma = dz eps + sigma - 1/sigma
-    assert np.allclose(v["dmu"], v["dz"] + v["mu"])
-    assert np.allclose(v["dsigma"], v["dz"] * eps + v["sigma"] - 1 / v["sigma"])
-    assert np.allclose(v["ds"], v["dsigma"] * v["sigma"] / 2)
+    assert np.allclose(d["mu"], d["z"][0] + v["mu"])
+    assert np.allclose(d["sigma"], d["z"][0] * eps + v["sigma"] - 1 / v["sigma"])
+    assert np.allclose(d["s"], d["sigma"] * v["sigma"] / 2)
 
 
-def test_sgd_step_lowers_the_loss(result):
-    s = result["sgd_step"]
-    assert s["loss_after"] < s["loss_before"]
-    assert s["actual_change"] == pytest.approx(s["loss_after"] - s["loss_before"])
-    assert s["first_order_change"] < 0
-
-
-def test_json_and_text(result):
-    assert json.loads(json.dumps(result, allow_nan=False)) == result
+@pytest.mark.parametrize("mistake, first, kw", [
+    ("kl-gradient-doubled", "sigma", {}),
+    ("eps-dropped", "sigma", {}),
+    ("half-dropped-in-ds", "s", {}),
+    ("db-as-mean", "encoder.0.b", {"batch": 2}),
+])
+def test_a_planted_mistake_turns_the_check_red_where_it_is(mistake, first, kw):
+    result = lesson.explain(seed=0, mistake=mistake, **kw)
+    assert not result["passed"] and result["first_failure"] == first
+    failed = {r["name"] for r in result["backward"] + result["parameters"] if not r["passed"]}
+    if mistake == "eps-dropped":
+        assert "mu" not in failed and "encoder.mu.W" not in failed     # dmu is still right
+    if mistake == "db-as-mean":
+        assert not any(n.endswith(".W") for n in failed)               # dW is still right
     text = lesson.format_lesson(result)
-    for piece in ("FORWARD", "BACKWARD", "z = mu + sigma * eps", "dmu = dz + dkl * mu",
-                  "(identical)", "one SGD step", "PASSED"):
-        assert piece in text
+    assert "PLANTED MISTAKE " + mistake in text and "FAILED" in text
+    assert ops.kl_backward is lesson.ops.kl_backward and ops.dense_backward.__module__.startswith(
+        "vae_np.ops")                                                 # restored afterwards
 
 
-def test_a_wrong_chain_rule_factor_is_caught(monkeypatch):
-    # drop the 1/2 of dsigma/ds = sigma/2: the FD check of ds (and everything upstream) must fail,
-    # and the step-by-step gradients no longer equal the model's
-    monkeypatch.setattr(lesson.ops, "sigma_logvar_backward", lambda dsigma, sigma: dsigma * sigma)
-    result = lesson.explain(seed=0)
-    failed = {r["name"] for r in result["backward"] if not r["passed"]}
-    assert "ds" in failed and "dWs" in failed and "dbs" in failed
-    assert "dmu" not in failed and "dz" not in failed
-    assert not result["model_check"]["equal"]
-    assert not result["passed"]
-    assert "FAILED" in lesson.format_lesson(result)
+def test_a_broken_op_makes_explain_exit_1_naming_the_first_wrong_gradient(monkeypatch, capsys):
+    backward = ops.gaussian_nll_backward
+    monkeypatch.setattr(ops, "gaussian_nll_backward", lambda d, c: 1.5 * backward(d, c))
+    assert cli.main(["explain"]) == 1
+    out = capsys.readouterr().out
+    assert out.rstrip().endswith("the first wrong gradient in backward order is dx~")
 
 
-def test_inputs_of_the_lesson_are_not_mutated():
-    x, eps = lesson.X.copy(), lesson.EPS_FIXED.copy()
-    lesson.explain(seed=0)
-    assert np.array_equal(x, lesson.X) and np.array_equal(eps, lesson.EPS_FIXED)
-    assert ops.sigma_logvar_backward(np.ones(1), np.ones(1))[0] == 0.5   # not patched here
+@pytest.mark.parametrize("argv", [["--hidden", "5", "4"], ["--hidden", "5,4"]])
+def test_any_architecture_from_the_command_line(argv, capsys):
+    assert cli.main(["explain", *argv, "--z-dim", "3", "--likelihood", "bernoulli"]) == 0
+    text = capsys.readouterr().out
+    assert "VAE(3-5-4-3, tanh, bernoulli" in text and "dlogits = dnll * (sigmoid(logits) - x)" in text
+    assert max(len(line) for line in text.splitlines()) <= 100      # fits a projector
+
+
+@pytest.mark.parametrize("likelihood", ["bernoulli", "gaussian", "gaussian-learned"])
+@pytest.mark.parametrize("sigma_param", ["logvar", "softplus"])
+@pytest.mark.parametrize("activation", ["tanh", "softplus", "sigmoid"])
+def test_every_component_passes_the_lesson(likelihood, sigma_param, activation):
+    result = lesson.explain(seed=3, batch=2, k=2, hidden=(4, 3), z_dim=2, likelihood=likelihood,
+                            sigma_param=sigma_param, activation=activation)
+    assert result["passed"], result["first_failure"]
+
+
+def test_json(capsys):
+    assert cli.main(["explain", "--json", "--k", "2"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["passed"] and data["k"] == 2 and np.shape(data["eps"]) == (2, 1, 1)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(seed=-1), "seed must be an integer >= 0"),
+    (dict(mistake="nope"), "mistake must be one of"),
+    (dict(batch=0), "batch must be an integer >= 1"),
+    (dict(hidden="5,4"), "hidden must be a sequence of positive ints"),
+])
+def test_bad_input(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        lesson.explain(**kwargs)

@@ -1,31 +1,53 @@
-"""``vae-np explain``: the backprop lesson, one training step with every quantity by name."""
+"""``vae-np explain``: the backprop lesson, one training step of any VAE read from its trace."""
 from __future__ import annotations
 
+import argparse
 import json
 import sys
+
+from .cli_args import INT, INT0, WIDTHS, flatten_widths
+from .explain import LESSON, MISTAKES, explain, format_lesson
+from .model import LIKELIHOODS
+from .ops import ACTIVATIONS, SIGMA_PARAMETERIZATIONS
 
 
 def register(subparsers):
     e = subparsers.add_parser(
-        "explain", help="the backprop lesson: one training step of a tiny VAE, step by step",
-        description="Build a float64 VAE 3-2-1 (tanh, Gaussian decoder), fix x and eps, and print "
-                    "every forward and backward quantity of one training step by name, with the "
-                    "equation that produced it, its value and its finite-difference check; then "
-                    "compare with VAE.loss_and_grads and take one SGD step. Exits 1 if a check "
-                    "fails.")
-    e.add_argument("--seed", type=int, default=0, help="seed of the model's weights (default 0)")
+        "explain", help="the backprop lesson: one training step, every quantity by name",
+        description="Build a float64 VAE (default: the 3-2-1 lesson, tanh, Gaussian decoder), "
+                    "freeze x and eps, and run one training step through the model's own trace: "
+                    "every forward quantity with its equation, shape and value; every d<v> with "
+                    "its backward equation and a central difference of the loss with v nudged; "
+                    "every parameter's gradient against central differences; one SGD step. "
+                    "Exits 1 and names the first wrong gradient if a check fails.",
+        epilog="mistakes for --plant:\n" + "\n".join(
+            f"  {name:<22}{text}" for name, (text, _) in MISTAKES.items()),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    e.add_argument("--x-dim", type=INT, default=LESSON["x_dim"], help="data dimension (3)")
+    e.add_argument("--hidden", type=WIDTHS, nargs="*", help="hidden widths, e.g. 5 4 (default 2)")
+    e.add_argument("--z-dim", type=INT, default=LESSON["z_dim"], help="latent dimension (1)")
+    e.add_argument("--activation", choices=sorted(ACTIVATIONS), default=LESSON["activation"],
+                   help="default tanh")
+    e.add_argument("--likelihood", choices=LIKELIHOODS, default=LESSON["likelihood"],
+                   help="default gaussian")
+    e.add_argument("--sigma-param", choices=sorted(SIGMA_PARAMETERIZATIONS),
+                   default=LESSON["sigma_param"], help="default logvar")
+    e.add_argument("--k", type=INT, default=1, help="Monte Carlo samples per example (1)")
+    e.add_argument("--batch", type=INT, default=1, help="examples in the batch (1)")
+    e.add_argument("--seed", type=INT0, default=0, help="seed of the weights, x and eps (0)")
+    e.add_argument("--plant", choices=sorted(MISTAKES), metavar="MISTAKE",
+                   help="plant a known mistake in one backward op (see below) and watch the "
+                        "checks turn red")
     e.add_argument("--json", action="store_true", help="print one JSON object instead of the text")
     e.set_defaults(func=run_explain)
 
 
 def run_explain(args) -> int:
-    from .explain import explain, format_lesson
-    if args.seed < 0:
-        raise ValueError(f"--seed must be >= 0, got {args.seed}")
-    result = explain(seed=args.seed)
-    if args.json:
-        print(json.dumps(result))
-    else:
-        print(format_lesson(result))
+    hidden = flatten_widths(args.hidden)
+    result = explain(seed=args.seed, batch=args.batch, k=args.k, mistake=args.plant,
+                     x_dim=args.x_dim, hidden=LESSON["hidden"] if hidden is None else hidden,
+                     z_dim=args.z_dim, activation=args.activation, likelihood=args.likelihood,
+                     sigma_param=args.sigma_param)
+    print(json.dumps(result) if args.json else format_lesson(result))
     sys.stdout.flush()
     return 0 if result["passed"] else 1

@@ -1,253 +1,229 @@
-"""The backprop lesson: one training step of a tiny VAE, every quantity by name.
+"""The backprop lesson: one training step of any VAE, read from the model's own trace.
 
-``explain()`` builds a float64 VAE 3-2-1 (encoder 3 -> 2 -> (mu, s), decoder 1 -> 2 -> 3, tanh,
-Gaussian decoder with sigma = 1, sigma = exp(s/2)), fixes x and eps, and recomputes one training
-step by calling the ``vae_np.ops`` functions one at a time in the order of ``VAE._forward`` and
-``VAE._backward``. Every backward quantity d<name> = d loss / d <name> is checked against a central
-difference of the loss (nudging that quantity in the forward pass, or that parameter), the
-step-by-step parameter gradients are compared with ``VAE.loss_and_grads``, and one SGD step shows
-the loss going down. ``format_lesson`` prints it; ``python -m vae_np explain`` runs both.
+``explain()`` builds a float64 VAE (by default the 3-2-1 lesson: encoder 3 -> 2 -> (mu, s),
+decoder 1 -> 2 -> 3, tanh, Gaussian decoder with sigma = 1, sigma = exp(s/2)), draws x and eps from
+a seeded generator and freezes them, and runs ``model.trace``: the library's one implementation of
+the step, not a copy. For every quantity of the trace it shows the forward equation, shape and
+value; for every d<name> = d loss / d <name> the backward equation and a central difference of the
+loss with that quantity nudged where the forward pass computes it; then every parameter's gradient
+against central differences of the loss, and one SGD step. ``mistake=`` plants a known error in one
+backward op (``MISTAKES``) so that a teacher can show where the check turns red.
 """
 from __future__ import annotations
+
+import contextlib
 
 import numpy as np
 
 from . import ops
-from .gradcheck import relative_error
+from ._validate import check_choice, check_int, check_positive
 from .model import VAE
+from .numerics import difference_quotient, relative_error, step_size
 from .optim import SGD
 
-X = np.array([[1.0, -0.5, 0.25]])
-EPS_FIXED = np.array([[0.8]])
 LR = 0.1
-FD_STEP = 1e-6
-FD_TOL = 1e-6   # a correct float64 central difference lands near 1e-8..1e-10 here
-
-# short lesson names for the model's parameters
-PARAM_NAMES = {"W1": "encoder.0.W", "b1": "encoder.0.b", "Wmu": "encoder.mu.W",
-               "bmu": "encoder.mu.b", "Ws": "encoder.sigma.W", "bs": "encoder.sigma.b",
-               "W3": "decoder.0.W", "b3": "decoder.0.b", "W4": "decoder.out.W",
-               "b4": "decoder.out.b"}
-
-FORWARD_EQUATIONS = [
-    ("a1", "a1 = x W1 + b1"),
-    ("h", "h = tanh(a1)"),
-    ("mu", "mu = h Wmu + bmu"),
-    ("s", "s = h Ws + bs                 (s = ln sigma^2)"),
-    ("sigma", "sigma = exp(s / 2)"),
-    ("z", "z = mu + sigma * eps"),
-    ("kl", "kl = 1/2 sum(mu^2 + sigma^2 - 1 - ln sigma^2)"),
-    ("a2", "a2 = z W3 + b3"),
-    ("g", "g = tanh(a2)"),
-    ("xt", "xt = g W4 + b4               (decoder mean x~)"),
-    ("nll", "nll = 1/2 ||x - xt||^2 + D/2 ln 2 pi"),
-    ("loss", "loss = mean_b(nll + kl)"),
-]
+FD_STEP = 1e-6          # relative step h = FD_STEP * max(1, |v|)
+FD_TOL = 1e-6           # a correct float64 quotient lands near 1e-8..1e-10 here
+MAX_COORDS = 12         # central differences per quantity or parameter (all when fewer)
+LESSON = dict(x_dim=3, hidden=(2,), z_dim=1, activation="tanh", likelihood="gaussian",
+              sigma_param="logvar")
 
 
-def build_model(seed=0) -> VAE:
-    """The lesson's model: VAE(3, (2,), 1, tanh, gaussian, logvar, float64)."""
-    return VAE(3, (2,), 1, "tanh", "gaussian", "logvar", dtype=np.float64, seed=seed)
+def _plant(name, wrong):
+    """A mistake: replace ``vae_np.ops.<name>`` by ``wrong(original)`` while it is planted."""
+    return name, wrong
 
 
-def forward(params, x, eps, nudge=None):
-    """The forward pass step by step with vae_np.ops, as in VAE._forward (B examples, K = 1).
+MISTAKES = {
+    "kl-gradient-doubled": (
+        "the KL gradient 2(1/sigma - sigma), -2 mu that circulates: twice the truth",
+        _plant("kl_backward", lambda f: lambda dkl, c: tuple(2 * g for g in f(dkl, c)))),
+    "eps-dropped": (
+        "dsigma = dz instead of dz * eps (dz/dsigma forgotten)",
+        _plant("reparameterize_backward",
+               lambda f: lambda dz, c: (f(dz, c)[0], f(dz, c)[0]))),
+    "half-dropped-in-ds": (
+        "ds = dsigma * sigma for sigma = exp(s/2) (the 1/2 of the chain rule dropped)",
+        _plant("sigma_logvar_backward", lambda f: lambda dsigma, sigma: dsigma * sigma)),
+    "db-as-mean": (
+        "db = mean_b dy instead of sum_b dy in every dense layer (shows with --batch 2)",
+        _plant("dense_backward", lambda f: lambda dy, c, **kw: _db_mean(f, dy, c, **kw))),
+}
+"""name -> (what it does, (vae_np.ops function it replaces, wrong version of it))."""
 
-    ``nudge = (name, delta)`` adds ``delta`` to the intermediate ``name`` right after it is
-    computed, so that central differences of the loss give d loss / d name. Returns (values dict
-    name -> array, caches dict).
+
+def _db_mean(f, dy, cache, **kw):
+    dx, dW, db = f(dy, cache, **kw)
+    db /= dy.shape[0]           # in place: db is the model's own gradient view
+    return dx, dW, db
+
+
+@contextlib.contextmanager
+def planted(mistake):
+    """Within the block, ``vae_np.ops`` computes ``mistake`` wrongly (None: nothing planted)."""
+    if mistake is None:
+        yield
+        return
+    name, wrong = MISTAKES[check_choice("mistake", mistake, MISTAKES)][1]
+    original = getattr(ops, name)
+    setattr(ops, name, wrong(original))
+    try:
+        yield
+    finally:
+        setattr(ops, name, original)
+
+
+def build_model(seed=0, **arch) -> VAE:
+    """The lesson's model, float64: VAE(3, (2,), 1, tanh, gaussian, logvar) unless ``arch``
+    overrides x_dim, hidden, z_dim, activation, likelihood or sigma_param."""
+    a = {**LESSON, **arch}
+    return VAE(a["x_dim"], a["hidden"], a["z_dim"], a["activation"], a["likelihood"],
+               a["sigma_param"], dtype=np.float64, seed=seed)
+
+
+def _inputs(model, batch, k, seed):
+    rng = np.random.default_rng([seed, 1])
+    if model.decoder_likelihood.unit_interval:
+        x = rng.random((batch, model.x_dim))
+    else:
+        x = rng.standard_normal((batch, model.x_dim))
+    return x, rng.standard_normal((k, batch, model.z_dim))
+
+
+def _coords(size, rng):
+    return np.arange(size) if size <= MAX_COORDS else np.sort(
+        rng.choice(size, MAX_COORDS, replace=False))
+
+
+def _check(analytic, quotient_at, value, coords, loss):
+    """Max relative error of ``analytic`` against central differences at ``coords``; the
+    comparison floor is the quotient's rounding noise (16 eps |loss| / 2h) over FD_TOL."""
+    worst, fd = 0.0, np.full(analytic.shape, np.nan)
+    for i in coords:
+        h = step_size(value.flat[i], FD_STEP)
+        fd.flat[i] = quotient_at(i, h)
+        noise = 16 * np.finfo(float).eps * max(abs(loss), 1.0) / (2 * h)
+        worst = max(worst, float(relative_error(analytic.flat[i], fd.flat[i], noise / FD_TOL)))
+    return worst, fd
+
+
+def explain(seed=0, lr=LR, *, batch=1, k=1, mistake=None, **arch) -> dict:
+    """Run the lesson and return it as a JSON-serialisable dict.
+
+    Parameters
+    ----------
+    seed : int >= 0, the weights' seed and the seed of x and eps
+    lr : the SGD step's learning rate
+    batch, k : examples and Monte Carlo samples
+    mistake : None or a name in MISTAKES, planted for the whole lesson
+    arch : x_dim, hidden, z_dim, activation, likelihood, sigma_param (default: the 3-2-1 lesson)
+
+    Returns
+    -------
+    dict: model, x, eps, forward (name, equation, shape, value), backward (name, equation, value,
+    fd, rel_error, checked, passed; the trace's quantities in backward order), parameters (the
+    same per parameter tensor), sgd_step, first_failure (name or None), passed.
     """
-    v, c = {}, {}
+    seed = check_int("seed", seed, minimum=0)
+    lr = check_positive("lr", lr)
+    batch, k = check_int("batch", batch), check_int("k", k)
+    model = build_model(seed, **arch)
+    x, eps = _inputs(model, batch, k, seed)
+    rng = np.random.default_rng([seed, 2])
+    with planted(mistake):
+        trace = model.trace(x, k=k, eps=eps)
+        loss = trace.loss
+        equations = model.grad_equations()
 
-    def keep(name, value):
-        if nudge is not None and nudge[0] == name:
-            value = value + nudge[1]
-        v[name] = value
-        return value
+        def loss_with(nudges=None):
+            return model.forward(x, eps, nudges).loss
 
-    p = params
-    a1, c["a1"] = ops.dense_forward(x, p["W1"], p["b1"])
-    h, c["h"] = ops.tanh_forward(keep("a1", a1))
-    h = keep("h", h)                                   # h fans out to both heads
-    mu, c["mu"] = ops.dense_forward(h, p["Wmu"], p["bmu"])
-    s, c["s"] = ops.dense_forward(h, p["Ws"], p["bs"])
-    sigma, c["sigma"] = ops.sigma_logvar_forward(keep("s", s))
-    mu, sigma = keep("mu", mu), keep("sigma", sigma)
-    z, c["z"] = ops.reparameterize_forward(mu, sigma, eps)
-    kl, c["kl"] = ops.kl_forward(mu, sigma)
-    a2, c["a2"] = ops.dense_forward(keep("z", z), p["W3"], p["b3"])
-    g, c["g"] = ops.tanh_forward(keep("a2", a2))
-    xt, c["xt"] = ops.dense_forward(keep("g", g), p["W4"], p["b4"])
-    nll, c["nll"] = ops.gaussian_nll_forward(keep("xt", xt), x, 1.0)
-    nll, kl = keep("nll", nll), keep("kl", kl)
-    v["loss"] = np.array(np.mean(nll + kl))
-    return v, c
+        forward = [dict(name=n, equation=trace.equations[n], shape=list(np.shape(v)),
+                        value=np.asarray(v).tolist()) for n, v in trace.values.items()]
+        backward = []
+        for name in reversed([n for n in trace.values if n not in ("x", "eps", "loss")]):
+            value, analytic = np.asarray(trace.values[name]), np.asarray(trace.grads[name])
 
+            def quotient(i, h, name=name, value=value):
+                delta = np.zeros(value.shape)
+                return difference_quotient(lambda d: loss_with({name: d}), delta, i, h)[0]
+            coords = _coords(value.size, rng)
+            err, fd = _check(analytic, quotient, value, coords, loss)
+            backward.append(dict(name=name, equation=equations[name], value=analytic.tolist(),
+                                 fd=fd.tolist(), rel_error=err, checked=len(coords),
+                                 passed=err < FD_TOL))
+        parameters = []
+        for name, p in model.params.items():
+            analytic = trace.grads[name].copy()
+            coords = _coords(p.size, rng)
 
-def backward(v, c, params):
-    """The backward pass step by step with vae_np.ops, as in VAE._backward.
-
-    Returns a list of (name, equation, value, check) in order, where ``check`` says how to
-    finite-difference it: ("nudge", intermediate), ("param", lesson name) or ("kl", "mu"/"sigma")
-    for the KL's own partial derivatives.
-    """
-    B = v["nll"].shape[0]
-    rows = []
-
-    def row(name, equation, value, check):
-        rows.append((name, equation, value, check))
-        return value
-
-    dnll = row("dnll", "dnll = d loss/d nll = 1/B", np.full(B, 1.0 / B), ("nudge", "nll"))
-    dkl = row("dkl", "dkl = d loss/d kl = 1/B", np.full(B, 1.0 / B), ("nudge", "kl"))
-    dxt = row("dxt", "dxt = dnll * (xt - x) / 1^2", ops.gaussian_nll_backward(dnll, c["nll"]),
-              ("nudge", "xt"))
-    dg, dW4, db4 = ops.dense_backward(dxt, c["xt"])
-    row("dW4", "dW4 = g^T dxt", dW4, ("param", "W4"))
-    row("db4", "db4 = sum_b dxt", db4, ("param", "b4"))
-    row("dg", "dg = dxt W4^T", dg, ("nudge", "g"))
-    da2 = row("da2", "da2 = dg * (1 - g^2)", ops.tanh_backward(dg, c["g"]), ("nudge", "a2"))
-    dz, dW3, db3 = ops.dense_backward(da2, c["a2"])
-    row("dW3", "dW3 = z^T da2", dW3, ("param", "W3"))
-    row("db3", "db3 = sum_b da2", db3, ("param", "b3"))
-    row("dz", "dz = da2 W3^T", dz, ("nudge", "z"))
-    dmu_z, dsigma_z = ops.reparameterize_backward(dz, c["z"])
-    dmu_kl, dsigma_kl = ops.kl_backward(dkl, c["kl"])
-    row("dmu_kl", "dmu_kl = dkl * mu                (KL's own dKL/dmu)", dmu_kl, ("kl", "mu"))
-    row("dsigma_kl", "dsigma_kl = dkl * (sigma - 1/sigma)", dsigma_kl, ("kl", "sigma"))
-    dmu = row("dmu", "dmu = dz + dkl * mu             (dz/dmu = 1)", dmu_z + dmu_kl,
-              ("nudge", "mu"))
-    dsigma = row("dsigma", "dsigma = dz * eps + dkl * (sigma - 1/sigma)   (dz/dsigma = eps)",
-                 dsigma_z + dsigma_kl, ("nudge", "sigma"))
-    ds = row("ds", "ds = dsigma * sigma / 2         (sigma = exp(s/2))",
-             ops.sigma_logvar_backward(dsigma, c["sigma"]), ("nudge", "s"))
-    dh_mu, dWmu, dbmu = ops.dense_backward(dmu, c["mu"])
-    dh_s, dWs, dbs = ops.dense_backward(ds, c["s"])
-    row("dWmu", "dWmu = h^T dmu", dWmu, ("param", "Wmu"))
-    row("dbmu", "dbmu = sum_b dmu", dbmu, ("param", "bmu"))
-    row("dWs", "dWs = h^T ds", dWs, ("param", "Ws"))
-    row("dbs", "dbs = sum_b ds", dbs, ("param", "bs"))
-    dh = row("dh", "dh = dmu Wmu^T + ds Ws^T        (h fans out to both heads: +=)",
-             dh_mu + dh_s, ("nudge", "h"))
-    da1 = row("da1", "da1 = dh * (1 - h^2)", ops.tanh_backward(dh, c["h"]), ("nudge", "a1"))
-    _, dW1, db1 = ops.dense_backward(da1, c["a1"])
-    row("dW1", "dW1 = x^T da1", dW1, ("param", "W1"))
-    row("db1", "db1 = sum_b da1", db1, ("param", "b1"))
-    return rows
-
-
-def _finite_difference(check, shape, params, x, eps, values):
-    """Central difference of the loss for one backward row."""
-    kind, target = check
-    out = np.zeros(shape)
-    for i in range(out.size):
-        if kind == "kl":      # d kl_b / d mu (or sigma), times dkl = 1/B
-            base = {"mu": values["mu"], "sigma": values["sigma"]}
-            h = FD_STEP * max(1.0, abs(float(base[target].flat[i])))
-            f = []
-            for sign in (1, -1):
-                moved = {k: a.copy() for k, a in base.items()}
-                moved[target].flat[i] += sign * h
-                f.append(float(np.mean(ops.kl_forward(moved["mu"], moved["sigma"])[0])))
-            out.flat[i] = (f[0] - f[1]) / (2 * h)
-            continue
-        if kind == "param":
-            h = FD_STEP * max(1.0, abs(float(params[target].flat[i])))
-        else:
-            h = FD_STEP * max(1.0, abs(float(values[target].flat[i])))
-        f = []
-        for sign in (1, -1):
-            if kind == "param":
-                moved = {k: a.copy() for k, a in params.items()}
-                moved[target].flat[i] += sign * h
-                f.append(float(forward(moved, x, eps)[0]["loss"]))
-            else:
-                delta = np.zeros(values[target].shape)
-                delta.flat[i] = sign * h
-                f.append(float(forward(params, x, eps, nudge=(target, delta))[0]["loss"]))
-        out.flat[i] = (f[0] - f[1]) / (2 * h)
-    return out
-
-
-def explain(seed=0, lr=LR) -> dict:
-    """Run the lesson and return everything as a JSON-serialisable dict.
-
-    Keys: model, x, eps, parameters, forward (list of name/equation/value), backward (list of
-    name/equation/value/fd/rel_error/passed), model_check (step-by-step vs VAE.loss_and_grads),
-    sgd_step (loss before/after one step), passed.
-    """
-    model = build_model(seed)
-    params = {short: model.params[long].copy() for short, long in PARAM_NAMES.items()}
-    x, eps = X.copy(), EPS_FIXED.copy()
-    values, caches = forward(params, x, eps)
-    forward_rows = [dict(name=n, equation=e, value=np.asarray(values[n]).tolist())
-                    for n, e in FORWARD_EQUATIONS]
-    backward_rows = []
-    for name, equation, value, check in backward(values, caches, params):
-        fd = _finite_difference(check, np.shape(value), params, x, eps, values)
-        err = float(np.max(relative_error(np.asarray(value), fd, 1e-12)))
-        backward_rows.append(dict(name=name, equation=equation, value=np.asarray(value).tolist(),
-                                  fd=fd.tolist(), rel_error=err, passed=err < FD_TOL))
-
-    loss_model, grads = model.loss_and_grads(x, k=1, eps=eps)
-    by_name = {r["name"]: np.asarray(r["value"]) for r in backward_rows}
-    diffs = {short: float(np.max(np.abs(by_name["d" + short] - grads[long])))
-             for short, long in PARAM_NAMES.items()}
-    loss_diff = abs(float(values["loss"]) - loss_model)
-    model_check = dict(max_abs_gradient_difference=max(diffs.values()), per_parameter=diffs,
-                       loss_step_by_step=float(values["loss"]), loss_model=loss_model,
-                       loss_difference=loss_diff,
-                       equal=max(diffs.values()) <= 1e-15 and loss_diff <= 1e-15)
-
-    grad_norm2 = float(model.grad_flat @ model.grad_flat)
+            def quotient(i, h, p=p):
+                return difference_quotient(lambda _: loss_with(), p, i, h)[0]
+            err, fd = _check(analytic, quotient, p, coords, loss)
+            parameters.append(dict(name=name, equation=equations[name], shape=list(p.shape),
+                                   rel_error=err, checked=len(coords), passed=err < FD_TOL))
+        grad_norm2 = float(model.grad_flat @ model.grad_flat)
     SGD(lr).step(model.flat, model.grad_flat)
-    loss_after = model.loss(x, k=1, eps=eps)
-    sgd = dict(lr=lr, loss_before=loss_model, loss_after=loss_after,
-               first_order_change=-lr * grad_norm2, actual_change=loss_after - loss_model)
-    passed = all(r["passed"] for r in backward_rows) and model_check["equal"] and \
-        loss_after < loss_model
-    return dict(model=repr(build_model(seed)), x=x.tolist(), eps=eps.tolist(),
-                parameters={short: dict(model_name=long, value=params[short].tolist())
-                            for short, long in PARAM_NAMES.items()},
-                forward=forward_rows, backward=backward_rows, model_check=model_check,
-                sgd_step=sgd, fd_tolerance=FD_TOL, passed=passed)
+    loss_after = model.loss(x, k=k, eps=eps)
+    sgd = dict(lr=lr, loss_before=loss, loss_after=loss_after,
+               first_order_change=-lr * grad_norm2, actual_change=loss_after - loss)
+    failed = [r["name"] for r in backward + parameters if not r["passed"]]
+    return dict(model=repr(build_model(seed, **arch)), x=x.tolist(), eps=eps.tolist(),
+                batch=batch, k=k, seed=seed, mistake=mistake, fd_tolerance=FD_TOL,
+                forward=forward, backward=backward, parameters=parameters, sgd_step=sgd,
+                first_failure=failed[0] if failed else None,
+                passed=not failed and loss_after < loss)
 
 
-def _fmt(value) -> str:
-    """An array on one line, rows of a matrix side by side: [[a, b], [c, d]]."""
-    value = np.asarray(value, dtype=float)
-    if value.ndim > 1:
-        return "[" + ", ".join(_fmt(row) for row in value) + "]"
-    return np.array2string(value, precision=6, floatmode="maxprec", separator=", ",
-                           max_line_width=10_000)
+# --------------------------------------------------------------------------- text for a projector
+def _fmt(value, width=26) -> str:
+    """A short value: the numbers in full if they fit ``width``, else the range and mean."""
+    a = np.asarray(value, dtype=float)
+    text = "[" + ", ".join(f"{v:.4g}" for v in a.ravel()) + "]"
+    if len(text) <= width:
+        return text
+    return f"{a.min():.3g}..{a.max():.3g}, mean {a.mean():.3g}"[:width]
+
+
+def _row(name, equation, rest, eq_width, name_width=15):
+    """``name  equation  rest``; an equation too long for its column gets a line of its own."""
+    if len(equation) <= eq_width:
+        return [f"  {name:>{name_width}}  {equation:<{eq_width}}  {rest}"]
+    return [f"  {name:>{name_width}}  {equation}", f"  {'':>{name_width}}  {'':<{eq_width}}  {rest}"]
 
 
 def format_lesson(result: dict) -> str:
-    """The lesson as text: forward quantities, then backward quantities with their FD checks."""
+    """The lesson as text that fits 100 columns: forward, backward, parameters, one SGD step."""
     lines = [f"One training step of {result['model']}",
-             f"x = {_fmt(result['x'])}   eps = {_fmt(result['eps'])} (fixed)   batch 1, k = 1",
-             "", "PARAMETERS"]
-    for short, p in result["parameters"].items():
-        lines.append(f"  {short:<4} {'(' + p['model_name'] + ')':<17} = {_fmt(p['value'])}")
-    lines += ["", "FORWARD"]
+             f"batch {result['batch']}, k = {result['k']}; x and eps drawn with seed "
+             f"{result['seed']} and frozen"]
+    if result["mistake"]:
+        lines.append(f"PLANTED MISTAKE {result['mistake']}: {MISTAKES[result['mistake']][0]}")
+    lines += ["", f"FORWARD  {'equation':<50}  {'shape':<8} value"]
     for r in result["forward"]:
-        lines.append(f"  {r['equation']:<48} {r['name']:>5} = {_fmt(r['value'])}")
-    lines += ["", "BACKWARD  (d<v> = d loss / d v;  fd: central difference of the loss with v "
-                  f"nudged by +-{FD_STEP:g} max(1, |v|);  ok if rel. error < "
-                  f"{result['fd_tolerance']:g})"]
+        shape = "x".join(map(str, r["shape"])) or "scalar"
+        lines += _row(r["name"], r["equation"], f"{shape:<8} {_fmt(r['value'])}", 50, 6)
+    lines += ["", "BACKWARD  d<v> = d loss / d v, checked against a central difference of the "
+                  "loss with v nudged", f"{'':>19}{'equation':<40}  {'d<v>':<26} {'rel. err':>8}"]
     for r in result["backward"]:
-        lines.append(f"  {r['equation']}")
-        lines.append(f"      {r['name']:>9} = {_fmt(r['value'])}")
-        lines.append(f"      {'fd':>9} = {_fmt(r['fd'])}   rel. error {r['rel_error']:.1e}  "
-                     f"{'ok' if r['passed'] else 'FAIL'}")
-    m = result["model_check"]
-    lines += ["", f"step-by-step == VAE.loss_and_grads: loss {m['loss_step_by_step']:.12g} vs "
-                  f"{m['loss_model']:.12g}; max |gradient difference| = "
-                  f"{m['max_abs_gradient_difference']:.1e}  "
-                  f"{'(identical)' if m['equal'] else 'DIFFER'}"]
+        rest = f"{_fmt(r['value']):<26} {r['rel_error']:8.1e}  {'ok' if r['passed'] else 'FAIL'}"
+        lines += _row("d" + r["name"], r["equation"], rest, 40)
+    lines += ["", f"PARAMETERS  each against central differences of the loss "
+                  f"(all coordinates, or {MAX_COORDS} drawn)"]
+    for r in result["parameters"]:
+        shape = "(" + "x".join(map(str, r["shape"])) + ")"
+        rest = f"{shape:<26} {r['rel_error']:8.1e}  {'ok' if r['passed'] else 'FAIL'}"
+        lines += _row(r["name"], r["equation"], rest, 40)
     s = result["sgd_step"]
-    lines.append(f"one SGD step (theta <- theta - {s['lr']:g} * grad): loss {s['loss_before']:.6f} "
-                 f"-> {s['loss_after']:.6f} (change {s['actual_change']:+.6f}; first-order "
-                 f"prediction -lr ||grad||^2 = {s['first_order_change']:+.6f})")
-    lines.append("PASSED" if result["passed"] else "FAILED")
+    lines += ["", f"one SGD step, lr {s['lr']:g}: loss {s['loss_before']:.6f} -> "
+                  f"{s['loss_after']:.6f}, change {s['actual_change']:+.6f}; first-order "
+                  f"prediction {s['first_order_change']:+.6f}"]
+    if result["passed"]:
+        lines.append(f"PASSED: every d<v> and parameter gradient agrees with central differences "
+                     f"(rel. error < {result['fd_tolerance']:g})")
+    else:
+        first = result["first_failure"]
+        in_trace = any(r["name"] == first for r in result["backward"])
+        lines.append(f"FAILED: the first wrong gradient in backward order is "
+                     f"{'d' + first if in_trace else first}")
     return "\n".join(lines)

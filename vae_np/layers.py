@@ -79,16 +79,28 @@ class MLP:
 
     def __init__(self, layers, activation, pre, post, input_name):
         self.layers = layers
-        act_name, self._act_forward, self._act_backward = activation
+        self._act_name, self._act_forward, self._act_backward = activation
         self.names = [(f"{pre}{i}", f"{post}{i}") for i in range(1, len(layers) + 1)]
         self.inputs = [input_name] + [h for _, h in self.names[:-1]]
-        self.equations = [(f"{a} = {x} W + b   ({layer.name})", f"{h} = {act_name}({a})")
+        self.equations = [(f"{a} = {x} W + b   ({layer.name})", f"{h} = {self._act_name}({a})")
                           for layer, (a, h), x in zip(layers, self.names, self.inputs)]
 
     @property
     def output_name(self):
         """The trace name of the stack's output (its input when there are no layers)."""
         return self.names[-1][1] if self.names else self.inputs[0]
+
+    def grad_equations(self):
+        """d<name> -> the backward equation that computes it, for this stack's quantities and
+        parameters (the stack's output gets its equation from whoever reads it)."""
+        eq = {}
+        for i, (layer, (a, h), x) in enumerate(zip(self.layers, self.names, self.inputs)):
+            eq[a] = f"d{a} = d{h} * {self._act_name}'({a})"
+            eq[layer.name + ".W"] = f"dW = {x}^T d{a}"
+            eq[layer.name + ".b"] = f"db = sum_b d{a}"
+            if i > 0 or x != "x":
+                eq[x] = f"d{x} = d{a} W^T   ({layer.name})"
+        return eq
 
     def forward(self, trace, x):
         """Record every layer's a and h in ``trace``; return the last h (x itself if no layers)."""

@@ -34,6 +34,7 @@ class DecoderSettings:
 class IdentityMean:
     """x~ is the head itself: x~ = g W + b."""
     head = "x~"
+    grad_equations = {}
 
     def forward(self, trace, m, cache, g_name):
         return trace.record("x~", m, f"x~ = {g_name} W + b   (decoder.out)", cache)
@@ -48,6 +49,7 @@ class IdentityMean:
 class SigmoidMean:
     """x~ = sigmoid(m) with m = g W + b, so that the mean stays in (0, 1); dx~/dm = x~ (1 - x~)."""
     head = "m"
+    grad_equations = {"m": "dm = dx~ * x~ (1 - x~)"}
 
     def forward(self, trace, m, cache, g_name):
         m = trace.record("m", m, f"m = {g_name} W + b   (decoder.out)", cache)
@@ -99,6 +101,12 @@ class Bernoulli:
             _rows(d["logits"]), caches["logits"])  # dW = g^T dlogits, db = sum, dg = dlogits W^T
         return dg
 
+    def grad_equations(self):
+        g = self.g_name
+        return {"logits": "dlogits = dnll * (sigmoid(logits) - x)",
+                "decoder.out.W": f"dW = {g}^T dlogits", "decoder.out.b": "db = sum_b dlogits",
+                g: f"d{g} = dlogits W^T   (decoder.out)"}
+
     def mean(self, g):
         return ops.sigmoid(self.out.forward(g)[0])
 
@@ -128,6 +136,12 @@ class Gaussian:
         dg, d["decoder.out.W"], d["decoder.out.b"] = self.out.backward(
             _rows(dm), caches[self.link.head])       # dW = g^T dm, db = sum_b dm, dg = dm W^T
         return dg
+
+    def grad_equations(self):
+        g, m = self.g_name, self.link.head
+        return {"x~": "dx~ = dnll * (x~ - x) / sigma^2", **self.link.grad_equations,
+                "decoder.out.W": f"dW = {g}^T d{m}", "decoder.out.b": f"db = sum_b d{m}",
+                g: f"d{g} = d{m} W^T   (decoder.out)"}
 
     def mean(self, g):
         return self.link.apply(self.out.forward(g)[0])
@@ -165,6 +179,14 @@ class GaussianLearned:
             _rows(d["r"]), caches["r"])
         dg += dg_r                                   # g fans out to both heads
         return dg
+
+    def grad_equations(self):
+        g, m = self.g_name, self.link.head
+        return {"x~": "dx~ = dnll * (x~ - x) / sigma^2", **self.link.grad_equations,
+                "r": "dr = dnll * (1 - (x - x~)^2 / sigma^2) * e^r / sigma",
+                "decoder.out.W": f"dW = {g}^T d{m}", "decoder.out.b": f"db = sum_b d{m}",
+                "decoder.logsigma.W": f"dW = {g}^T dr", "decoder.logsigma.b": "db = sum_b dr",
+                g: f"d{g} = d{m} W_out^T + dr W_r^T   ({g} fans out to both heads)"}
 
     def mean(self, g):
         return self.link.apply(self.out.forward(g)[0])

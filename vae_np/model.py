@@ -229,6 +229,14 @@ class VAE:
             self.encoder.backward(t, dh, need_dx=False)  # -> d a, d h of every layer
         return t
 
+    def grad_equations(self) -> dict:
+        """name -> the backward equation of d<name>, for every quantity of the trace (but the
+        inputs x and eps) and every parameter, from the components that compute them."""
+        eq = dict(self.objective.grad_equations)
+        for component in (self.decoder_likelihood, self.decoder, self.posterior, self.encoder):
+            eq.update(component.grad_equations())
+        return eq
+
     # ------------------------------------------------------------------ public API
     def trace(self, x, k=1, eps=None, rng=None) -> Trace:
         """One training step with every intermediate and its gradient, by derivation name.

@@ -26,6 +26,9 @@ class NegativeELBO:
         loss = np.mean(nll.mean(axis=0) + kl)
         trace.record("loss", loss, self.equation)
 
+    grad_equations = {"loss": "dloss = 1", "nll": "dnll = d loss / d nll = 1 / (K B)",
+                      "kl": "dkl = d loss / d kl = 1 / B"}
+
     def backward(self, trace):
         K, B = trace.values["nll"].shape
         dtype = trace.values["nll"].dtype

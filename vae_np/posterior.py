@@ -19,6 +19,7 @@ from .layers import Dense
 class LogVarSigma:
     """s is the log-variance: sigma = exp(s / 2), dsigma/ds = sigma / 2."""
     equation = "sigma = exp(s / 2)"
+    grad_equation = "ds = dsigma * sigma / 2"
 
     def __init__(self, sigma_min):
         del sigma_min      # exp(s / 2) > 0 needs no bound
@@ -33,6 +34,7 @@ class LogVarSigma:
 class SoftplusSigma:
     """sigma = softplus(s) + sigma_min, dsigma/ds = sigmoid(s)."""
     equation = "sigma = softplus(s) + sigma_min"
+    grad_equation = "ds = dsigma * sigmoid(s)"
 
     def __init__(self, sigma_min):
         self.sigma_min = sigma_min
@@ -68,6 +70,19 @@ class DiagonalGaussian:
     def param_spec(width, z_dim):
         """The parameters this component owns: [(prefix, (in, out))] of its dense heads."""
         return [("encoder.mu", (width, z_dim)), ("encoder.sigma", (width, z_dim))]
+
+    def grad_equations(self):
+        """d<name> -> the backward equation that computes it (see ``backward``)."""
+        h = self.h_name
+        eq = {"z": None,
+              "sigma": "dsigma = sum_k dz * eps + dkl * (sigma - 1/sigma)   (dz/dsigma = eps)",
+              "mu": "dmu = sum_k dz + dkl * mu   (dz/dmu = 1)",
+              "s": self.sigma_head.grad_equation,
+              h: f"d{h} = dmu W_mu^T + ds W_s^T   ({h} fans out to both heads)"}
+        for head, d in (("encoder.mu", "dmu"), ("encoder.sigma", "ds")):
+            eq[head + ".W"], eq[head + ".b"] = f"dW = {h}^T {d}", f"db = sum_b {d}"
+        del eq["z"]     # dz comes from the decoder
+        return eq
 
     def encode(self, h):
         """mu and sigma of q(z|x) from the encoder's output h, without a trace."""
