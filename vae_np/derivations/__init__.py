@@ -15,7 +15,11 @@ elbo_continuous    the same for continuous z (quadrature), and the VAE code path
 ml_kl              argmax mean log-likelihood = argmin KL(p_data || p_theta), gap = -H(p_data)
 estimators         score-function and reparameterization gradients unbiased; variance ratio
 decoder_sigma      sigma = 1: NLL = MSE/2 + D/2 ln 2 pi; learned sigma unbounded without sigma_min
-linear_vae         linear VAE on pPCA data reaches Tipping & Bishop's ln p_ML, principal subspace
+linear_vae         a linear VAE with learned sigma reaches Tipping & Bishop's ln p_ML and C_ML
+posterior_collapse linear VAE, sigma^2 fixed: KL_j = 1/2 ln max(l_j / sigma^2, 1), active units
+beta_bound         beta < 1: max_q E_q[ln p(x|z)] - beta KL > ln p(x); beta >= 1: <= ln p(x)
+loss_scaling       batch sum = B x mean; Adam scale-free, SGD needs lr / B; pixel mean = beta D
+continuous_bernoulli  int_0^1 lambda^x (1 - lambda)^(1-x) dx = 1 / C(lambda); CB ops checked
 =================  ============================================================================
 """
 from __future__ import annotations
@@ -25,8 +29,12 @@ from .decoder import decoder_sigma
 from .elbo import elbo_continuous, elbo_mixture
 from .gradient_estimators import estimators
 from .kl import compare_gradients, kl_closed_form, kl_gradient, kl_integrals
+from .beta import beta_bound
+from .cb import continuous_bernoulli
+from .collapse import posterior_collapse
 from .linear import linear_vae
 from .mle import ml_kl
+from .scaling import loss_scaling
 
 CLAIMS = {
     "kl_integrals": kl_integrals,
@@ -38,6 +46,10 @@ CLAIMS = {
     "estimators": estimators,
     "decoder_sigma": decoder_sigma,
     "linear_vae": linear_vae,
+    "posterior_collapse": posterior_collapse,
+    "beta_bound": beta_bound,
+    "loss_scaling": loss_scaling,
+    "continuous_bernoulli": continuous_bernoulli,
 }
 """Claim name -> function(seed) -> list of Claim, in the order of the derivation."""
 
@@ -95,4 +107,5 @@ def _name_list(names) -> list:
 
 __all__ = ["Claim", "CLAIMS", "run_claims", "check_claim_names", "make_claim", "compare_gradients",
            "kl_integrals", "kl_closed_form", "kl_gradient", "elbo_mixture", "elbo_continuous",
-           "ml_kl", "estimators", "decoder_sigma", "linear_vae"]
+           "ml_kl", "estimators", "decoder_sigma", "linear_vae", "posterior_collapse",
+           "beta_bound", "loss_scaling", "continuous_bernoulli"]

@@ -27,12 +27,12 @@ D, Q_DATA, Q_MODEL, N = 6, 3, 4, 2000
 ACTIVE_THRESHOLD = 0.01
 
 
-def fit_fixed_sigma(X, sigma2, rng):
-    """The linear VAE with Q_MODEL units and sigma^2 fixed, fitted to X; returns theta and the
-    convergence summary."""
+def fit_fixed_sigma(X, sigma2, rng, beta=1.0):
+    """The linear VAE with Q_MODEL units and sigma^2 fixed, fitted to X (KL weighted by beta);
+    returns theta and the convergence summary."""
     r = 0.5 * math.log(sigma2)
     theta0 = lm.initial_theta(rng, X.shape[1], Q_MODEL, learn_sigma=False)
-    return lm.fit(X, Q_MODEL, theta0, learn_sigma=False, r_fixed=r)
+    return lm.fit(X, Q_MODEL, theta0, learn_sigma=False, r_fixed=r, beta=beta)
 
 
 def unit_summary(X, theta, sigma2):
@@ -51,6 +51,14 @@ def unit_summary(X, theta, sigma2):
             lm.jacobian_norm(col2, theta))
 
 
+def collapse_data(rng):
+    """N draws of a pPCA model with Q_DATA directions in D dimensions, and the eigenvalues of
+    their covariance (descending)."""
+    X, _ = ppca_data(rng, d=D, q=Q_DATA, n=N)
+    Xc = X - X.mean(axis=0)
+    return X, np.sort(np.linalg.eigvalsh(Xc.T @ Xc / N))[::-1]
+
+
 def posterior_collapse(seed=0):
     """Claim: posterior collapse in the linear VAE is set by sigma^2 against the eigenvalues.
 
@@ -63,9 +71,7 @@ def posterior_collapse(seed=0):
     * ``posterior_collapse.all_units``: with sigma^2 = 2 l_1 the total KL = 0 and no unit is active.
     """
     rng = np.random.default_rng(seed)
-    X, _ = ppca_data(rng, d=D, q=Q_DATA, n=N)
-    Xc = X - X.mean(axis=0)
-    lam = np.sort(np.linalg.eigvalsh(Xc.T @ Xc / N))[::-1]
+    X, lam = collapse_data(rng)
     sigma2 = math.sqrt(lam[1] * lam[2])
     top = lam[:Q_MODEL]
     theta, conv = fit_fixed_sigma(X, sigma2, rng)

@@ -147,7 +147,7 @@ def monte_carlo_record(name, how, closed, samples):
 
 # --------------------------------------------------------------------------- claim 3
 def compare_gradients(name, statement, equation, analytic, numeric, bound, factor=1.0,
-                      details=None):
+                      details=None, reason=None):
     """Record that ``analytic`` equals ``factor`` times a finite-difference gradient.
 
     Passes when every component satisfies |analytic_i - factor numeric_i| <= factor bound_i, the
@@ -163,8 +163,9 @@ def compare_gradients(name, statement, equation, analytic, numeric, bound, facto
     ratio = float(a @ n / (n @ n))
     return make_claim(
         name, statement, equation, ratio, factor, dev[i], tol[i],
-        "per component: the central difference's truncation (|D(2h) - D(h)|) plus rounding "
-        "(8 ulps of f / 2h), times the claimed factor; the component closest to failing is shown",
+        reason or "per component: the central difference's truncation (|D(2h) - D(h)|) plus "
+        "rounding (8 ulps of f / 2h), times the claimed factor; the component closest to failing "
+        "is shown",
         details=dict(details or {}, ratio=ratio, components=a.size,
                      max_abs_difference=float(dev.max()), worst_component=i,
                      analytic=a, finite_difference=n, finite_difference_bound=tol),

@@ -61,8 +61,9 @@ def noise_term(W, t):
     return float(tau2 @ col2), 2 * W * tau2, 2 * tau2 * col2
 
 
-def elbo_and_grad(theta, X, q, learn_sigma=True, r_fixed=0.0):
-    """Mean ELBO over the rows of X and its gradient with respect to the flat vector theta."""
+def elbo_and_grad(theta, X, q, learn_sigma=True, r_fixed=0.0, beta=1.0):
+    """Mean ELBO over the rows of X and its gradient with respect to the flat vector theta; with
+    ``beta`` != 1 the KL is weighted by beta (the beta-VAE objective E_q[ln p(x|z)] - beta KL)."""
     n, d = X.shape
     p = unpack(theta, d, q, learn_sigma, r_fixed)
     W, b, V, c, t, r = p["W"], p["b"], p["V"], p["c"], p["t"], float(p["r"])
@@ -72,6 +73,7 @@ def elbo_and_grad(theta, X, q, learn_sigma=True, r_fixed=0.0):
     sq = np.sum(e * e, axis=1)
     noise, dnoise_dW, dnoise_dt = noise_term(W, t)
     kl, dkl_dm, dkl_dt = kl_terms(m, t)
+    kl, dkl_dm, dkl_dt = beta * kl, beta * dkl_dm, beta * dkl_dt
     recon = -0.5 * d * LN_2PI - d * r - (sq + noise) / (2 * s2)
     elbo = float(np.mean(recon - kl))
     # backward: dL/de = -e / (s2 n); e = x - W m - b
@@ -114,11 +116,11 @@ def hessian(grad, theta, h_rel=1e-5):
     return 0.5 * (H + H.T)
 
 
-def fit(X, q, theta0, learn_sigma=True, r_fixed=0.0, newton_steps=4):
+def fit(X, q, theta0, learn_sigma=True, r_fixed=0.0, newton_steps=4, beta=1.0):
     """Maximise the mean ELBO: BFGS on the hand-written gradient, then Newton steps. Returns
     theta and the convergence summary of ``convergence``."""
     def negative(v):
-        value, g = elbo_and_grad(v, X, q, learn_sigma, r_fixed)
+        value, g = elbo_and_grad(v, X, q, learn_sigma, r_fixed, beta)
         return -value, -g
 
     result = minimize(negative, theta0, jac=True, method="BFGS",
@@ -126,7 +128,7 @@ def fit(X, q, theta0, learn_sigma=True, r_fixed=0.0, newton_steps=4):
     theta = result.x
 
     def grad(v):
-        return elbo_and_grad(v, X, q, learn_sigma, r_fixed)[1]
+        return elbo_and_grad(v, X, q, learn_sigma, r_fixed, beta)[1]
 
     for _ in range(newton_steps):
         H = hessian(grad, theta)
