@@ -1,4 +1,5 @@
-"""Shared test configuration: hypothesis profiles and the location of the real data sets.
+"""Shared test configuration: hypothesis profiles, the location of the real data sets, and the
+fault tests' fixtures.
 
 Hypothesis profiles
 -------------------
@@ -10,12 +11,20 @@ Real data
 ``../shared/data`` (beside the repository) holds MNIST, binarized MNIST and Frey Face. Users do not
 have it, so a test that needs it skips with a reason in a user's clone, but fails under ``CI=true``
 so that CI always runs it. ``VAE_NP_SHARED_DATA`` overrides the location.
+
+Fault tests
+-----------
+``ref`` (the uninterrupted reference run, made once per session) and ``fast_sprites`` are used by
+several ``tests/test_faults_*.py`` files, so they live here.
 """
+import functools
 import os
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
+
+from _fault_helpers import reference_run
 
 settings.register_profile(
     "fast", max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow]
@@ -39,3 +48,28 @@ def shared_data() -> Path:
             pytest.fail(message + "; under CI=true this test must run")
         pytest.skip(message)
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def ref(tmp_path_factory):
+    """The fault tests' uninterrupted reference run (``_fault_helpers.reference_run``), made once
+    per session; tests read it and copy its files, never change it."""
+    return reference_run(tmp_path_factory.mktemp("reference"))
+
+
+@functools.lru_cache(maxsize=None)
+def _sprites():
+    from vae_np.data.registry import load_dataset
+    return load_dataset("sprites", None, download=False, progress=False)
+
+
+def _cached_load_dataset(name, data_dir=None, **kwargs):
+    from vae_np.data.registry import load_dataset
+    return _sprites() if name == "sprites" else load_dataset(name, data_dir, **kwargs)
+
+
+@pytest.fixture
+def fast_sprites(monkeypatch):
+    """In-process commands load sprites many times: generate it once (the same data each time)."""
+    from vae_np import data
+    monkeypatch.setattr(data, "load_dataset", _cached_load_dataset)
