@@ -8,12 +8,20 @@ Per-coordinate check: vae_np.gradcheck.check_gradients on *every* parameter, tol
 checker's default: ten times the ~1e-7 a correct float64 central difference typically reaches;
 its error floor is the quotient's own rounding noise). A ReLU/leaky-ReLU coordinate whose
 +-h step straddles a kink is reported as skipped (pitfall 5); at least 90% of the coordinates
-must be conclusive. The largest error over all drawn architectures is recorded and printed by
-test_zz_report_max_error (run with -s to see it).
+must be conclusive. test_report_max_error draws its own fixed set of architectures (hypothesis,
+derandomized) and prints the largest error over them (run with -s to see it), whatever else ran.
 
 Directional check, written here independently of the checker: u . grad vs
 (L(theta + h u) - L(theta - h u)) / 2h for random unit u over the whole flat vector, with the
-tolerance of tests/strategies.py (1e-6 relative + 1e-8 F, F ~ the size of the loss's terms).
+tolerance of vae_np.testing.numerical (1e-6 relative + 1e-8 F, F ~ the size of the loss's terms).
+
+float32 against float64: the same parameters, data and noise give gradients that differ by
+rounding only. A first-order count of the roundings along the longest path (an encoder weight:
+about 35 operations forward and as many backward, each within eps32 / 2) bounds the norm-wise
+relative difference by ~35 eps32 for a well-conditioned point; the test allows 64 eps32 = 7.6e-6.
+Measured over 300 drawn architectures: 1.3e-8 to 4.8e-7 (at most 4 eps32); a factor 2 in any
+tensor is an error above 1e-2. check_model(..., reference="float64") gives a float32 model a
+verdict (see vae_np.model_gradcheck for its tolerance, sqrt(eps32)).
 """
 import numpy as np
 import pytest
@@ -26,7 +34,8 @@ from vae_np import VAE
 from vae_np.gradcheck import check_gradients, check_model
 
 TOL = 1e-6
-MAX_ERRORS = []    # (max error, architecture) per drawn example
+EPS32 = float(np.finfo(np.float32).eps)
+FLOAT32_NORM_TOL = 64 * EPS32
 
 
 def build(arch):
@@ -36,10 +45,10 @@ def build(arch):
     return model, x, run["k"], eps
 
 
-# The headline test: four times the profile's example count (tiny models, ~10 ms an example).
-@settings(max_examples=4 * settings().max_examples)
-@given(arch=architectures(), eps_2d=st.booleans())
-def test_full_gradient_every_coordinate(arch, eps_2d):
+def every_coordinate(arch, eps_2d, min_conclusive=0.9):
+    """check_gradients on every coordinate of the drawn model; asserts the invariants of a call,
+    no failure and a share ``min_conclusive`` of conclusive coordinates, and returns the report
+    and a description of the model."""
     kwargs, run = arch
     model = VAE(**kwargs)
     x, eps = make_data(model, run["batch"], run["k"], run["data_seed"], eps_2d=eps_2d)
@@ -57,10 +66,17 @@ def test_full_gradient_every_coordinate(arch, eps_2d):
     assert checked == model.flat.size                     # every coordinate
     assert not any(r.failed for r in report.rows), str(report)
     conclusive = checked - sum(r.skipped_kink + r.inconclusive for r in report.rows)
-    assert conclusive >= 0.9 * checked, str(report)
+    assert conclusive >= min_conclusive * checked, str(report)
     if kwargs["activation"] not in ("relu", "leaky_relu"):
         assert all(r.skipped_kink == 0 for r in report.rows), str(report)
-    MAX_ERRORS.append((report.max_error, repr(model) + f", k={run['k']}, batch={run['batch']}"))
+    return report, repr(model) + f", k={run['k']}, batch={run['batch']}"
+
+
+# The headline test: four times the profile's example count (tiny models, ~10 ms an example).
+@settings(max_examples=4 * settings().max_examples)
+@given(arch=architectures(), eps_2d=st.booleans())
+def test_full_gradient_every_coordinate(arch, eps_2d):
+    every_coordinate(arch, eps_2d)
 
 
 @given(arch=architectures(), seed=st.integers(0, 1000))
@@ -207,12 +223,96 @@ def test_public_methods_do_not_mutate_inputs(arch):
     assert_unchanged(before, x, eps, z, x_u8)
 
 
+# --------------------------------------------------------------------------- float32
+def _float32_and_float64(arch):
+    """A float32 model and a float64 model with the same (float32) parameters, data and noise."""
+    kwargs, run = arch
+    m32 = VAE(**{**kwargs, "dtype": np.float32})
+    m64 = VAE(**{**kwargs, "dtype": np.float64})
+    m64.flat[:] = m32.flat
+    x, eps = make_data(m32, run["batch"], run["k"], run["data_seed"])
+    x, eps = (a.astype(np.float32).astype(np.float64) for a in (x, eps))
+    return m32, m64, x, run["k"], eps
+
+
+@given(arch=architectures())
+def test_float32_gradient_equals_float64_gradient_to_rounding(arch):
+    m32, m64, x, k, eps = _float32_and_float64(arch)
+    note(repr(m32))
+    loss32, _ = m32.loss_and_grads(x, k=k, eps=eps)
+    loss64, _ = m64.loss_and_grads(x, k=k, eps=eps)
+    g32, g64 = m32.grad_flat.astype(np.float64), m64.grad_flat
+    assert m32.grad_flat.dtype == np.float32
+    difference = np.linalg.norm(g32 - g64) / np.linalg.norm(g64)
+    assert difference <= FLOAT32_NORM_TOL, (difference, repr(m32))
+
+
+@given(arch=architectures(), method=st.sampled_from(["coordinates", "directional"]))
+def test_float32_model_check_against_a_float64_reference_passes(arch, method):
+    m32, _, x, k, eps = _float32_and_float64(arch)
+    report = check_model(m32, x, k=k, eps=eps, method=method, reference="float64")
+    note(str(report))
+    assert not any(r.failed for r in report.rows), str(report)
+    assert report.verdict == "PASSED", str(report)
+
+
+class _Doubled:
+    """A model whose analytic gradient of one tensor is twice the true one."""
+
+    def __init__(self, model, name):
+        self.model, self.name = model, name
+        self.params, self.z_dim = model.params, model.z_dim
+
+    def loss_and_grads(self, x, k=1, eps=None):
+        loss, grads = self.model.loss_and_grads(x, k=k, eps=eps)
+        grads = {n: g.copy() for n, g in grads.items()}
+        grads[self.name] *= 2
+        return loss, grads
+
+
+def test_float32_model_check_fails_a_wrong_gradient():
+    """A float32 gradient twice too large in one tensor: FAILED (the plain float32 check could
+    only say INCONCLUSIVE), that tensor alone, with the factor in words."""
+    model = VAE(4, (3,), 2, "tanh", "gaussian", seed=0, dtype=np.float32)
+    x = np.random.default_rng(0).normal(size=(3, 4))
+    reference = VAE(4, (3,), 2, "tanh", "gaussian", seed=1, dtype=np.float64)
+    assert check_model(model, x, method="coordinates", reference=reference).passed
+    report = check_model(_Doubled(model, "encoder.0.W"), x, method="coordinates",
+                         reference=reference)
+    assert report.verdict == "FAILED"
+    assert [r.name for r in report.rows if r.failed] == ["encoder.0.W"], str(report)
+    row = report.rows[0]
+    assert abs(row.ratio - 2) < 1e-3 and "your gradient is 2.000 x the true one" in str(report)
+    assert check_model(_Doubled(model, "encoder.0.W"), x, method="coordinates").verdict \
+        == "INCONCLUSIVE"                        # what the float32 check said on its own
+
+
+def test_float32_reference_must_match_the_model():
+    model = VAE(4, (3,), 2, "tanh", "gaussian", seed=0, dtype=np.float32)
+    x = np.zeros((2, 4))
+    with pytest.raises(ValueError, match="reference"):
+        check_model(model, x, reference=VAE(4, (2,), 2, "tanh", "gaussian"))
+    with pytest.raises(ValueError, match="reference must be a float64"):
+        check_model(model, x, reference=VAE(4, (3,), 2, "tanh", "gaussian", dtype=np.float32))
+    with pytest.raises(ValueError, match="reference"):
+        check_model(model, x, reference="float16")
+
+
 # --------------------------------------------------------------------------- report
-def test_zz_report_max_error():
-    """Print (with -s) the largest checker error over all hypothesis-drawn architectures."""
-    if not MAX_ERRORS:
-        pytest.skip("no architecture recorded (run the whole module)")
-    worst, arch = max(MAX_ERRORS)
-    print(f"\nfull-model gradient check: {len(MAX_ERRORS)} architectures, max relative error "
+def test_report_max_error():
+    """Print (with -s) the largest checker error over a fixed, derandomized set of architectures,
+    drawn here so that the figure does not depend on which other tests ran before. It asserts no
+    failure and the threshold; the share of conclusive coordinates is the headline test's
+    business (a derandomized draw would otherwise pin one ill-conditioned point for good)."""
+    errors = []
+
+    @settings(max_examples=2 * settings().max_examples, derandomize=True, database=None)
+    @given(arch=architectures(), eps_2d=st.booleans())
+    def collect(arch, eps_2d):
+        report, description = every_coordinate(arch, eps_2d, min_conclusive=0.0)
+        errors.append((report.max_error, description))
+    collect()
+    worst, arch = max(errors)
+    print(f"\nfull-model gradient check: {len(errors)} architectures, max relative error "
           f"{worst:.3e} (threshold {TOL:g}) at {arch}")
-    assert worst < TOL
+    assert len(errors) >= settings().max_examples and worst < TOL

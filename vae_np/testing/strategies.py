@@ -155,7 +155,8 @@ def architectures(draw, activations=None, likelihoods=None):
 
 
 def make_data(model, batch, k, data_seed, eps_2d=False):
-    """Data in the model's range (grey levels in [0, 1] for Bernoulli) and frozen eps (K, B, Z);
+    """Data in the model's range (grey levels in [0, 1] for the Bernoulli likelihoods, the plain
+    and the continuous one) and frozen eps (K, B, Z);
     with ``eps_2d`` and k = 1 the eps is given as (B, Z).
 
     >>> from vae_np import VAE
@@ -164,7 +165,7 @@ def make_data(model, batch, k, data_seed, eps_2d=False):
     ((4, 3), (2, 4, 1), True)
     """
     rng = np.random.default_rng(data_seed)
-    if model.likelihood == "bernoulli":
+    if "bernoulli" in model.likelihood:
         x = rng.random((batch, model.x_dim))
     else:
         x = rng.normal(0.5, 0.5, (batch, model.x_dim))
