@@ -10,7 +10,8 @@ import pytest
 
 from strategies import assert_unchanged, snapshot
 from vae_np import VAE, cli
-from vae_np.gradcheck import check_gradients, check_model, relative_error
+from vae_np import model_gradcheck, ops
+from vae_np.gradcheck import check_gradients, check_model, constant_ratio, relative_error
 
 
 def smooth_problem():
@@ -154,7 +155,6 @@ def test_bad_arguments():
 
 def test_check_model_catches_a_broken_backward(monkeypatch):
     """A model whose KL gradient uses the quoted (twice too large) expression fails the check."""
-    from vae_np import ops
     model = VAE(5, (4,), 2, "tanh", "gaussian", seed=0)
     x = np.random.default_rng(0).normal(size=(3, 5))
     assert check_model(model, x, k=2, method="coordinates").passed
@@ -169,6 +169,98 @@ def _twice_kl(dkl, cache):
     """The KL gradient from the quoted expression: 2 mu, 2 (sigma - 1/sigma)."""
     mu, sigma = cache
     return 2 * dkl[:, None] * mu, 2 * dkl[:, None] * (sigma - 1 / sigma)
+
+
+# --------------------------------------------------------------------------- how it is wrong
+@pytest.mark.parametrize("method", ["coordinates", "directional", "complex"])
+@pytest.mark.parametrize("factor, words", [(2.0, "your gradient is 2.000 x the true one"),
+                                           (0.5, "your gradient is 0.500 x the true one"),
+                                           (-1.0, "-1.000 x the true one (the sign is flipped)")])
+def test_report_says_the_constant_factor(method, factor, words):
+    """Before, the error capped at 1.00e+00 whether a gradient was doubled, halved or negated."""
+    f, params, grads = smooth_problem()
+    report = check_gradients(f, params, {"a": factor * grads["a"], "b": grads["b"]},
+                             method=method)
+    row_a, row_b = report.rows[0], report.rows[1]
+    assert row_a.status == "FAIL" and abs(row_a.ratio - factor) < 1e-6, str(report)
+    assert "a: worst at " in str(report) and words in str(report)
+    if method != "directional":                   # a direction across a and b mixes them
+        assert row_b.status == "pass" and abs(row_b.ratio - 1) < 1e-6
+        assert "b: worst" not in str(report)      # only failing tensors are explained
+
+
+def test_report_names_the_worst_coordinate_and_its_values():
+    f, params, grads = smooth_problem()
+    wrong = {n: g.copy() for n, g in grads.items()}
+    wrong["b"][1, 2] += 0.25
+    report = check_gradients(f, params, wrong)
+    row = report.rows[1]
+    assert row.worst_index == (1, 2)
+    assert row.worst_analytic == wrong["b"][1, 2]
+    assert abs(row.worst_numerical - grads["b"][1, 2]) < 1e-8
+    assert row.ratio is None                          # one coordinate off: no constant factor
+    text = str(report)
+    assert "b: worst at coordinate (1, 2)" in text and "is not one constant" in text
+    d = report.to_dict()["rows"][1]
+    assert d["worst_index"] == [1, 2] and d["ratio"] is None
+    json.dumps(report.to_dict())
+
+
+def test_constant_ratio():
+    n = np.array([1.0, -2.0, 0.5, 0.0])
+    assert constant_ratio(2 * n, n, 1e-6) == pytest.approx(2.0)
+    assert constant_ratio(-n, n, 1e-6) == pytest.approx(-1.0)
+    assert constant_ratio(n + [0, 0, 0, 1e-3], n, 1e-6) is None       # not one constant
+    assert constant_ratio(2 * n * (1 + 1e-9), n, 1e-6) == pytest.approx(2.0)   # within tol
+    assert constant_ratio(n, np.zeros(4), 1e-6) is None
+
+
+def test_gradcheck_imports_nothing_of_the_model_but_still_offers_check_model():
+    """check_model lives in vae_np.model_gradcheck; the generic checker must not depend on the
+    model, yet ``from vae_np.gradcheck import check_model`` keeps working."""
+    import ast
+    import vae_np.gradcheck as gc
+    tree = ast.parse(Path(gc.__file__).read_text())
+    top_level = [node for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))]
+    modules = [getattr(node, "module", None) or "" for node in top_level]
+    assert not any("model" in m for m in modules), modules
+    assert check_model is model_gradcheck.check_model and gc.check_model is check_model
+    with pytest.raises(AttributeError):
+        gc.no_such_function
+
+
+# --------------------------------------------------------------------------- your own activation
+def swish_forward(a):
+    """h = a sigmoid(a); the cache is a."""
+    return a * ops.sigmoid(a), a
+
+
+def swish_backward(dh, a):
+    """da = dh (s + a s (1 - s)), s = sigmoid(a)."""
+    s = ops.sigmoid(a)
+    return dh * (s + a * s * (1 - s))
+
+
+def swish_backward_bug(dh, a):
+    """The derivative of a sigmoid(a) without the product rule's first term."""
+    s = ops.sigmoid(a)
+    return dh * a * s * (1 - s)
+
+
+@pytest.mark.parametrize("method", ["coordinates", "directional"])
+def test_check_model_with_your_own_activation(method):
+    """The supported way to check your own op inside the model: VAE(activation=(forward,
+    backward)) and check_model. The correct swish passes, a swish without the product rule's
+    first term fails in the layers before and after the activation only."""
+    x = np.random.default_rng(0).normal(size=(4, 5))
+    model = VAE(5, (4, 3), 2, (swish_forward, swish_backward), "gaussian", seed=0)
+    assert check_model(model, x, k=2, method=method).passed
+    buggy = VAE(5, (4, 3), 2, (swish_forward, swish_backward_bug), "gaussian", seed=0)
+    report = check_model(buggy, x, k=2, method=method)
+    assert report.verdict == "FAILED", str(report)
+    if method == "coordinates":                 # decoder.out only sees the forward activation
+        failing = {r.name for r in report.rows if r.failed}
+        assert "encoder.0.W" in failing and "decoder.out.W" not in failing, str(report)
 
 
 # --------------------------------------------------------------------------- command line
@@ -190,6 +282,16 @@ def test_cli_gradcheck_json(capsys):
     result = json.loads(capsys.readouterr().out)
     assert status == 0 and result["passed"] is True
     assert [c["method"] for c in result["checks"]] == ["directional", "coordinates"]
+
+
+def test_cli_gradcheck_float32_against_a_float64_copy(capsys):
+    """--dtype float32 gives a verdict (PASSED) instead of INCONCLUSIVE, at sqrt(eps32)."""
+    status = cli.main(["gradcheck", "--hidden", "6", "--x-dim", "8", "--z-dim", "2", "--dtype",
+                       "float32", "--json"])
+    result = json.loads(capsys.readouterr().out)
+    assert status == 0 and result["passed"] is True and "float32" in result["model"]
+    assert all(c["verdict"] == "PASSED" and c["tol"] == pytest.approx(3.4527e-4, rel=1e-4)
+               for c in result["checks"])
 
 
 def test_cli_gradcheck_subprocess():

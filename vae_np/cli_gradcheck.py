@@ -1,4 +1,5 @@
-"""``vae-np gradcheck``: check a float64 model's full gradient and print the per-tensor report."""
+"""``vae-np gradcheck``: check a model's full gradient (float64, or float32 against a float64 copy)
+and print the per-tensor report."""
 from __future__ import annotations
 
 import json
@@ -28,7 +29,12 @@ def register(subparsers):
     p.add_argument("--coords", type=int, default=20,
                    help="coordinates sampled per tensor for central differences (default 20)")
     p.add_argument("--directions", type=int, default=3, help="random directions per tensor")
-    p.add_argument("--tol", type=float, default=1e-6)
+    p.add_argument("--tol", type=float, default=None,
+                   help="error threshold (default 1e-6; 3.5e-4 = sqrt(eps32) for --dtype float32)")
+    p.add_argument("--dtype", choices=("float64", "float32"), default="float64",
+                   help="float32: check the float32 gradient against central differences of a "
+                        "float64 copy of the model (same parameters, data and noise)")
+    p.add_argument("--h-rel", type=float, default=1e-6, help="relative step (default 1e-6)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     p.set_defaults(func=run)
@@ -36,7 +42,8 @@ def register(subparsers):
 
 def run(args) -> int:
     model = VAE(args.x_dim, tuple(args.hidden), args.z_dim, args.activation, args.likelihood,
-                args.sigma_param, dtype=np.float64, seed=args.seed)
+                args.sigma_param, dtype=np.dtype(args.dtype), seed=args.seed)
+    reference = "float64" if args.dtype == "float32" else None
     if args.batch < 1:
         raise ValueError(f"--batch must be >= 1, got {args.batch}")
     rng = np.random.default_rng(args.seed)
@@ -48,14 +55,16 @@ def run(args) -> int:
                           ("coordinates", {"coords": args.coords})):
         start = time.perf_counter()
         reports.append(check_model(model, x, k=args.k, method=method, tol=args.tol,
-                                   rng=np.random.default_rng(args.seed), **extra))
+                                   h_rel=args.h_rel, rng=np.random.default_rng(args.seed),
+                                   reference=reference, **extra))
         seconds.append(time.perf_counter() - start)
     passed = all(r.passed for r in reports)
     if args.json:
         print(json.dumps(dict(model=repr(model), passed=passed,
                               checks=[dict(r.to_dict(), seconds=s) for r, s in zip(reports, seconds)])))
     else:
-        print(f"{model}, batch {args.batch}, k {args.k}, eps frozen")
+        against = " against a float64 copy's differences" if reference else ""
+        print(f"{model}, batch {args.batch}, k {args.k}, eps frozen{against}")
         for r, s in zip(reports, seconds):
             print(f"\n{r}\n({s:.2f} s)")
     return 0 if passed else 1
