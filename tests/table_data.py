@@ -172,9 +172,9 @@ for _kind, _word, _what, _call in [
     case("data.Dataset(...)", _kind, _word, _what, _call)
 
 for _kind, _word, _what, _call in [
-    ("dtype", "write_idx", "a complex array", lambda tmp: vdata.write_idx(Path(tmp) / "c.idx",
+    ("dtype", "array", "a complex array", lambda tmp: vdata.write_idx(Path(tmp) / "c.idx",
                                                                         np.zeros(2, complex))),
-    ("shape", "write_idx", "a 0-d array", lambda tmp: vdata.write_idx(Path(tmp) / "c.idx",
+    ("shape", "array", "a 0-d array", lambda tmp: vdata.write_idx(Path(tmp) / "c.idx",
                                                                     np.array(3, np.uint8))),
 ]:
     case("data.write_idx", _kind, _word, _what, _call)

@@ -13,6 +13,8 @@ binarized-mnist    Larochelle .amat files or packed .npz       :func:`load_binar
 frey               frey_rawface.mat / .npy                     :func:`load_frey`
 =================  ==========================================  ==================================
 """
+from __future__ import annotations
+
 from .binarized import load_binarized_mnist, read_amat, write_amat
 from .cache import default_cache_dir
 from .dataset import Dataset
@@ -23,25 +25,7 @@ from .mnist import DEFAULT_MIRRORS, MNIST_FILES, load_mnist
 from .registry import DATASET_NAMES, load_dataset
 from .sprites import SHAPES, make_sprites, render_sprites
 
-__all__ = [
-    "DATASET_NAMES",
-    "DEFAULT_MIRRORS",
-    "MNIST_FILES",
-    "SHAPES",
-    "Dataset",
-    "DownloadError",
-    "default_cache_dir",
-    "download_file",
-    "load_binarized_mnist",
-    "load_dataset",
-    "load_frey",
-    "load_mnist",
-    "make_sprites",
-    "read_amat",
-    "read_frey",
-    "read_idx",
-    "render_sprites",
-    "sha256_file",
-    "write_amat",
-    "write_idx",
-]
+__all__ = ["DATASET_NAMES", "DEFAULT_MIRRORS", "MNIST_FILES", "SHAPES", "Dataset", "DownloadError",
+           "default_cache_dir", "download_file", "load_binarized_mnist", "load_dataset",
+           "load_frey", "load_mnist", "make_sprites", "read_amat", "read_frey", "read_idx",
+           "render_sprites", "sha256_file", "write_amat", "write_idx"]

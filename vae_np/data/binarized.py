@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .cache import PathLike, candidate_dirs, find_file, format_dirs
+from .cache import candidate_dirs, find_file, format_dirs
 from .dataset import Dataset
 
 SUBDIR = "binarized_mnist"
@@ -26,94 +26,64 @@ NPZ_NAME = "binarized_mnist.npz"
 SPLITS = ("train", "valid", "test")
 SPLIT_SIZES = {"train": 50000, "valid": 10000, "test": 10000}
 AMAT_NAMES = {s: f"binarized_mnist_{s}.amat" for s in SPLITS}
-AMAT_SHA256 = {
-    "train": "ad693b29f94c14277b095f5238ddefbbdaaae0939789dd2f4f0205278cee3e4d",
-    "valid": "1de3d397c40fe8eeb33dafd4099a1f665ec01e96d9be234aaeeac8a34930e2e2",
-    "test": "e6687bfea3f820c174f33b7865140b2a2dd2930ef786f35d45795fc193b5ab2c",
-}
+AMAT_SHA256 = {"train": "ad693b29f94c14277b095f5238ddefbbdaaae0939789dd2f4f0205278cee3e4d",
+               "valid": "1de3d397c40fe8eeb33dafd4099a1f665ec01e96d9be234aaeeac8a34930e2e2",
+               "test": "e6687bfea3f820c174f33b7865140b2a2dd2930ef786f35d45795fc193b5ab2c"}
 """SHA-256 of the original .amat files (as recorded by TensorFlow Datasets)."""
-BITS_SHA256 = {
-    "train": "43490d4d6ac9002727af4426d8748609fdb7e4094fa65ad8d681ea60082a7a5a",
-    "valid": "069b4f0beb389b776478c3e872b4df71c95ac4be64d7cbe6d32e24ebac8e6d5e",
-    "test": "ca0294c3b8d984c7a1dc891015a8eea6f37bae59a34e35ea0fc8c47110a8dd86",
-}
+BITS_SHA256 = {"train": "43490d4d6ac9002727af4426d8748609fdb7e4094fa65ad8d681ea60082a7a5a",
+               "valid": "069b4f0beb389b776478c3e872b4df71c95ac4be64d7cbe6d32e24ebac8e6d5e",
+               "test": "ca0294c3b8d984c7a1dc891015a8eea6f37bae59a34e35ea0fc8c47110a8dd86"}
 """SHA-256 of ``bits.tobytes()`` for the (N, 784) uint8 0/1 array of each split."""
 
 D = 784
 LINE_BYTES = 2 * D  # 784 digits, 783 spaces, 1 newline
 
 
-def read_amat(path: PathLike) -> np.ndarray:
-    """Parse one binarized-MNIST ``.amat`` file.
+def read_amat(path) -> np.ndarray:
+    """Parse one binarized-MNIST ``.amat`` file: lines of 784 ``0``/``1`` characters separated by
+    single spaces, each ending in ``\\n`` (a missing final newline is tolerated).
 
-    Parameters
-    ----------
-    path : str or path-like
-        File of lines of 784 ``0``/``1`` characters separated by single spaces, each line ending
-        in ``\\n`` (a missing final newline is tolerated).
-
-    Returns
-    -------
-    ndarray of uint8, shape (N, 784)
-        Values 0 or 1.
-
-    Raises
-    ------
-    ValueError
-        Naming the file (and the first bad line) when the size is not a whole number of
-        1568-byte lines or a character is out of place.
+    Returns (N, 784) uint8 of 0 and 1. Raises ValueError naming the file (and the first bad line)
+    when the size is not a whole number of 1568-byte lines or a character is out of place.
     """
     return parse_amat(Path(path).read_bytes(), str(path))
 
 
-def parse_amat(data: bytes, source: str = "<bytes>") -> np.ndarray:
+def parse_amat(data: bytes, source="<bytes>") -> np.ndarray:
     """Parse the bytes of an ``.amat`` file (see :func:`read_amat`); ``source`` names it."""
     if data and not data.endswith(b"\n"):
         data += b"\n"
     if len(data) == 0 or len(data) % LINE_BYTES:
-        raise ValueError(
-            f"{source}: not a binarized-MNIST .amat file: {len(data)} bytes is not a positive "
-            f"multiple of {LINE_BYTES} (each line: {D} '0'/'1' separated by single spaces, then "
-            "a newline)"
-        )
+        raise ValueError(f"{source}: not a binarized-MNIST .amat file: {len(data)} bytes is not "
+                         f"a positive multiple of {LINE_BYTES} (each line: {D} '0'/'1' separated "
+                         f"by single spaces, then a newline)")
     lines = np.frombuffer(data, np.uint8).reshape(-1, LINE_BYTES)
-    digits = lines[:, 0::2]  # (N, 784): characters at even positions
-    gaps = lines[:, 1::2]  # (N, 784): 783 spaces, then the newline
+    digits = lines[:, 0::2]     # (N, 784): characters at even positions
+    gaps = lines[:, 1::2]       # (N, 784): 783 spaces, then the newline
     bad = ((digits != ord("0")) & (digits != ord("1"))).any(axis=1)
     bad |= (gaps[:, :-1] != ord(" ")).any(axis=1) | (gaps[:, -1] != ord("\n"))
     if bad.any():
         line = int(np.argmax(bad)) + 1
-        raise ValueError(
-            f"{source}: line {line} is not {D} '0'/'1' characters separated by single spaces "
-            f"and ending in a newline ({LINE_BYTES} bytes)"
-        )
+        raise ValueError(f"{source}: line {line} is not {D} '0'/'1' characters separated by "
+                         f"single spaces and ending in a newline ({LINE_BYTES} bytes)")
     return digits - np.uint8(ord("0"))
 
 
-def write_amat(path: PathLike, bits: np.ndarray) -> None:
+def write_amat(path, bits) -> None:
     """Write an (N, 784) 0/1 array in the ``.amat`` text layout (inverse of :func:`read_amat`)."""
     bits = np.asarray(bits)
     if bits.ndim != 2 or bits.shape[1] != D or not np.isin(bits, (0, 1)).all():
-        raise ValueError(f"write_amat: bits must be an (N, {D}) array of 0/1, got {bits.shape}")
+        raise ValueError(f"bits must be an (N, {D}) array of 0/1, got {bits.shape}")
     lines = np.full((len(bits), LINE_BYTES), ord(" "), dtype=np.uint8)
     lines[:, 0::2] = bits.astype(np.uint8) + np.uint8(ord("0"))
     lines[:, -1] = ord("\n")
     Path(path).write_bytes(lines.tobytes())
 
 
-def read_binarized_npz(path: PathLike) -> dict[str, np.ndarray]:
-    """Read the bit-packed ``binarized_mnist.npz``.
-
-    Returns
-    -------
-    dict of str -> ndarray of uint8, shape (N, 784)
-        Keys ``train``, ``valid``, ``test``; values 0 or 1.
-
-    Raises
-    ------
-    ValueError
-        Naming the file, when it is not a readable .npz or an array is missing or malformed.
-    """
+def read_binarized_npz(path) -> dict:
+    """Read the bit-packed ``binarized_mnist.npz``: ``{"train", "valid", "test"}`` -> (N, 784)
+    uint8 of 0 and 1. Raises ValueError naming the file when it is not a readable .npz or an
+    array is missing or malformed."""
     path = Path(path)
     try:
         # Open the file ourselves: np.load leaks its handle when the zip is corrupt.
@@ -128,42 +98,37 @@ def read_binarized_npz(path: PathLike) -> dict[str, np.ndarray]:
     return out
 
 
-def _unpack_split(npz, split: str) -> np.ndarray:
+def _unpack_split(npz, split) -> np.ndarray:
     """One split of the archive: (N, 98) packed uint8 -> (N, 784) uint8 bits."""
     if split not in npz.files:
         raise ValueError(f"array {split!r} missing (has {npz.files})")
     packed = npz[split]
     if packed.dtype != np.uint8 or packed.ndim != 2 or packed.shape[1] != D // 8:
-        raise ValueError(
-            f"array {split!r} must be uint8 of shape (N, {D // 8}), got {packed.dtype} "
-            f"{packed.shape}"
-        )
+        raise ValueError(f"array {split!r} must be uint8 of shape (N, {D // 8}), got "
+                         f"{packed.dtype} {packed.shape}")
     return np.unpackbits(packed, axis=1, count=D)
 
 
-def load_binarized_mnist(data_dir: PathLike | None = None, *, verify: bool = True) -> Dataset:
-    """Load statically binarized MNIST from the ``.npz`` or the three ``.amat`` files.
+def load_binarized_mnist(data_dir=None, *, verify=True) -> Dataset:
+    """Statically binarized MNIST from the ``.npz`` or the three ``.amat`` files.
 
     Parameters
     ----------
-    data_dir : str or path-like or None
-        Directory searched first (itself, then its ``binarized_mnist`` subfolder); then the cache.
-    verify : bool
-        Check the split sizes (50000 / 10000 / 10000) and the published SHA-256 values (of the
-        ``.amat`` files, or of the unpacked bits for the ``.npz``). False accepts any size.
+    data_dir : str, path-like or None: searched first (itself, then its ``binarized_mnist``
+        subfolder), then the cache
+    verify : check the split sizes (50000 / 10000 / 10000) and the published SHA-256 values (of
+        the ``.amat`` files, or of the unpacked bits for the ``.npz``); False accepts any size
 
     Returns
     -------
-    Dataset
-        ``x_train`` (50000, 784), ``x_valid`` (10000, 784), ``x_test`` (10000, 784) uint8 in
-        {0, 255}; no labels; ``image_shape`` (28, 28).
+    Dataset: ``x_train`` (50000, 784), ``x_valid`` (10000, 784), ``x_test`` (10000, 784) uint8 in
+    {0, 255}; no labels; ``image_shape`` (28, 28)
 
     Raises
     ------
-    FileNotFoundError
-        Neither form is found; the message names the files and the directories searched.
-    ValueError
-        A file is malformed, or (``verify``) a size or checksum differs from the published one.
+    FileNotFoundError if neither form is found (naming the files and the directories searched);
+    ValueError if a file is malformed or (``verify``) a size or checksum differs from the
+    published one.
     """
     dirs = candidate_dirs(data_dir, SUBDIR)
     bits = None
@@ -189,24 +154,21 @@ def load_binarized_mnist(data_dir: PathLike | None = None, *, verify: bool = Tru
         raise FileNotFoundError(
             f"binarized MNIST not found{hint}. Put either {NPZ_NAME} or all three of "
             f"{', '.join(AMAT_NAMES.values())} in one of:\n{format_dirs(dirs)}\n"
-            "(pass data_dir=..., or set VAE_NP_DATA to choose the cache directory)"
-        )
+            f"(pass data_dir=..., or set VAE_NP_DATA to choose the cache directory)")
     if verify:
         for split in SPLITS:
             if len(bits[split]) != SPLIT_SIZES[split]:
-                raise ValueError(
-                    f"binarized MNIST {split} split has {len(bits[split])} images, expected "
-                    f"{SPLIT_SIZES[split]} (pass verify=False to accept other sizes)"
-                )
+                raise ValueError(f"binarized MNIST {split} split has {len(bits[split])} "
+                                 f"images, expected {SPLIT_SIZES[split]} (pass verify=False to "
+                                 f"accept other sizes)")
     x = {split: bits[split] * np.uint8(255) for split in SPLITS}
     return Dataset("binarized-mnist", x["train"], x["test"], None, None, image_shape=(28, 28),
                    x_valid=x["valid"])
 
 
-def _check_hash(what: str, data: bytes, expected: str) -> None:
+def _check_hash(what, data: bytes, expected) -> None:
+    """ValueError naming ``what`` unless ``data`` has the SHA-256 ``expected``."""
     actual = hashlib.sha256(data).hexdigest()
     if actual != expected:
-        raise ValueError(
-            f"{what}: SHA-256 mismatch: expected {expected}, got {actual} "
-            "(pass verify=False to load it anyway)"
-        )
+        raise ValueError(f"{what}: SHA-256 mismatch: expected {expected}, got {actual} (pass "
+                         f"verify=False to load it anyway)")

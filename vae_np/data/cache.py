@@ -15,20 +15,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Sequence, Union
-
-PathLike = Union[str, "os.PathLike[str]"]
 
 
 def default_cache_dir() -> Path:
-    """Return the cache directory (it is not created here).
-
-    Returns
-    -------
-    Path
-        ``$VAE_NP_DATA`` if set and non-empty, else ``$XDG_CACHE_HOME/vae_np`` if that is set,
-        else ``~/.cache/vae_np``.
-    """
+    """The cache directory (not created here): ``$VAE_NP_DATA`` if set and non-empty, else
+    ``$XDG_CACHE_HOME/vae_np`` if that is set, else ``~/.cache/vae_np``."""
     explicit = os.environ.get("VAE_NP_DATA", "").strip()
     if explicit:
         return Path(explicit).expanduser()
@@ -38,38 +29,28 @@ def default_cache_dir() -> Path:
     return Path.home() / ".cache" / "vae_np"
 
 
-def _as_path(where: str, path, name: str = "path") -> Path:
+def as_path(name, path) -> Path:
     """``Path(path)``, or ValueError naming the argument when it is not a str or os.PathLike."""
     if not isinstance(path, (str, os.PathLike)) or (isinstance(path, str) and not path.strip()):
-        raise ValueError(f"{where}: {name} must be a file path (str or os.PathLike), got {path!r}")
+        raise ValueError(f"{name} must be a file path (str or os.PathLike), got {path!r}")
     return Path(path)
 
 
-def candidate_dirs(data_dir: PathLike | None, subdir: str) -> list[Path]:
-    """Directories searched, in order, for the files of one data set.
+def candidate_dirs(data_dir, subdir) -> list[Path]:
+    """The directories searched, in order and without duplicates, for the files of one data set.
 
     Parameters
     ----------
-    data_dir : str or path-like or None
-        Directory given by the caller; searched first (itself, then ``data_dir/subdir``).
-    subdir : str
-        The data set's folder name inside a data root, e.g. ``"mnist"``.
+    data_dir : str, path-like or None: searched first (itself, then ``data_dir/subdir``)
+    subdir : the data set's folder name inside a data root, e.g. ``"mnist"``
 
-    Returns
-    -------
-    list of Path
-        Without duplicates, in search order.
-
-    Raises
-    ------
-    ValueError
-        If ``data_dir`` is neither None nor a path.
+    Raises ValueError if ``data_dir`` is neither None nor a path.
     """
     if data_dir is not None and not isinstance(data_dir, (str, os.PathLike)):
         raise ValueError(f"data_dir must be None or a path (str or os.PathLike), got {data_dir!r}")
     roots = [] if data_dir is None else [Path(data_dir).expanduser()]
     roots.append(default_cache_dir())
-    dirs: list[Path] = []
+    dirs = []
     for root in roots:
         for d in (root, root / subdir):
             if d not in dirs:
@@ -77,21 +58,9 @@ def candidate_dirs(data_dir: PathLike | None, subdir: str) -> list[Path]:
     return dirs
 
 
-def find_file(names: Sequence[str], dirs: Sequence[Path]) -> Path | None:
-    """First existing file among ``dir / name``, directories outermost, names innermost.
-
-    Parameters
-    ----------
-    names : sequence of str
-        Accepted file names, in order of preference within one directory.
-    dirs : sequence of Path
-        Directories in search order.
-
-    Returns
-    -------
-    Path or None
-        The first match, or None when no directory holds any of the names.
-    """
+def find_file(names, dirs):
+    """The first existing file ``dir / name`` (directories outermost, then ``names`` in order of
+    preference), or None when no directory holds any of the names."""
     for d in dirs:
         for name in names:
             if (d / name).is_file():
@@ -99,6 +68,6 @@ def find_file(names: Sequence[str], dirs: Sequence[Path]) -> Path | None:
     return None
 
 
-def format_dirs(dirs: Sequence[Path]) -> str:
+def format_dirs(dirs) -> str:
     """One indented line per directory, for 'file not found' messages."""
     return "\n".join(f"  {d}" for d in dirs)

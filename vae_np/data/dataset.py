@@ -20,31 +20,19 @@ class Dataset:
 
     Attributes
     ----------
-    name : str
-        Canonical name, e.g. ``"mnist"``.
-    x_train : ndarray of uint8, shape (N, D)
-        Training images, grey levels 0..255 (binary data as 0/255). ``D = H * W``.
-    x_test : ndarray of uint8, shape (M, D)
-        Test images.
-    y_train : ndarray of int, shape (N,), or None
-        Integer class labels of the training images.
-    y_test : ndarray of int, shape (M,), or None
-        Integer class labels of the test images.
-    image_shape : tuple of int, (H, W)
-        Height and width of one image: ``x[i].reshape(image_shape)`` is image ``i``.
-    dynamic_binarization : bool
-        True: the trainer draws ``x ~ Bernoulli(x / 255)`` afresh for every batch of every epoch
-        (dynamically binarized MNIST). False: the data is used as stored.
-    factors_train, factors_test : dict of str -> ndarray of shape (N,) / (M,), or None
-        Ground-truth generative factors (sprites only), one array per factor.
-    x_valid : ndarray of uint8, shape (V, D), or None
-        A validation split, when the data set defines one (binarized MNIST: 10000 images).
+    name : canonical name, e.g. ``"mnist"``
+    x_train, x_test : (N, D), (M, D) uint8 grey levels 0..255 (binary data as 0/255), D = H * W
+    y_train, y_test : (N,), (M,) integer class labels, or None
+    image_shape : (H, W): ``x[i].reshape(image_shape)`` is image ``i``
+    dynamic_binarization : True: the trainer draws ``x ~ Bernoulli(x / 255)`` afresh for every
+        batch of every epoch (dynamically binarized MNIST); False: the data is used as stored
+    factors_train, factors_test : dict of name -> (N,) / (M,) ground-truth generative factors
+        (sprites only), or None
+    x_valid : (V, D) uint8 validation split when the data set defines one (binarized MNIST:
+        10000 images), or None
 
-    Raises
-    ------
-    ValueError
-        When an array has the wrong dtype, number of dimensions or length (checked on
-        construction, so a malformed data set fails here and not deep inside training).
+    Raises ValueError on construction when an array has the wrong dtype, number of dimensions or
+    length, so that a malformed data set fails here and not deep inside training.
     """
 
     name: str
@@ -61,10 +49,8 @@ class Dataset:
     def __post_init__(self) -> None:
         shape = tuple(self.image_shape)
         if len(shape) != 2 or not all(isinstance(s, (int, np.integer)) and s > 0 for s in shape):
-            raise ValueError(
-                f"Dataset {self.name!r}: image_shape must be a pair of positive ints (H, W), "
-                f"got {self.image_shape!r}"
-            )
+            raise ValueError(f"Dataset {self.name!r}: image_shape must be a pair of positive "
+                             f"integers (H, W), got {self.image_shape!r}")
         object.__setattr__(self, "image_shape", (int(shape[0]), int(shape[1])))
         n_features = shape[0] * shape[1]
         for field in ("x_train", "x_test", "x_valid"):
@@ -72,37 +58,25 @@ class Dataset:
             if x is None and field == "x_valid":
                 continue
             if not isinstance(x, np.ndarray) or x.dtype != np.uint8 or x.ndim != 2:
-                raise ValueError(
-                    f"Dataset {self.name!r}: {field} must be a 2-D uint8 array (N, D), got "
-                    f"{_describe(x)}"
-                )
+                raise ValueError(f"Dataset {self.name!r}: {field} must be a 2-D uint8 array "
+                                 f"(N, D), got {_describe(x)}")
             if x.shape[1] != n_features:
-                raise ValueError(
-                    f"Dataset {self.name!r}: {field} has {x.shape[1]} columns but image_shape "
-                    f"{shape} needs D = {n_features}"
-                )
+                raise ValueError(f"Dataset {self.name!r}: {field} has {x.shape[1]} columns but "
+                                 f"image_shape {shape} needs D = {n_features}")
         for split in ("train", "test"):
             n = len(getattr(self, f"x_{split}"))
             labels = getattr(self, f"y_{split}")
-            if labels is not None:
-                if (
-                    not isinstance(labels, np.ndarray)
-                    or labels.ndim != 1
-                    or not np.issubdtype(labels.dtype, np.integer)
-                    or len(labels) != n
-                ):
-                    raise ValueError(
-                        f"Dataset {self.name!r}: y_{split} must be None or a 1-D integer array "
-                        f"of length {n}, got {_describe(labels)}"
-                    )
+            if labels is not None and not (isinstance(labels, np.ndarray) and labels.ndim == 1
+                                           and np.issubdtype(labels.dtype, np.integer)
+                                           and len(labels) == n):
+                raise ValueError(f"Dataset {self.name!r}: y_{split} must be None or a 1-D "
+                                 f"integer array of length {n}, got {_describe(labels)}")
             factors = getattr(self, f"factors_{split}")
             if factors is not None:
                 for key, values in dict(factors).items():
                     if not isinstance(values, np.ndarray) or values.shape != (n,):
-                        raise ValueError(
-                            f"Dataset {self.name!r}: factors_{split}[{key!r}] must be an array "
-                            f"of shape ({n},), got {_describe(values)}"
-                        )
+                        raise ValueError(f"Dataset {self.name!r}: factors_{split}[{key!r}] must "
+                                         f"be an array of shape ({n},), got {_describe(values)}")
 
     @property
     def n_features(self) -> int:
@@ -123,7 +97,7 @@ class Dataset:
         return f"Dataset({', '.join(parts)})"
 
 
-def _describe(x: object) -> str:
+def _describe(x) -> str:
     """Short description of a value for error messages: dtype and shape, or the type name."""
     if isinstance(x, np.ndarray):
         return f"array of dtype {x.dtype} and shape {x.shape}"

@@ -14,9 +14,8 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
-from typing import Sequence, Union
 
-from .cache import PathLike, _as_path
+from .cache import as_path
 
 CHUNK_BYTES = 1 << 16
 DEFAULT_TIMEOUT = 30.0
@@ -27,18 +26,8 @@ class DownloadError(RuntimeError):
     """Every mirror failed; the message lists each URL and why it failed."""
 
 
-def sha256_file(path: PathLike) -> str:
-    """Hex SHA-256 digest of a file, read in chunks.
-
-    Parameters
-    ----------
-    path : str or path-like
-
-    Returns
-    -------
-    str
-        64 lowercase hex digits.
-    """
+def sha256_file(path) -> str:
+    """The SHA-256 of the file at ``path`` (read in chunks), as 64 lowercase hex digits."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -46,61 +35,40 @@ def sha256_file(path: PathLike) -> str:
     return digest.hexdigest()
 
 
-def download_file(
-    url_list: Union[str, Sequence[str]],
-    dest: PathLike,
-    sha256: str,
-    progress: bool = True,
-    *,
-    timeout: float = DEFAULT_TIMEOUT,
-) -> Path:
-    """Download the first mirror that delivers the right bytes to ``dest``.
+def download_file(url_list, dest, sha256, progress=True, *, timeout=DEFAULT_TIMEOUT) -> Path:
+    """Download the first mirror that delivers the right bytes to ``dest``; returns ``dest``.
 
     Parameters
     ----------
-    url_list : str or sequence of str
-        Full URLs of the same file, tried in order.
-    dest : str or path-like
-        Destination path; its directory is created if needed. Replaced only by a verified file.
-    sha256 : str
-        Expected hex SHA-256 of the file (64 hex digits, case-insensitive).
-    progress : bool
-        Print a progress line (bytes received / total, percent) to stderr.
-    timeout : float
-        Seconds to wait for the connection and for each read before giving up on a mirror.
-
-    Returns
-    -------
-    Path
-        ``dest``.
+    url_list : str or list of str, full URLs of the same file, tried in order
+    dest : str or path-like; its directory is created if needed, and it is replaced only by a
+        verified file
+    sha256 : the file's expected SHA-256 (64 hex digits, case-insensitive)
+    progress : print a progress line (bytes received / total, percent) to stderr
+    timeout : seconds to wait for the connection and for each read before giving up on a mirror
 
     Raises
     ------
-    ValueError
-        If ``url_list`` is empty or ``sha256`` is not 64 hex digits.
-    DownloadError
-        If every mirror failed; the message names each URL and its failure (HTTP status,
-        connection error, short transfer, checksum mismatch, local OSError).
-    KeyboardInterrupt
-        Re-raised after the temporary file is removed.
+    ValueError if ``url_list`` is empty, ``timeout`` is not a finite number > 0 or ``sha256`` is
+    not 64 hex digits; DownloadError if every mirror failed (naming each URL and its failure:
+    HTTP status, connection error, short transfer, checksum mismatch, local OSError);
+    KeyboardInterrupt re-raised after the temporary file is removed.
     """
     try:
         urls = [url_list] if isinstance(url_list, str) else list(url_list)
     except TypeError:
         urls = None
     if urls is None or not all(isinstance(u, str) for u in urls):
-        raise ValueError(f"download_file: url_list must be a URL string or a list of them, "
-                         f"got {url_list!r}")
+        raise ValueError(f"url_list must be a URL string or a list of them, got {url_list!r}")
     if not urls:
-        raise ValueError("download_file: url_list is empty; give at least one URL")
+        raise ValueError("url_list is empty; give at least one URL")
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0 \
             or timeout == float("inf"):
-        raise ValueError(f"download_file: timeout must be a finite number of seconds > 0, "
-                         f"got {timeout!r}")
+        raise ValueError(f"timeout must be a finite number of seconds > 0, got {timeout!r}")
     expected = str(sha256).strip().lower()
     if len(expected) != 64 or any(c not in "0123456789abcdef" for c in expected):
-        raise ValueError(f"download_file: sha256 must be 64 hex digits, got {sha256!r}")
-    dest = _as_path("download_file", dest, "dest")
+        raise ValueError(f"sha256 must be 64 hex digits, got {sha256!r}")
+    dest = as_path("dest", dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     failures = []
     for url in urls:
@@ -111,13 +79,11 @@ def download_file(
             failures.append(f"  {url}: {type(exc).__name__}: {exc}")
             if progress:
                 print(f"  failed: {type(exc).__name__}: {exc}", file=sys.stderr)
-    raise DownloadError(
-        f"could not download {dest.name} to {dest.parent}; every mirror failed:\n"
-        + "\n".join(failures)
-    )
+    raise DownloadError(f"could not download {dest.name} to {dest.parent}; every mirror "
+                        f"failed:\n" + "\n".join(failures))
 
 
-def _fetch_one(url: str, dest: Path, expected: str, progress: bool, timeout: float) -> None:
+def _fetch_one(url, dest: Path, expected, progress, timeout) -> None:
     """Download ``url`` to a temporary file beside ``dest``, verify, then rename over ``dest``."""
     fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
     try:
@@ -143,14 +109,12 @@ def _fetch_one(url: str, dest: Path, expected: str, progress: bool, timeout: flo
                 if meter is not None:
                     meter.finish(received)
             if total is not None and received != total:
-                raise ConnectionError(
-                    f"transfer ended after {received} of {total} bytes (connection dropped)"
-                )
+                raise ConnectionError(f"transfer ended after {received} of {total} bytes "
+                                      f"(connection dropped)")
             actual = digest.hexdigest()
             if actual != expected:
-                raise ValueError(
-                    f"SHA-256 mismatch after {received} bytes: expected {expected}, got {actual}"
-                )
+                raise ValueError(f"SHA-256 mismatch after {received} bytes: expected "
+                                 f"{expected}, got {actual}")
             out.flush()
             os.fsync(out.fileno())
         os.chmod(tmp_name, 0o644)  # mkstemp makes it private (0o600); a cache file is not secret
@@ -166,22 +130,20 @@ def _fetch_one(url: str, dest: Path, expected: str, progress: bool, timeout: flo
 class _Progress:
     """A single stderr line, rewritten in place at most every 0.1 s."""
 
-    def __init__(self, name: str, total: int | None) -> None:
-        self.name = name
-        self.total = total
-        self.last = 0.0
+    def __init__(self, name, total):
+        self.name, self.total, self.last = name, total, 0.0
 
-    def _line(self, received: int) -> str:
+    def _line(self, received) -> str:
         if self.total:
             pct = 100.0 * received / self.total
             return f"\r  {self.name}: {received:,} / {self.total:,} bytes ({pct:3.0f}%)"
         return f"\r  {self.name}: {received:,} bytes"
 
-    def update(self, received: int) -> None:
+    def update(self, received):
         now = time.monotonic()
         if now - self.last >= 0.1:
             self.last = now
             print(self._line(received), end="", file=sys.stderr, flush=True)
 
-    def finish(self, received: int) -> None:
+    def finish(self, received):
         print(self._line(received), file=sys.stderr, flush=True)

@@ -10,20 +10,17 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Sequence
 from urllib.parse import urlsplit
 
 import numpy as np
 
-from .cache import PathLike, candidate_dirs, default_cache_dir, find_file, format_dirs
+from .cache import candidate_dirs, default_cache_dir, find_file, format_dirs
 from .dataset import Dataset
 from .download import download_file, sha256_file
 from .idx import read_idx
 
-DEFAULT_MIRRORS = (
-    "https://ossci-datasets.s3.amazonaws.com/mnist/",
-    "https://storage.googleapis.com/cvdf-datasets/mnist/",
-)
+DEFAULT_MIRRORS = ("https://ossci-datasets.s3.amazonaws.com/mnist/",
+                   "https://storage.googleapis.com/cvdf-datasets/mnist/")
 MIRRORS_ENV = "VAE_NP_MNIST_MIRRORS"
 
 MNIST_FILES = {
@@ -37,34 +34,25 @@ MNIST_FILES = {
 SUBDIR = "mnist"
 
 
-def mnist_mirrors(mirrors: Sequence[str] | None = None) -> list[str]:
-    """The mirror base URLs to try, in order.
+def mnist_mirrors(mirrors=None) -> list[str]:
+    """The mirror base URLs to try, in order: ``mirrors`` (a str or a list of them) if given,
+    else ``$VAE_NP_MNIST_MIRRORS`` (comma-separated) if set, else :data:`DEFAULT_MIRRORS`.
 
-    Parameters
-    ----------
-    mirrors : sequence of str or None
-        Explicit list; when None, ``$VAE_NP_MNIST_MIRRORS`` (comma-separated) if set, else
-        :data:`DEFAULT_MIRRORS`.
-
-    Returns
-    -------
-    list of str
-    """
+    Raises ValueError naming ``mirrors`` when it is empty or not a list of http(s), ftp or file
+    URLs."""
     if mirrors is None:
         env = os.environ.get(MIRRORS_ENV, "")
         mirrors = [m.strip() for m in env.split(",") if m.strip()] or list(DEFAULT_MIRRORS)
     elif isinstance(mirrors, str):
         mirrors = [mirrors]
     if not isinstance(mirrors, (list, tuple)) or not all(isinstance(m, str) for m in mirrors):
-        raise ValueError(
-            f"load_mnist: mirrors must be None or a list of base URL strings, got {mirrors!r}"
-        )
+        raise ValueError(f"mirrors must be None or a list of base URL strings, got {mirrors!r}")
     if not mirrors:
-        raise ValueError("load_mnist: mirrors is empty; give at least one base URL, or None")
+        raise ValueError("mirrors is empty; give at least one base URL, or None")
     for m in mirrors:
         if urlsplit(m).scheme not in ("http", "https", "ftp", "file"):
-            raise ValueError(f"load_mnist: mirrors must be base URLs (http://, https://, ftp:// "
-                             f"or file://), got {m!r}")
+            raise ValueError(f"mirrors must be base URLs (http://, https://, ftp:// or file://), "
+                             f"got {m!r}")
     return list(mirrors)
 
 
@@ -72,90 +60,53 @@ def verify_sha256(path: Path, expected: str) -> None:
     """Raise ValueError naming ``path``, the expected and the actual hash when they differ."""
     actual = sha256_file(path)
     if actual != expected:
-        raise ValueError(
-            f"{path}: SHA-256 mismatch: expected {expected}, got {actual}. The file is corrupted "
-            "or not the original MNIST file; delete it (it is downloaded again when missing)."
-        )
+        raise ValueError(f"{path}: SHA-256 mismatch: expected {expected}, got {actual}. The file "
+                         f"is corrupted or not the original MNIST file; delete it (it is "
+                         f"downloaded again when missing).")
 
 
-def mnist_file(
-    name: str,
-    data_dir: PathLike | None = None,
-    download: bool = True,
-    mirrors: Sequence[str] | None = None,
-    progress: bool = True,
-) -> Path:
-    """Locate (or download) one MNIST file and check its SHA-256.
-
-    Parameters
-    ----------
-    name : str
-        One of the keys of :data:`MNIST_FILES`.
-    data_dir, download, mirrors, progress
-        As in :func:`load_mnist`.
-
-    Returns
-    -------
-    Path
-        A verified file.
-    """
+def mnist_file(name, data_dir=None, download=True, mirrors=None, progress=True) -> Path:
+    """Locate (or download) the MNIST file ``name`` (a key of :data:`MNIST_FILES`) and check its
+    SHA-256; the other arguments as in :func:`load_mnist`."""
     dirs = candidate_dirs(data_dir, SUBDIR)
     path = find_file([name], dirs)
     if path is None:
         if not download:
             raise FileNotFoundError(
-                f"MNIST file {name} not found; searched:\n{format_dirs(dirs)}\n"
-                "Put the four original MNIST .gz files in one of these directories, or pass "
-                "download=True."
-            )
+                f"MNIST file {name} not found; searched:\n{format_dirs(dirs)}\nPut the four "
+                f"original MNIST .gz files in one of these directories, or pass download=True.")
         urls = [m.rstrip("/") + "/" + name for m in mnist_mirrors(mirrors)]
         path = download_file(urls, default_cache_dir() / SUBDIR / name, MNIST_FILES[name], progress)
     verify_sha256(path, MNIST_FILES[name])
     return path
 
 
-def load_mnist(
-    data_dir: PathLike | None = None,
-    download: bool = True,
-    mirrors: Sequence[str] | None = None,
-    progress: bool = True,
-) -> Dataset:
-    """Load grey-level MNIST (60000 train / 10000 test, 28x28, labels 0..9).
+def load_mnist(data_dir=None, download=True, mirrors=None, progress=True) -> Dataset:
+    """Grey-level MNIST: 60000 train / 10000 test 28x28 images, labels 0..9.
 
     Parameters
     ----------
-    data_dir : str or path-like or None
-        Directory holding the four ``.gz`` files (itself or its ``mnist`` subfolder); searched
-        before the cache.
-    download : bool
-        Download missing files into ``cache/mnist``; when False a missing file raises.
-    mirrors : sequence of str or None
-        Base URLs to download from; see :func:`mnist_mirrors`.
-    progress : bool
-        Print download progress to stderr.
+    data_dir : str, path-like or None: holds the four ``.gz`` files (itself or its ``mnist``
+        subfolder); searched before the cache
+    download : download missing files into ``cache/mnist``; when False a missing file raises
+    mirrors : base URLs to download from (see :func:`mnist_mirrors`)
+    progress : print download progress to stderr
 
     Returns
     -------
-    Dataset
-        ``x_train`` (60000, 784), ``x_test`` (10000, 784) uint8 in 0..255; ``y_train``,
-        ``y_test`` int64; ``image_shape`` (28, 28).
+    Dataset: ``x_train`` (60000, 784) and ``x_test`` (10000, 784) uint8 in 0..255, ``y_train``,
+    ``y_test`` int64, ``image_shape`` (28, 28)
 
     Raises
     ------
-    FileNotFoundError
-        A file is missing and ``download`` is False.
-    ValueError
-        A file's SHA-256 differs from the published value (message names file, expected and
-        actual hash), or its content is not the expected IDX array.
-    DownloadError
-        Every mirror failed for a missing file.
+    FileNotFoundError if a file is missing and ``download`` is False; ValueError if a file's
+    SHA-256 differs from the published value (naming the file, the expected and the actual hash)
+    or its content is not the expected IDX array; DownloadError if every mirror failed.
     """
     if download:
         mirrors = mnist_mirrors(mirrors)  # resolved (and checked) once, before any file is read
-    arrays = {}
-    for name in MNIST_FILES:
-        path = mnist_file(name, data_dir, download, mirrors, progress)
-        arrays[name] = read_idx(path)
+    arrays = {name: read_idx(mnist_file(name, data_dir, download, mirrors, progress))
+              for name in MNIST_FILES}
     x_train = _images(arrays["train-images-idx3-ubyte.gz"], "train-images-idx3-ubyte.gz")
     x_test = _images(arrays["t10k-images-idx3-ubyte.gz"], "t10k-images-idx3-ubyte.gz")
     y_train = _labels(arrays["train-labels-idx1-ubyte.gz"], len(x_train), "train-labels")
@@ -163,19 +114,17 @@ def load_mnist(
     return Dataset("mnist", x_train, x_test, y_train, y_test, image_shape=(28, 28))
 
 
-def _images(array: np.ndarray, name: str) -> np.ndarray:
+def _images(array, name) -> np.ndarray:
     """(N, 28, 28) uint8 -> (N, 784), or ValueError naming the file."""
     if array.dtype != np.uint8 or array.ndim != 3 or array.shape[1:] != (28, 28):
-        raise ValueError(
-            f"{name}: expected uint8 images of shape (N, 28, 28), got {array.dtype} {array.shape}"
-        )
+        raise ValueError(f"{name}: expected uint8 images of shape (N, 28, 28), got "
+                         f"{array.dtype} {array.shape}")
     return array.reshape(len(array), 28 * 28)
 
 
-def _labels(array: np.ndarray, n: int, name: str) -> np.ndarray:
+def _labels(array, n, name) -> np.ndarray:
     """(N,) uint8 labels -> int64, or ValueError naming the file."""
     if array.dtype != np.uint8 or array.shape != (n,) or (n and array.max() > 9):
-        raise ValueError(
-            f"{name}: expected {n} uint8 labels in 0..9, got {array.dtype} {array.shape}"
-        )
+        raise ValueError(f"{name}: expected {n} uint8 labels in 0..9, got {array.dtype} "
+                         f"{array.shape}")
     return array.astype(np.int64)
