@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 
 from . import figures, runs
+from .batch import to_float
 from .cli_args import INT
 from .cli_common import SAMPLE_STREAM, draw, load_data, run_dir_args
 from .evaluate import evaluation_set
@@ -45,5 +46,6 @@ def run_reconstruct(args) -> int:
     dataset = load_data(config, args)
     x = evaluation_set(dataset, "test", args.n)
     out = Path(args.out or Path(args.run_dir) / runs.FIGURES_DIR / "reconstructions.png")
-    return draw(lambda: figures.reconstructions(out, x / 255.0, model.reconstruct(x),
+    inputs = to_float(x, np.dtype(np.float64))      # grey levels in [0, 1], as the decoder's mean
+    return draw(lambda: figures.reconstructions(out, inputs, model.reconstruct(x),
                 dataset.image_shape, title=f"{dataset.name}, epoch {epoch}"))
