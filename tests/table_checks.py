@@ -64,7 +64,8 @@ for _kind, _word, _what, _call in [
     ("unknown name", "method", "method = 'complex' (cannot run through a real model)",
      lambda tmp: check_model(M, X, method="complex")),
     ("shape", "eps", "eps of shape (3, 3)", lambda tmp: check_model(M, X, eps=np.zeros((3, 3)))),
-    ("int range", "coords", "coords = 0", lambda tmp: check_model(M, X, method="coordinates", coords=0)),
+    ("int range", "coords", "coords = 0",
+     lambda tmp: check_model(M, X, method="coordinates", coords=0)),
     ("range", "tol", "tol = 0", lambda tmp: check_model(M, X, tol=0)),
     ("type", "rng", "rng = 3", lambda tmp: check_model(M, X, rng=3)),
 ]:

@@ -29,7 +29,8 @@ for _kind, _word, _what, _call, _exp in [
      FileNotFoundError),
     ("empty", "mirrors", "'mnist', mirrors = []",
      lambda tmp: vdata.load_dataset("mnist", tmp, mirrors=[]), ValueError),
-    ("int range", "seed", "'sprites', seed = -1", lambda tmp: vdata.load_dataset("sprites", seed=-1),
+    ("int range", "seed", "'sprites', seed = -1",
+     lambda tmp: vdata.load_dataset("sprites", seed=-1),
      ValueError),
     ("int range", "seed", "'frey', seed = -1", lambda tmp: vdata.load_dataset("frey", tmp, seed=-1),
      ValueError),
@@ -54,22 +55,26 @@ for _kind, _word, _what, _call, _exp in [
      FileNotFoundError),
     ("type", "path", "path = None", lambda tmp: vdata.read_idx(None), ValueError),
     ("file", "path", "a directory", lambda tmp: vdata.read_idx(tmp), ValueError),
-    ("empty", "empty.idx", "an empty file", lambda tmp: vdata.read_idx(write(tmp, "empty.idx", b"")),
+    ("empty", "empty.idx", "an empty file",
+     lambda tmp: vdata.read_idx(write(tmp, "empty.idx", b"")),
      ValueError),
     ("file", "magic.idx", "a bad magic number",
-     lambda tmp: vdata.read_idx(write(tmp, "magic.idx", b"\x00\x01\x08\x01" + bytes(8))), ValueError),
+     lambda tmp: vdata.read_idx(write(tmp, "magic.idx", b"\x00\x01\x08\x01" + bytes(8))),
+     ValueError),
     ("shape", "short.idx", "a payload shorter than the header's shape",
      lambda tmp: vdata.read_idx(write(tmp, "short.idx", IDX_HEADER + b"\x01\x02")), ValueError),
     ("shape", "long.idx", "a payload longer than the header's shape",
      lambda tmp: vdata.read_idx(write(tmp, "long.idx", IDX_HEADER + bytes(5))), ValueError),
     ("file", "bad.idx.gz", "a truncated gzip stream",
-     lambda tmp: vdata.read_idx(write(tmp, "bad.idx.gz", gzip.compress(IDX_HEADER + bytes(3))[:-6])),
+     lambda tmp: vdata.read_idx(write(tmp, "bad.idx.gz",
+                                      gzip.compress(IDX_HEADER + bytes(3))[:-6])),
      ValueError),
 ]:
     case("data.read_idx", _kind, _word, _what, _call, _exp)
 
 for _kind, _word, _what, _call, _exp in [
-    ("type", "data_dir", "data_dir = 5", lambda tmp: vdata.load_mnist(5, download=False), ValueError),
+    ("type", "data_dir", "data_dir = 5", lambda tmp: vdata.load_mnist(5, download=False),
+     ValueError),
     ("file", "MNIST", "download=False and no files",
      lambda tmp: vdata.load_mnist(tmp, download=False), FileNotFoundError),
     ("empty", "mirrors", "mirrors = []", lambda tmp: vdata.load_mnist(tmp, mirrors=[]), ValueError),
@@ -96,8 +101,10 @@ for _kind, _word, _what, _call, _exp in [
     case("data.load_binarized_mnist", _kind, _word, _what, _call, _exp)
 
 for _kind, _word, _what, _call, _exp in [
-    ("range", "test_fraction", "test_fraction = 0", lambda tmp: vdata.load_frey(tmp, 0), ValueError),
-    ("range", "test_fraction", "test_fraction = 1", lambda tmp: vdata.load_frey(tmp, 1), ValueError),
+    ("range", "test_fraction", "test_fraction = 0", lambda tmp: vdata.load_frey(tmp, 0),
+     ValueError),
+    ("range", "test_fraction", "test_fraction = 1", lambda tmp: vdata.load_frey(tmp, 1),
+     ValueError),
     ("nan/inf", "test_fraction", "test_fraction = NaN", lambda tmp: vdata.load_frey(tmp, np.nan),
      ValueError),
     ("type", "test_fraction", "test_fraction = '0.1'", lambda tmp: vdata.load_frey(tmp, "0.1"),
@@ -158,7 +165,8 @@ for _kind, _word, _what, _call in [
 
 for _kind, _word, _what, _call in [
     ("dtype", "x_train", "x_train float64",
-     lambda tmp: vdata.Dataset("d", np.zeros((2, 4)), np.zeros((1, 4), np.uint8), None, None, (2, 2))),
+     lambda tmp: vdata.Dataset("d", np.zeros((2, 4)), np.zeros((1, 4), np.uint8), None, None,
+                               (2, 2))),
     ("shape", "x_test", "x_test with 5 columns for image_shape (2, 2)",
      lambda tmp: vdata.Dataset("d", np.zeros((2, 4), np.uint8), np.zeros((1, 5), np.uint8), None,
                                None, (2, 2))),
