@@ -20,6 +20,19 @@ N_SAMPLES = 1000
 GRID = np.linspace(0.001, 0.999, 999)   # theta grid, spacing 0.001
 
 
+def entropy(p):
+    """H(p) = -sum_x p(x) ln p(x) over the support (0 ln 0 = 0)."""
+    p = p[p > 0]
+    return -float(np.sum(p * np.log(p)))
+
+
+def empirical_kl(p_data, log_model):
+    """KL(p_data || p_theta) = sum_x p_data(x) (ln p_data(x) - ln p_theta(x)) for every row of
+    log_model (T, categories), over the support of p_data."""
+    support = p_data > 0
+    return np.sum(p_data[support] * (np.log(p_data[support]) - log_model[:, support]), axis=1)
+
+
 def ml_kl(seed=0):
     """Claim 5 on a discrete toy distribution, model family p_theta = Binomial(7, theta).
 
@@ -37,11 +50,11 @@ def ml_kl(seed=0):
     data = rng.choice(N_CATEGORIES, size=N_SAMPLES, p=probs)
     p_data = np.bincount(data, minlength=N_CATEGORIES) / N_SAMPLES
     support = p_data > 0                              # 0 ln 0 = 0
-    entropy = -float(np.sum(p_data[support] * np.log(p_data[support])))
+    h_data = entropy(p_data)
 
     log_model = binom.logpmf(np.arange(N_CATEGORIES)[None, :], n, GRID[:, None])   # (T, 8)
     mean_loglik = binom.logpmf(data[None, :], n, GRID[:, None]).mean(axis=1)       # over samples
-    kl = np.sum(p_data[support] * (np.log(p_data[support]) - log_model[:, support]), axis=1)
+    kl = empirical_kl(p_data, log_model)
 
     i_ml, i_kl = int(np.argmax(mean_loglik)), int(np.argmin(kl))
     theta_mle = data.mean() / n
@@ -62,7 +75,7 @@ def ml_kl(seed=0):
                      p_data=p_data),
         unit="theta", passed=bool(i_ml == i_kl and abs(GRID[i_ml] - theta_mle) <= spacing / 2 + 4 * EPS))
 
-    gap = mean_loglik + kl + entropy
+    gap = mean_loglik + kl + h_data
     i = int(np.argmax(np.abs(gap)))
     # rounding: the mean over N log-likelihoods, the K-term KL and entropy sums
     tol = (sum_rounding(binom.logpmf(data, n, GRID[i])) / N_SAMPLES
@@ -72,9 +85,9 @@ def ml_kl(seed=0):
         "ml_kl.entropy_gap",
         "Mean log-likelihood and KL(p_data || p_theta) differ by the data entropy, for every theta",
         "1/N sum_n ln p_theta(x_n) + KL(p_data || p_theta) = -H(p_data)",
-        mean_loglik[i] + kl[i], -entropy, abs(gap[i]), tol,
+        mean_loglik[i] + kl[i], -h_data, abs(gap[i]), tol,
         "rounding of the N-term mean and the K-term sums (2 (n + 4) eps sum|terms| each); the "
         "theta with the largest deviation on the grid is shown",
-        unit="nats", details=dict(entropy=entropy, theta_shown=GRID[i],
+        unit="nats", details=dict(entropy=h_data, theta_shown=GRID[i],
                      max_abs_deviation=float(np.abs(gap).max())))
     return [same, entropy_gap]
