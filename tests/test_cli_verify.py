@@ -3,6 +3,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from vae_np.cli import main
@@ -13,7 +14,7 @@ def test_verify_one_claim(capsys):
     assert main(["verify", "--claim", "kl_integrals"]) == 0
     out = capsys.readouterr().out
     header = out.splitlines()[0].split()
-    assert header == ["claim", "lhs", "rhs", "error", "tolerance", "status"]
+    assert header == ["claim", "lhs", "rel", "rhs", "error", "tolerance", "unit", "status"]
     for name in ("kl_integrals.log_var", "kl_integrals.second_moment", "kl_integrals.standardized"):
         assert name in out
     assert "3 of 3 checks passed (seed 0" in out
@@ -40,7 +41,7 @@ def test_verify_json_and_markdown_files(tmp_path, capsys):
     result = json.loads(js.read_text())
     assert [c["name"].split(".")[0] for c in result["claims"]][:4] == ["kl_gradient"] * 4
     text = md.read_text()
-    assert "| claim | equation | lhs | rhs | error | tolerance | status |" in text
+    assert "| claim | equation | lhs | rel | rhs | error | tolerance | unit | status |" in text
     assert "2(1/sigma - sigma) grad sigma - 2 mu grad mu" in text
     assert "ln(q_k / p(k\\|x)) |" in text          # pipes escaped inside the table
     assert "Tolerance:" in text
@@ -100,3 +101,27 @@ def test_full_verify_passes(capsys):
     for name in CLAIMS:
         assert f"\n{name}." in out
     assert "FAIL" not in out
+
+
+def test_table_shows_the_relation_and_the_unit(capsys):
+    assert main(["verify", "--claim", "elbo_mixture.bound", "--claim", "estimators.sin",
+                 "--claim", "kl_gradient.library"]) == 0
+    rows = {line.split()[0]: line.split() for line in capsys.readouterr().out.splitlines()
+            if line.startswith(("elbo_mixture.", "estimators.", "kl_gradient."))}
+    assert rows["elbo_mixture.bound"][2] == "<=" and rows["elbo_mixture.bound"][-2] == "nats"
+    assert rows["estimators.sin.score"][-2] == "SE"
+    assert rows["kl_gradient.library"][2] == "ratio="
+
+
+def test_kl_gradient_json_details_hold_the_values(capsys):
+    assert main(["verify", "--claim", "kl_gradient.library", "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)["claims"][0]
+    details = record["details"]
+    mu = np.array(details["mu"]).ravel()
+    sigma = np.array(details["sigma"]).ravel()
+    analytic = np.array(details["analytic"])
+    # the analytic values are (mu, sigma - 1/sigma) at the listed mu and sigma
+    np.testing.assert_allclose(analytic, np.concatenate([mu, sigma - 1 / sigma]), rtol=1e-14)
+    fd = np.array(details["finite_difference"])
+    assert np.all(np.abs(analytic - fd) <= np.array(details["finite_difference_bound"]))
+    assert record["relation"] == "ratio" and record["unit"] == "abs"
