@@ -10,18 +10,20 @@ import numpy as np
 
 
 # --------------------------------------------------------------------------- how it is wrong
-def constant_ratio(analytic, numeric, tol, slack=0.0):
+def constant_ratio(analytic, numeric, tol, slack=0.0, min_count=2):
     """The ratio r with analytic = r * numeric at every coordinate, or None if there is none.
 
     r is the least-squares fit sum(a n) / sum(n n); it counts as a constant when every coordinate
     satisfies |a - r n| <= tol (|a| + |r n|) + (1 + |r|) slack, i.e. when the analytic gradient
     divided by r would pass a check of tolerance ``tol`` (``slack``: the absolute error the
-    numerical values may carry, a scalar or one per coordinate). None also when numeric is all 0.
+    numerical values may carry, a scalar or one per coordinate). None also when fewer than
+    ``min_count`` numerical values are nonzero: one coordinate has a ratio but says nothing about
+    whether it is constant.
     """
     a = np.ravel(np.asarray(analytic, dtype=np.float64))
     n = np.ravel(np.asarray(numeric, dtype=np.float64))
     nn = float(n @ n)
-    if a.size == 0 or a.shape != n.shape or nn == 0.0:
+    if a.shape != n.shape or np.count_nonzero(n) < min_count or nn == 0.0:
         return None
     r = float(a @ n) / nn
     bound = tol * (np.abs(a) + np.abs(r * n)) + (1 + abs(r)) * np.ravel(slack)
@@ -88,8 +90,8 @@ class TensorResult:
         where = (self.worst_index if isinstance(self.worst_index, str)
                  else f"coordinate {self.worst_index}")
         ratio = self.ratio
-        words = describe_ratio(ratio)
-        if ratio is None:
+        words = describe_ratio(ratio) if len(self._pairs) > 1 else "one comparison only"
+        if ratio is None and len(self._pairs) > 1:
             a, n = (np.array(v, dtype=np.float64) for v in list(zip(*self._pairs))[:2])
             q = a[n != 0] / n[n != 0]
             if q.size:
@@ -143,7 +145,7 @@ class GradcheckReport:
                  f"{'inconcl.':>8}  {'a/n':>8}  status"]
         for r in self.rows:
             ratio = r.ratio
-            ratio = "-" if not r._pairs else "varies" if ratio is None else f"{ratio:.4f}"
+            ratio = "-" if len(r._pairs) < 2 else "varies" if ratio is None else f"{ratio:.4f}"
             lines.append(f"{r.name:<{width}}  {r.max_error:10.2e}  {r.checked:7d}  "
                          f"{r.skipped_kink:5d}  {r.inconclusive:8d}  {ratio:>8}  {r.status}")
         lines += [r.explain() for r in self.rows if r.failed]

@@ -39,7 +39,8 @@ COMPLEX_FLOOR = float(np.finfo(np.float64).tiny) / COMPLEX_H
 
 class BackwardMismatch(AssertionError):
     """Raised by ``assert_backward``; ``problems`` holds one dict per wrong input (name, index,
-    analytic, numerical, ratio, transposed, method, shape, off, total)."""
+    analytic, numerical, ratio, transposed, method, shape, off, total, and the whole arrays
+    all_analytic, all_numerical with their slack and tol)."""
 
     def __init__(self, message, problems):
         super().__init__(message)
@@ -216,7 +217,8 @@ def _describe(problem, g, numeric, bad, err, bound, tol, method, transposed):
                 analytic=float(g[worst]), numerical=float(numeric[worst]),
                 allowed=float(tol * (abs(g[worst]) + abs(numeric[worst])) + bound[worst]),
                 off=int(bad.sum()), total=int(g.size), transposed=transposed,
-                ratio=constant_ratio(g, numeric, tol, bound))
+                ratio=constant_ratio(g, numeric, tol, bound), all_analytic=g,
+                all_numerical=numeric, slack=np.array(bound), tol=tol)
 
 
 def _message(p, forward):

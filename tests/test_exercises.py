@@ -1,0 +1,214 @@
+"""vae-np exercises: stubs that say what to compute, and a grader that says what is wrong.
+
+The library's own backward functions pass every exercise; each common mistake, written as a wrong
+solution, fails the right exercise with its hint and nothing else; stubs are "not attempted"; a
+file with a syntax error or a missing function gives one line, not a traceback.
+"""
+import ast
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from vae_np import cli
+from vae_np.exercises import EXERCISE_NAMES, FILENAME, format_table, grade_file, write_stubs
+
+REPO = Path(__file__).resolve().parents[1]
+ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(
+    [str(REPO)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])}
+
+LIBRARY_SOLUTION = '''
+import numpy as np
+from vae_np.ops import (bernoulli_nll_backward, dense_backward, gaussian_nll_backward,
+                        kl_backward, relu_backward, reparameterize_backward, sigma_logvar_backward,
+                        sigma_softplus_backward, sigmoid, sigmoid_backward, softplus_backward,
+                        tanh_backward)
+
+
+def vae_backward(params, t):
+    K, B = t.nll.shape
+    Z, D = t.mu.shape[1], t.x.shape[1]
+    dlogits = bernoulli_nll_backward(np.full((K, B), 1 / (K * B)), t.nll_cache)
+    dg, dW_out, db_out = dense_backward(dlogits.reshape(K * B, D), t.logits_cache)
+    dc = tanh_backward(dg, t.g_cache)
+    dz, dW_d0, db_d0 = dense_backward(dc, t.c_cache)
+    dmu, dsigma = reparameterize_backward(dz.reshape(K, B, Z), t.z_cache)
+    dmu_kl, dsigma_kl = kl_backward(np.full(B, 1 / B), t.kl_cache)
+    ds = sigma_logvar_backward(dsigma + dsigma_kl, t.sigma_cache)
+    dh_mu, dW_mu, db_mu = dense_backward(dmu + dmu_kl, t.mu_cache)
+    dh_s, dW_s, db_s = dense_backward(ds, t.s_cache)
+    da = tanh_backward(dh_mu + dh_s, t.h_cache)
+    _, dW_0, db_0 = dense_backward(da, t.a_cache)
+    return {"encoder.0.W": dW_0, "encoder.0.b": db_0, "encoder.mu.W": dW_mu,
+            "encoder.mu.b": db_mu, "encoder.sigma.W": dW_s, "encoder.sigma.b": db_s,
+            "decoder.0.W": dW_d0, "decoder.0.b": db_d0, "decoder.out.W": dW_out,
+            "decoder.out.b": db_out}
+'''
+
+# exercise, the wrong function (appended to the library solution, so it replaces that one), and
+# what its hint must say
+MISTAKES = {
+    "kl factor 2": ("kl_backward", '''
+def kl_backward(dkl, cache):
+    mu, sigma = cache
+    return 2 * dkl[:, None] * mu, 2 * dkl[:, None] * (sigma - 1 / sigma)
+''', ["2.000 x the true one", "the 1/2 of KL"]),
+    "missing eps": ("reparameterize_backward", '''
+def reparameterize_backward(dz, cache):
+    return dz.sum(axis=0), dz.sum(axis=0)
+''', ["missing eps in dsigma"]),
+    "mean over k": ("reparameterize_backward", '''
+def reparameterize_backward(dz, cache):
+    sigma, eps = cache
+    return dz.mean(axis=0), (dz * eps).mean(axis=0)
+''', ["a sum over k written as a mean"]),
+    "transposed dW": ("dense_backward", '''
+def dense_backward(dy, cache):
+    x, W = cache
+    return dy @ W.T, dy.T @ x, dy.sum(axis=0)
+''', ["dW: your gradient is the transpose of the true one", "dy^T x is its transpose"]),
+    "mean for db": ("dense_backward", '''
+def dense_backward(dy, cache):
+    x, W = cache
+    return dy @ W.T, x.T @ dy, dy.mean(axis=0)
+''', ["db sums dy over the batch; a mean divides by B"]),
+    "sigmoid derivative at the logits": ("sigmoid_backward", '''
+def sigmoid_backward(dy, y):
+    return dy * sigmoid(y) * (1 - sigmoid(y))
+''', ["the cache is the output y = sigmoid(x), not x"]),
+}
+
+
+def write(tmp_path, text, name="answers.py"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def statuses(results):
+    return {r.exercise: r.status for r in results}
+
+
+def test_init_writes_stubs_with_the_library_signatures(tmp_path, capsys):
+    assert cli.main(["exercises", "init", str(tmp_path / "ex")]) == 0
+    path = tmp_path / "ex" / FILENAME
+    assert str(path) in capsys.readouterr().out
+    tree = ast.parse(path.read_text())
+    functions = {f.name: f for f in tree.body if isinstance(f, ast.FunctionDef)}
+    assert tuple(functions) == EXERCISE_NAMES
+    from vae_np import ops
+    import inspect
+    for name in EXERCISE_NAMES[:-1]:
+        ours = [a.arg for a in functions[name].args.args]
+        theirs = list(inspect.signature(getattr(ops, name)).parameters)[:2]
+        assert ours == theirs, name
+        doc = ast.get_docstring(functions[name])
+        assert "Forward" in doc and "cache" in doc and "Shapes" in doc, name
+        body = functions[name].body[-1]
+        assert isinstance(body, ast.Raise) and body.exc.id == "NotImplementedError", name
+    # init refuses to overwrite a student's work
+    assert cli.main(["exercises", "init", str(tmp_path / "ex")]) == 2
+    assert "exists" in capsys.readouterr().err
+
+
+def test_stubs_are_not_attempted(tmp_path):
+    path = write_stubs(tmp_path)
+    results = grade_file(path)
+    assert set(statuses(results).values()) == {"not attempted"}
+    assert format_table(results).splitlines()[-1] == "12 not attempted of 12"
+
+
+def test_the_library_ops_pass_every_exercise(tmp_path, capsys):
+    path = write(tmp_path, LIBRARY_SOLUTION)
+    assert cli.main(["exercises", "check", str(path)]) == 0
+    out = capsys.readouterr().out
+    for name in EXERCISE_NAMES:
+        line = next(line for line in out.splitlines() if line.startswith(name + " "))
+        assert line.split()[1] == "passed", line
+    assert out.splitlines()[-1] == "12 passed of 12"
+
+
+@pytest.mark.parametrize("mistake", sorted(MISTAKES))
+def test_a_known_mistake_fails_its_exercise_with_its_hint(tmp_path, mistake):
+    exercise, code, hints = MISTAKES[mistake]
+    results = grade_file(write(tmp_path, LIBRARY_SOLUTION + code))
+    failed = {r.exercise: r for r in results if r.status != "passed"}
+    # the exercise itself, and the assembly if it calls it (it uses no sigmoid); nothing else
+    in_assembly = exercise != "sigmoid_backward"
+    assert set(failed) == {exercise} | ({"vae_backward"} if in_assembly else set()), \
+        format_table(results)
+    row = failed[exercise]
+    assert row.status == "failed" and row.example, format_table(results)
+    for hint in hints:
+        assert hint in row.hint, (hint, row.hint)
+    if in_assembly:
+        assert "fix them first" in failed["vae_backward"].hint
+
+
+def test_one_correct_function_and_the_kl_factor_2(tmp_path):
+    """The issue's walk-through: stubs, one function filled in correctly, the KL with the factor
+    2 that circulates in write-ups: "passed" and "2.000 x"; exit status 1."""
+    path = write_stubs(tmp_path)
+    text = path.read_text()
+    text = text.replace('''    Return dx (B, n).
+    """
+    raise NotImplementedError
+
+
+def sigmoid_backward''', '''    Return dx (B, n).
+    """
+    return dy * (1 - y * y)
+
+
+def sigmoid_backward''')
+    text = text.replace('''    Return (dmu, dsigma), each (B, Z).
+    """
+    raise NotImplementedError''', '''    Return (dmu, dsigma), each (B, Z).
+    """
+    mu, sigma = cache
+    return 2 * dkl[:, None] * mu, 2 * dkl[:, None] * (sigma - 1 / sigma)''')
+    path.write_text(text)
+    proc = subprocess.run([sys.executable, "-m", "vae_np", "exercises", "check", str(path)],
+                          capture_output=True, text=True, timeout=120, env=ENV)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    rows = {line.split()[0]: line for line in proc.stdout.splitlines()[1:-1]}
+    assert rows["tanh_backward"].split()[1] == "passed"
+    assert rows["kl_backward"].split()[1] == "failed" and "2.000 x" in rows["kl_backward"]
+    assert proc.stdout.splitlines()[-1] == "1 passed, 1 failed, 10 not attempted of 12"
+
+
+def test_a_syntax_error_is_one_line(tmp_path):
+    path = write(tmp_path, LIBRARY_SOLUTION + "\ndef kl_backward(dkl, cache)\n    return 0\n")
+    proc = subprocess.run([sys.executable, "-m", "vae_np", "exercises", "check", str(path)],
+                          capture_output=True, text=True, timeout=60, env=ENV)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.count("\n") == 1 and "syntax error" in proc.stderr
+    assert f"line {LIBRARY_SOLUTION.count(chr(10)) + 2}" in proc.stderr
+
+
+def test_a_missing_function_and_a_failing_import_are_one_line(tmp_path, capsys):
+    text = LIBRARY_SOLUTION.replace("kl_backward, relu_backward", "relu_backward")
+    assert cli.main(["exercises", "check", str(write(tmp_path, text))]) == 1
+    out = capsys.readouterr().out
+    line = next(line for line in out.splitlines() if line.startswith("kl_backward"))
+    assert "missing" in line and "the file defines no kl_backward" in line
+    assert "Traceback" not in out
+    broken = write(tmp_path, "import numpy as np\nnp.no_such_function()\n", "broken.py")
+    assert cli.main(["exercises", "check", str(broken)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "fails on import: AttributeError" in err
+    assert cli.main(["exercises", "check", str(tmp_path / "nowhere.py")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_check_without_hypothesis_names_the_extra(tmp_path):
+    path = write(tmp_path, LIBRARY_SOLUTION)
+    code = ("import sys; sys.modules['hypothesis'] = None\n"
+            "from vae_np import cli\n"
+            f"raise SystemExit(cli.main(['exercises', 'check', {str(path)!r}]))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, env=ENV)
+    assert proc.returncode == 2 and 'pip install "vae_np[test]"' in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr

@@ -1,0 +1,41 @@
+"""``vae-np exercises init DIR`` writes backprop exercise stubs; ``vae-np exercises check FILE``
+grades them (property-based checks per exercise; exit 0 only when every exercise passes)."""
+from __future__ import annotations
+
+import sys
+
+
+def register(subparsers):
+    p = subparsers.add_parser(
+        "exercises", help="backprop exercises that grade themselves",
+        description="Write stubs of every backward pass of the VAE (init), then grade your "
+                    "answers with property-based checks against numerical derivatives (check).")
+    sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    init = sub.add_parser("init", help="write DIR/backprop_exercises.py with one stub per "
+                                       "backward pass")
+    init.add_argument("dir", metavar="DIR")
+    init.set_defaults(func=run_init)
+    check = sub.add_parser("check", help="grade an exercise file; exit 0 only if all pass")
+    check.add_argument("file", metavar="FILE")
+    check.set_defaults(func=run_check)
+
+
+def run_init(args) -> int:
+    from .exercises import EXERCISE_NAMES, write_stubs
+    path = write_stubs(args.dir)
+    print(f"wrote {path}: {len(EXERCISE_NAMES)} exercises ({', '.join(EXERCISE_NAMES)})")
+    print(f"fill them in, then: python -m vae_np exercises check {path}")
+    return 0
+
+
+def run_check(args) -> int:
+    try:
+        import hypothesis  # noqa: F401
+    except ImportError:
+        print('vae-np: error: exercises check needs hypothesis, from the test extra: '
+              'pip install "vae_np[test]"', file=sys.stderr)
+        return 2
+    from .exercises import format_table, grade_file
+    results = grade_file(args.file)          # a file that cannot be imported: one-line ValueError
+    print(format_table(results))
+    return 0 if all(r.status == "passed" for r in results) else 1

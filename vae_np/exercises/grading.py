@@ -1,0 +1,257 @@
+"""Grade a student's exercise file: property-based checks per exercise and a table of results.
+
+Each exercise runs under hypothesis with a fixed seed (derandomized), at most ``MAX_EXAMPLES``
+examples and no example database, so a grade is the same on every machine and takes a few
+seconds in all. A backward is checked by ``vae_np.testing.assert_backward`` against central
+differences and the complex step of the library's forward; the whole-VAE exercise against
+``VAE.loss_and_grads``. Needs hypothesis (the ``test`` extra).
+"""
+from __future__ import annotations
+
+import importlib.util
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from hypothesis import HealthCheck, Phase, Verbosity, given, settings
+
+from ..gradcheck_report import constant_ratio, describe_ratio
+from ..testing.backward import BackwardMismatch, assert_backward
+from .assembly import check_assembly
+from .catalogue import EXERCISES, assembly_cases
+
+MAX_EXAMPLES = 30
+SETTINGS = settings(max_examples=MAX_EXAMPLES, derandomize=True, database=None, deadline=None,
+                    verbosity=Verbosity.quiet, suppress_health_check=list(HealthCheck),
+                    phases=(Phase.explicit, Phase.generate, Phase.shrink), print_blob=False,
+                    report_multiple_bugs=False)
+EXAMPLE_WIDTH = 60
+
+
+@dataclass
+class Result:
+    exercise: str
+    status: str                 # "passed", "failed", "not attempted" or "missing"
+    example: str = ""           # the smallest failing example
+    hint: str = ""
+
+
+class StudentFileError(ValueError):
+    """The student's file cannot be imported (syntax error, failing import, not a .py file)."""
+
+
+def load_student_file(path):
+    """Import the student's file as a module; StudentFileError in one line if it cannot be."""
+    path = Path(path)
+    if not path.is_file():
+        raise StudentFileError(f"FILE must be an exercise file, {path} does not exist")
+    spec = importlib.util.spec_from_file_location(f"_vae_np_student_{abs(hash(path))}", path)
+    if spec is None or spec.loader is None:
+        raise StudentFileError(f"FILE must be a Python file (.py), got {path}")
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except SyntaxError as exc:
+        raise StudentFileError(f"{path}, line {exc.lineno}: syntax error: {exc.msg}") from None
+    except Exception as exc:                       # the student's module-level code failed
+        raise StudentFileError(f"{path} fails on import: {type(exc).__name__}: {exc}") from None
+    return module
+
+
+class _WrongCount(AssertionError):
+    pass
+
+
+def _backward_of(exercise, fn):
+    """The student's function, with the number of gradients it returns checked."""
+    def backward(dout, cache):
+        grads = fn(dout, cache)
+        got = len(grads) if isinstance(grads, (tuple, list)) else 1
+        if got != exercise.n_grads:
+            wanted = ", ".join("d" + n for n in exercise.names[:exercise.n_grads])
+            raise _WrongCount(f"return {exercise.n_grads} gradient(s) ({wanted}), got {got}")
+        return grads
+    return backward
+
+
+def _run(exercise, fn, case):
+    inputs, kwargs, dout = case
+    assert_backward(exercise.forward, _backward_of(exercise, fn), *inputs, dout=dout,
+                    kwargs=kwargs, names=exercise.names[:-1])
+
+
+def _fixed_cases(exercise, count=3):
+    """A few inputs drawn once from the exercise's strategy with a fixed seed (for the
+    not-attempted probe and to confirm a known mistake away from the failing example)."""
+    found = []
+
+    @settings(SETTINGS, max_examples=count, phases=(Phase.generate,))
+    @given(exercise.cases)
+    def collect(case):
+        found.append(case)
+    collect()
+    return found
+
+
+def grade_exercise(exercise, fn) -> Result:
+    if fn is None:
+        return Result(exercise.name, "missing", hint=f"the file defines no {exercise.name}")
+    probes = _fixed_cases(exercise)
+    try:
+        _run(exercise, fn, probes[0])
+    except NotImplementedError:
+        return Result(exercise.name, "not attempted")
+    except Exception:                      # noqa: BLE001 (graded below, with the shrunk example)
+        pass
+    last = []
+
+    @SETTINGS
+    @given(exercise.cases)
+    def prop(case):
+        last[:] = [case]
+        _run(exercise, fn, case)
+    try:
+        prop()
+    except Exception as exc:               # noqa: BLE001 (a student's error of any kind)
+        return Result(exercise.name, "failed", _format_case(exercise, last[0]),
+                      _hint(exercise, fn, exc, [last[0]] + probes))
+    return Result(exercise.name, "passed")
+
+
+def _format_case(exercise, case):
+    inputs, kwargs, dout = case
+    values = list(zip(exercise.names[:-1], inputs)) + list(kwargs.items())
+    values.append((exercise.names[-1], dout))
+    parts = []
+    for name, v in values:
+        text = np.array2string(np.asarray(v), precision=3, separator=",", suppress_small=True)
+        parts.append(f"{name}={''.join(text.split())}")
+    text = " ".join(parts)
+    return text if len(text) <= EXAMPLE_WIDTH else text[:EXAMPLE_WIDTH - 3] + "..."
+
+
+def _hint(exercise, fn, exc, cases):
+    """What is known about the mistake: the constant factor or transpose (pooled over the failing
+    example and the probes, since one coordinate alone always has a "constant" ratio), then a
+    known mistake."""
+    words = []
+    if isinstance(exc, BackwardMismatch):
+        words += _pooled_ratios(exercise, fn, cases)
+        first = exc.problems[0]
+        if not words:
+            words.append(f"d{first['name']} at {first['index']}: yours {first['analytic']:.4g}, "
+                         f"true {first['numerical']:.4g}" if "index" in first else
+                         str(exc).splitlines()[0].replace("assert_backward: ", ""))
+    elif isinstance(exc, _WrongCount):
+        words.append(str(exc))
+    else:
+        words.append(f"raised {type(exc).__name__}: {' '.join(str(exc).split())}"[:120])
+    for index, formula, hint in exercise.mistakes:
+        if _matches(exercise, fn, index, formula, cases):
+            words.append(hint)
+            break
+    return "; ".join(words)
+
+
+def _pooled_ratios(exercise, fn, cases):
+    """Per wrong input: "the transpose" or the constant factor over all the cases' coordinates."""
+    pooled, transposed = {}, set()
+    for case in cases:
+        try:
+            _run(exercise, fn, case)
+        except BackwardMismatch as exc:
+            for p in exc.problems:
+                if p.get("transposed"):
+                    transposed.add(p["name"])
+                elif "all_analytic" in p:
+                    parts = pooled.setdefault(p["name"], ([], [], [], p["tol"]))
+                    parts[0].append(np.ravel(p["all_analytic"]))
+                    parts[1].append(np.ravel(p["all_numerical"]))
+                    parts[2].append(np.ravel(np.broadcast_to(p["slack"],
+                                                             np.shape(p["all_analytic"]))))
+        except Exception:                  # noqa: BLE001 (this case fails some other way)
+            continue
+    words = [f"d{name}: your gradient is the transpose of the true one" for name in transposed]
+    for name, (a, n, slack, tol) in sorted(pooled.items(),
+                                           key=lambda item: exercise.names.index(item[0])):
+        ratio = constant_ratio(np.concatenate(a), np.concatenate(n), tol, np.concatenate(slack))
+        if ratio is not None and name not in transposed:
+            words.append(f"d{name}: {describe_ratio(ratio)}")
+    return words
+
+
+def _matches(exercise, fn, index, formula, cases):
+    """Whether output ``index`` of the student's function equals the wrong formula at every case
+    (the failing example and the fixed probes)."""
+    for inputs, kwargs, dout in cases:
+        inputs = tuple(np.array(v, dtype=float) for v in inputs)
+        _, cache = exercise.forward(*inputs, **kwargs)
+        try:
+            got = fn(np.array(dout, dtype=float), cache)
+        except Exception:                  # noqa: BLE001
+            return False
+        got = got if isinstance(got, (tuple, list)) else (got,)
+        if len(got) <= index:
+            return False
+        mine, wrong = np.asarray(got[index], dtype=float), formula(inputs, kwargs, dout)
+        if mine.shape != np.shape(wrong):
+            return False
+        if not np.allclose(mine, wrong, rtol=1e-9, atol=1e-12):
+            return False
+    return True
+
+
+def grade_assembly(fn) -> Result:
+    name = "vae_backward"
+    if fn is None:
+        return Result(name, "missing", hint=f"the file defines no {name}")
+    try:
+        check_assembly(fn, 3, 2, 2, 2, 2, 0)
+    except NotImplementedError:
+        return Result(name, "not attempted")
+    except Exception:                      # noqa: BLE001
+        pass
+    last = []
+
+    @SETTINGS
+    @given(assembly_cases())
+    def prop(case):
+        last[:] = [case]
+        problem = check_assembly(fn, *case)
+        if problem:
+            raise AssertionError(problem)
+    try:
+        prop()
+    except Exception as exc:               # noqa: BLE001
+        x_dim, hidden, z_dim, k, batch, seed = last[0]
+        example = f"x_dim={x_dim} hidden={hidden} z_dim={z_dim} k={k} batch={batch} seed={seed}"
+        words = (str(exc) if isinstance(exc, AssertionError)
+                 else f"raised {type(exc).__name__}: {' '.join(str(exc).split())}"[:120])
+        return Result(name, "failed", example, words)
+    return Result(name, "passed")
+
+
+def grade_file(path) -> list:
+    """Results for every exercise of the student's file, in the order of the stubs."""
+    module = load_student_file(path)
+    results = [grade_exercise(ex, getattr(module, ex.name, None)) for ex in EXERCISES]
+    assembly = grade_assembly(getattr(module, "vae_backward", None))
+    if assembly.status == "failed" and any(r.status != "passed" for r in results):
+        assembly.hint += "; the pieces it calls do not all pass yet: fix them first"
+    results.append(assembly)
+    sys.modules.pop(module.__name__, None)
+    return results
+
+
+def format_table(results) -> str:
+    width = max(len(r.exercise) for r in results)
+    ex_width = max([len(r.example) for r in results] + [len("smallest failing example")])
+    lines = [f"{'exercise':<{width}}  {'result':<13}  {'smallest failing example':<{ex_width}}  hint"]
+    for r in results:
+        lines.append(f"{r.exercise:<{width}}  {r.status:<13}  {r.example:<{ex_width}}  "
+                     f"{r.hint}".rstrip())
+    counts = {s: sum(r.status == s for r in results)
+              for s in ("passed", "failed", "not attempted", "missing")}
+    lines.append(", ".join(f"{n} {s}" for s, n in counts.items() if n) + f" of {len(results)}")
+    return "\n".join(lines)
