@@ -39,6 +39,7 @@ X_DIM, Z_DIM, B = 4, 2, 3
 M = VAE(X_DIM, (3,), Z_DIM, "tanh", "bernoulli", seed=0)                 # float64, Bernoulli
 M32 = VAE(X_DIM, (3,), Z_DIM, "tanh", "gaussian", dtype=np.float32, seed=0)
 X = np.full((B, X_DIM), 0.5)
+EPS = np.zeros((B, Z_DIM))
 HUGE = np.full((B, X_DIM), 1e39)            # finite in float64, inf once cast to float32
 OK_SHA = "0" * 64
 CLOSED_PORT = "http://127.0.0.1:9/"         # the discard port: nothing listens, refused at once

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from table_common import B, HUGE, M, M32, X, X_DIM, Z_DIM, nan_at, rows
+from table_common import B, EPS, HUGE, M, M32, X, X_DIM, Z_DIM, nan_at, rows
 from vae_np import SGD, VAE, Adagrad, Adam, Momentum, fit
 
 CASES: list = []
@@ -59,6 +59,7 @@ BATCH_METHODS = {
     "VAE.loss": lambda m, x, **kw: m.loss(x, **kw),
     "VAE.elbo_terms": lambda m, x, **kw: m.elbo_terms(x, **kw),
     "VAE.log_weights": lambda m, x, **kw: m.log_weights(x, **kw),
+    "VAE.trace": lambda m, x, **kw: m.trace(x, **kw),
 }
 for _entry, _method in BATCH_METHODS.items():
     for _kind, _word, _what, _call in [
@@ -74,6 +75,16 @@ for _entry, _method in BATCH_METHODS.items():
          lambda tmp, f=_method: f(M, X, rng=np.random.default_rng)),
     ]:
         case(_entry, _kind, _word, _what, _call)
+
+# forward takes a batch already in the model's dtype (fit's fast path): it checks shapes only
+for _kind, _word, _what, _call in [
+    ("shape", f"x (B, {X_DIM})", "x 1-D", lambda tmp: M.forward(np.zeros(X_DIM), EPS[None])),
+    ("shape", f"eps (K, B, {Z_DIM})", "eps (B, z_dim) without the K axis",
+     lambda tmp: M.forward(X, EPS)),
+    ("shape", f"eps (K, B, {Z_DIM})", "eps for another batch size",
+     lambda tmp: M.forward(X, np.zeros((1, B + 1, Z_DIM)))),
+]:
+    case("VAE.forward", _kind, _word, _what, _call)
 
 for _kind, _word, _what, _call in [
     ("shape", "x", "x 1-D", lambda tmp: M.encode(np.zeros(X_DIM))),

@@ -45,6 +45,11 @@ for _entry, _word, _what, _call in [
      lambda tmp: ops.bernoulli_nll_forward(A23, np.full(3, 0.5))),
     ("ops.bernoulli_nll_backward", "dnll", "dnll (1,) for B = 2",
      lambda tmp: ops.bernoulli_nll_backward(np.ones(1), ops.bernoulli_nll_forward(A23, A23)[1])),
+    ("ops.continuous_bernoulli_nll_forward", "x", "x (1, 3) for logits (2, 3)",
+     lambda tmp: ops.continuous_bernoulli_nll_forward(A23, A13 * 0.5)),
+    ("ops.continuous_bernoulli_nll_backward", "dnll", "dnll (1,) for B = 2",
+     lambda tmp: ops.continuous_bernoulli_nll_backward(
+         np.ones(1), ops.continuous_bernoulli_nll_forward(A23, A23 * 0.5)[1])),
     ("ops.gaussian_nll_forward", "x", "x (1, 3) for mean (2, 3)",
      lambda tmp: ops.gaussian_nll_forward(A23, A13)),
     ("ops.gaussian_nll_backward", "dnll", "dnll (2, 1) for B = 2",
