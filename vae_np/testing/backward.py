@@ -109,9 +109,45 @@ def assert_backward(forward, backward, *inputs, dout=None, kwargs=None, names=No
         errors[names[i]] = err
         if problem:
             problems.append(problem)
+    for p in problems:
+        if p.get("kind") == "values" and p["ratio"] is None and not p["transposed"]:
+            p["ratio"], p["probed"] = _probe_ratio(forward, backward, xs, kwargs, dout, p, h_rel,
+                                                   seed), True
     if problems:
         raise BackwardMismatch("\n".join(_message(p, forward) for p in problems), problems)
     return errors
+
+
+def _probe_ratio(forward, backward, xs, kwargs, dout, problem, h_rel, seed, probes=3):
+    """The constant factor of a wrong gradient, pooled over the failing point and a few nearby
+    ones (every input moved by at most 10 % of max(|x|, 0.1), so a positive sigma stays
+    positive): a minimal example with one nonzero coordinate cannot show a factor on its own.
+    Diagnosis only; the verdict is the failing point's. None if the factor is not constant."""
+    i, rng = problem["position"], np.random.default_rng(seed + 1)
+    a_all = [np.ravel(problem["all_analytic"])]
+    n_all = [np.ravel(problem["all_numerical"])]
+    slack = [np.ravel(np.broadcast_to(problem["slack"], problem["all_analytic"].shape))]
+    for _ in range(probes):
+        moved = [x + 0.05 * np.clip(rng.standard_normal(x.shape), -2, 2) * np.maximum(np.abs(x),
+                                                                                       0.1)
+                 for x in xs]
+        try:
+            with np.errstate(all="ignore"):
+                _, cache = forward(*moved, **kwargs)
+                g = backward(dout.copy(), cache)
+                g = np.asarray(list(g)[i] if isinstance(g, (tuple, list)) else g, dtype=float)
+
+                def objective(j, x, moved=moved):
+                    return np.asarray(forward(*moved[:j], x, *moved[j + 1:], **kwargs)[0])
+                numeric, bound = _central(objective, i, moved[i], dout, h_rel)
+        except Exception:                  # noqa: BLE001 (a probe outside the op's domain)
+            continue
+        if g.shape == numeric.shape and np.all(np.isfinite(g)) and np.all(np.isfinite(numeric)):
+            a_all.append(np.ravel(g))
+            n_all.append(np.ravel(numeric))
+            slack.append(np.ravel(bound))
+    return constant_ratio(np.concatenate(a_all), np.concatenate(n_all), problem["tol"],
+                          np.concatenate(slack))
 
 
 def _input_names(forward, count):
@@ -245,4 +281,6 @@ def _message(p, forward):
         lines[-1] += "; your gradient is the transpose of the true one"
     elif p["ratio"] is not None:
         lines[-1] += f"; {describe_ratio(p['ratio'])}"
+        if p.get("probed"):
+            lines[-1] += " (here and at nearby points)"
     return "\n".join(lines)
