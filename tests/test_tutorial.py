@@ -51,8 +51,13 @@ def test_the_notebook_follows_the_derivation_and_runs_each_claim(notebook):
     assert "model.trace(" in code or ".trace(xb" in code
 
 
-def test_the_notebook_runs_end_to_end():
+def test_the_notebook_runs_end_to_end(monkeypatch):
     notebook = _import("nbformat").read(NOTEBOOK, as_version=4)       # a copy of its own to fill
+    # One BLAS thread in the kernel: on a loaded machine BLAS threads compete for the cores (the
+    # notebook took 111 s with the default threads and 18 s with one, at a load average of 6 on
+    # two cores).
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        monkeypatch.setenv(name, "1")
     nbclient = _import("nbclient")
     _import("ipykernel")
     _import("matplotlib")
