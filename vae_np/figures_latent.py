@@ -221,9 +221,12 @@ def latent_traversals(path, model, x, image_shape, n_steps=9, span=3.0, title=""
     h, w = image_shape
     grid = tile(images, image_shape, ncols=n_steps)
     z_dim = model.z_dim
-    height = min(0.75 * z_dim, 40) + 1.4
-    fig = _figure(max(0.75 * n_steps, 4.5) + 2.2, height)
-    ax = fig.add_subplot(1, 1, 1)
+    inches = min(0.75, 30 / z_dim) / (h + 1)              # per grid pixel: rows of at most 0.75"
+    grid_w, grid_h = grid.shape[1] * inches, (grid.shape[0] + 3) * inches
+    left, bottom, top, right = 2.4, 0.75, 0.45, 0.2        # margins in inches, for the labels
+    width, height = left + grid_w + right, bottom + grid_h + top
+    fig = _figure(width, height)
+    ax = fig.add_axes((left / width, bottom / height, grid_w / width, grid_h / height))
     _image_axes(ax, grid)
     ax.set_xticks(_centres(n_steps, w, 1), [f"{v:.2g}" for v in values], fontsize=8)
     rows = _centres(z_dim, h, 1)
@@ -235,5 +238,4 @@ def latent_traversals(path, model, x, image_shape, n_steps=9, span=3.0, title=""
     ax.set_ylim(grid.shape[0] - 0.5, -3)
     ax.set(xlabel="value of the swept unit (red mark: its posterior mean)")
     ax.set_title(title or "latent traversals around mu(x)", fontsize=10)
-    fig.tight_layout()
     return _save(fig, path)
