@@ -210,9 +210,10 @@ def run_figures(out_dir, model, dataset, x_test, history, rng, n_samples=64, n_i
             from .data import SHAPES as names
         if model.z_dim == 2:
             written.append(latent_grid(out_dir / "latent_grid.png", model, shape, title=title))
-        written.append(latent_means(out_dir / "latent_means.png", mu, labels, names,
-                                    title=f"test-set latent means ({title})"))
         factors = getattr(dataset, "factors_test", None)
+        note = "; latent_factors.png colours them by every factor" if factors else ""
+        written.append(latent_means(out_dir / "latent_means.png", mu, labels, names,
+                                    title=f"test-set latent means ({title}){note}"))
         if factors:
             factors = {k: np.asarray(v)[:len(x_test)] for k, v in factors.items()}
             written.append(latent_means_by_factor(out_dir / "latent_factors.png", mu, factors,
