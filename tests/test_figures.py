@@ -195,3 +195,23 @@ def test_latent_means_by_factor_draws_a_panel_per_factor(mpl, tmp_path):
     assert one.shape[:2] == (360, 1260)
     with pytest.raises(ValueError, match="factors must be a non-empty dict"):
         figures.latent_means_by_factor(tmp_path / "h.png", mu, {})
+
+
+def test_run_figures_without_labels_or_factors(mpl, tmp_path):
+    from vae_np.data import Dataset
+
+    rng = np.random.default_rng(5)
+    x = (rng.random((40, 6)) < 0.5).astype(np.uint8) * 255
+    data = Dataset(name="toy", x_train=x, x_test=x[:20], y_train=None, y_test=None,
+                   image_shape=(2, 3))
+    history = {"epoch": [1], "train_loss": [3.0], "test_loss": [3.5], "train_recon": [2.0],
+               "train_kl": [1.0]}
+    for z_dim, expected in ((1, []), (3, ["latent_means.png"]),
+                            (2, ["latent_grid.png", "latent_means.png"])):
+        out = tmp_path / f"z{z_dim}"
+        written = figures.run_figures(out, VAE(6, (4,), z_dim), data, x[:20], history,
+                                      np.random.default_rng(0), n_samples=4, n_inputs=4)
+        names = sorted(p.name for p in written)
+        assert names == sorted(["loss.png", "reconstructions.png", "samples.png",
+                                "traversals.png"] + expected)
+        assert sorted(p.name for p in out.glob("*.png")) == names
