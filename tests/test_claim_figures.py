@@ -1,6 +1,6 @@
-"""The claim figures (vae_np.claim_figures): the numbers behind each picture against formulas written
-out here, and the PNGs themselves. Drawing needs matplotlib (the ``plot`` extra, installed by
-``pip install -e ".[test,plot]"``); without it the drawing tests fail and say what to install."""
+"""The claim figures (vae_np.claim_figures): the numbers behind each picture against formulas
+written out here, and the PNGs themselves. Drawing needs matplotlib (the ``plot`` extra, installed
+by ``pip install -e ".[test,plot]"``); without it the drawing tests fail and say what to install."""
 import math
 
 import numpy as np

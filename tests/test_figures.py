@@ -139,7 +139,8 @@ def test_tile_pairs_puts_each_input_left_of_its_reconstruction():
     grid = figures.tile_pairs(x, rec, (1, 2), ncols=2, gap=1, pad=2, pad_value=0.25)
     # a pair is 1 x (2 + 1 + 2); two pairs per row with 2 px of white (1.0) between them
     assert grid.shape == (1 + 2 + 1, 5 + 2 + 5)
-    np.testing.assert_array_equal(grid[0], [0.1, 0.2, 0.25, 0.9, 0.8, 1, 1, 0.3, 0.4, 0.25, 0.7, 0.6])
+    np.testing.assert_array_equal(grid[0], [0.1, 0.2, 0.25, 0.9, 0.8, 1, 1,
+                                            0.3, 0.4, 0.25, 0.7, 0.6])
     np.testing.assert_array_equal(grid[3, :5], [0.5, 0.6, 0.25, 0.5, 0.4])
     assert (grid[3, 5:] == 1).all() and (grid[1:3] == 1).all()
     with pytest.raises(ValueError, match=r"x_rec must have the shape of x"):

@@ -1,6 +1,6 @@
-"""docs/tutorial.ipynb: kept without stored outputs, runs every claim it teaches, and executes end to
-end (nbclient, a fresh python3 kernel started in the repository root) without a cell error in under
-two minutes. Needs nbclient, nbformat, ipykernel and matplotlib, all installed by
+"""docs/tutorial.ipynb: kept without stored outputs, runs every claim it teaches, and executes end
+to end (nbclient, a fresh python3 kernel started in the repository root) without a cell error in
+under two minutes. Needs nbclient, nbformat, ipykernel and matplotlib, all installed by
 ``pip install -e ".[test,plot]"``; without them the tests fail and say so."""
 import time
 from pathlib import Path

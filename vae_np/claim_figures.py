@@ -174,8 +174,8 @@ def gaussian_kl(m1, v1, m2, v2):
 
 def elbo_gap_data(x=2.0, s2=0.5, steps=41):
     """A conjugate model p(z) = N(0, 1), p(x|z) = N(x; z, s2): p(z|x) = N(x / (1 + s2),
-    s2 / (1 + s2)) and ln p(x) = ln N(x; 0, 1 + s2) are exact. q_t = N(m_t, v_t) moves from the prior
-    (t = 0) to the posterior (t = 1), the mean linearly and ln v_t linearly. For each t:
+    s2 / (1 + s2)) and ln p(x) = ln N(x; 0, 1 + s2) are exact. q_t = N(m_t, v_t) moves from the
+    prior (t = 0) to the posterior (t = 1), the mean linearly and ln v_t linearly. For each t:
 
         ELBO(q_t) = E_q[ln p(x|z)] - KL(q_t || p(z))    (KL by ops.kl_forward)
         gap = ln p(x) - ELBO(q_t),   and KL(q_t || p(z|x)) in closed form (it must equal the gap).

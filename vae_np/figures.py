@@ -1,5 +1,6 @@
 """PNG figures of a run: inputs beside their reconstructions, prior samples, loss curves, latent
-traversals, and the latent manifold and latent means (in ``vae_np.figures_latent``, re-exported here).
+traversals, and the latent manifold and latent means (in ``vae_np.figures_latent``, re-exported
+here).
 
 matplotlib (the ``plot`` extra) is imported lazily, inside the functions that draw, and through its
 object-oriented API with the Agg canvas (no pyplot, no global backend switch), so importing this
@@ -84,7 +85,7 @@ def image_grid(path, images, image_shape, title="", ncols=None) -> Path:
 
 
 def tile_pairs(x, x_rec, image_shape, ncols=4, gap=1, pad=4, pad_value=0.5):
-    """Each input beside its reconstruction, as one (H, 2W + gap) image per pair, tiled (pure NumPy).
+    """Each input beside its reconstruction, one (H, 2W + gap) image per pair, tiled (pure NumPy).
 
     Parameters
     ----------

@@ -1,6 +1,6 @@
-"""Figures of the latent space: the decoded grid (z_dim = 2), the latent means coloured by label or by
-every ground-truth factor, and latent traversals for any z_dim. Re-exported by ``vae_np.figures``;
-matplotlib is imported lazily, as there.
+"""Figures of the latent space: the decoded grid (z_dim = 2), the latent means coloured by label or
+by every ground-truth factor, and latent traversals for any z_dim. Re-exported by
+``vae_np.figures``; matplotlib is imported lazily, as there.
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ FACTOR_UNITS = {"pos_x": "pos_x (0 left .. 1 right)", "pos_y": "pos_y (0 top .. 
 
 
 def _centres(count, size, pad):
-    """Pixel coordinate of the centre of each of ``count`` cells of ``size`` pixels on a tiled grid."""
+    """Pixel coordinate of the centre of each of ``count`` cells of ``size`` pixels on a grid."""
     return np.arange(count) * (size + pad) + (size - 1) / 2
 
 
@@ -148,7 +148,8 @@ def latent_means_by_factor(path, mu, factors, title="", names=None) -> Path:
 
     Parameters
     ----------
-    mu : (N, z_dim >= 2) latent means;  factors : dict name -> (N,) values (``Dataset.factors_test``)
+    mu : (N, z_dim >= 2) latent means
+    factors : dict name -> (N,) values (``Dataset.factors_test``)
     names : class names of a categorical factor (default: the sprite shapes for ``shape``)
     """
     mu = check_array("mu", mu, ndim=2)
