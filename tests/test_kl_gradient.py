@@ -1,4 +1,4 @@
-"""The KL gradient (DESIGN.md, "KL gradient"): which expression matches finite differences.
+"""The KL gradient: which expression matches finite differences; and the KL's own value.
 
 With -KL = 1/2 (1 + ln sigma^2 - mu^2 - sigma^2) the true gradient is
     d(-KL)/dsigma = 1/sigma - sigma,   d(-KL)/dmu = -mu.
@@ -15,7 +15,14 @@ tolerance); near sigma = 1 or mu = 0 the gradient is too small for a ratio to 1e
 coordinates are left out of the ratio (never out of the gradient check). The complex step has no
 such noise: there quoted = 2 x (complex step) to 1e-12 on every coordinate, up to the rounding of
 the quoted expression itself.
+
+The forward pass has its own reference: KL(N(mu, sigma^2) || N(0, 1)) per dimension as the
+integral of q (ln q - ln p), the log-densities written out, by scipy's adaptive quadrature. A gradient
+check cannot see a KL that is wrong by a constant factor in both passes (a beta = 2 model passes
+it); that reference does.
 """
+import math
+
 import numpy as np
 import pytest
 from hypothesis import assume, given
@@ -24,6 +31,7 @@ from hypothesis import strategies as st
 from strategies import (arrays, assert_fd_close, central_difference, complex_step, matrix_shapes,
                         relative_error)
 from vae_np import ops
+from vae_np.derivations._record import quad
 
 RATIO_TOL = 1e-7
 RATIOS = []   # every ratio checked, reported by test_zz_report_ratio
@@ -154,6 +162,53 @@ def test_through_encoder_parameters(sigma_param, data):
         ratio = quoted[name][big] / numeric[big]
         RATIOS.extend(ratio.tolist())
         np.testing.assert_allclose(ratio, 2.0, rtol=RATIO_TOL, atol=0, err_msg=name)
+
+
+def reference_kl(mu, sigma):
+    """sum_j int N(z; mu_j, sigma_j^2) [ln N(z; mu_j, sigma_j^2) - ln N(z; 0, 1)] dz by quadrature
+    over mu_j +- 40 sigma_j (the derivations' adaptive quadrature, whose bound adds 64 ulps of
+    the integral of |integrand| and re-checks an integral that cancels to ~0)."""
+    total, err = 0.0, 0.0
+    for m, s in zip(np.ravel(mu), np.ravel(sigma)):
+        def integrand(z, m=m, s=s):
+            log_q = -0.5 * ((z - m) / s) ** 2 - math.log(s) - 0.5 * math.log(2 * math.pi)
+            log_p = -0.5 * z * z - 0.5 * math.log(2 * math.pi)
+            return math.exp(log_q) * (log_q - log_p)
+        value, bound = quad(integrand, m - 40 * s, m + 40 * s, points=[m])
+        total += value
+        err += bound
+    return total, err
+
+
+def assert_kl_matches_reference(kl_forward, mu, sigma):
+    """The per-example KL of ``kl_forward`` against ``reference_kl``, row by row."""
+    kl, _ = kl_forward(mu, sigma)
+    for b in range(mu.shape[0]):
+        value, err = reference_kl(mu[b], sigma[b])
+        assert abs(kl[b] - value) <= err + 8 * np.finfo(float).eps * abs(value), (b, kl[b], value)
+
+
+@given(data=st.data())
+def test_kl_forward_matches_its_defining_integral(data):
+    shape = data.draw(matrix_shapes())
+    mu, sigma = data.draw(arrays(shape, -3, 3)), data.draw(arrays(shape, 0.1, 3))
+    assert_kl_matches_reference(ops.kl_forward, mu, sigma)
+
+
+def test_kl_forward_reference_catches_a_doubled_kl():
+    # doubling both the KL forward and its backward (a beta = 2 model) passes every gradient check
+    mu, sigma = np.array([[0.3, -1.2]]), np.array([[0.7, 1.9]])
+
+    def doubled(m, s):
+        kl, cache = ops.kl_forward(m, s)
+        return 2 * kl, cache
+
+    assert_kl_matches_reference(ops.kl_forward, mu, sigma)
+    with pytest.raises(AssertionError):
+        assert_kl_matches_reference(doubled, mu, sigma)
+    # and a worked value: KL(N(0.5, 2^2) || N(0, 1)) = 1/2 (0.25 + 4 - 1 - ln 4)
+    kl, _ = ops.kl_forward(np.array([[0.5]]), np.array([[2.0]]))
+    assert kl[0] == pytest.approx(0.5 * (3.25 - math.log(4.0)), rel=1e-15)
 
 
 def test_fixed_point_example():
