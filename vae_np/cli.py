@@ -11,7 +11,8 @@ import importlib
 import sys
 
 COMMAND_MODULES = ("vae_np.cli_gradcheck", "vae_np.cli_train", "vae_np.cli_evaluate",
-                   "vae_np.cli_images", "vae_np.cli_verify", "vae_np.cli_explain", "vae_np.cli_exercises")
+                   "vae_np.cli_images", "vae_np.cli_verify", "vae_np.cli_explain",
+                   "vae_np.cli_exercises")
 
 
 class _Parser(argparse.ArgumentParser):
