@@ -9,7 +9,8 @@ Central differences (every input, every coordinate): n_i = (L(x + h e_i) - L(x -
 (x+ - x-), h = h_rel * max(1, |x_i|), by ``vae_np.numerics.difference_quotient``. Its error bound
 per coordinate is the measured truncation |n(2h) - n(h)| plus the rounding of the numerator,
 16 eps F / (x+ - x-) with F = sum |out * dout| (the terms of L, not L, which can cancel to 0): the
-same noise model as ``vae_np.gradcheck``. A coordinate passes when |a - n| <= tol (|a| + |n|) +
+same noise model as ``vae_np.gradcheck`` (with eps F raised to the smallest subnormal number,
+the absolute rounding unit where L underflows below 2.2e-308). A coordinate passes when |a - n| <= tol (|a| + |n|) +
 bound, tol = 1e-6 as in the gradient checker (ten times the ~1e-7 a correct float64 central
 difference reaches); a factor 2, a sign or a missing term misses it by orders of magnitude.
 
@@ -17,7 +18,9 @@ Complex step (where the forward is complex-analytic): Im L(x + i h e_i) / h with
 subtractive cancellation, so it equals the derivative to rounding. Its bound is 1e-10 (|a| + |n|)
 (the backward formulas themselves lose up to eps / |f'| relatively, e.g. 1 - tanh^2 near
 saturation) plus 64 eps S_i, S_i = sum_j |d out_j / d x_i * dout_j| (the rounding of the sum),
-plus tiny / h = 2.2e-288 (an imaginary part h dL below the smallest normal number underflows). With
+plus 1e-13 max(1, max |a|, max |dout|) (the backward's own rounding of terms that cancel: 1 -
+e^-2r near r = 0 is 2r with an absolute error of eps, 450 eps leaves a margin), plus tiny / h =
+2.2e-288 (an imaginary part h dL below the smallest normal number underflows). With
 ``complex_step="auto"`` (the default) it runs when the forward maps complex inputs to a complex
 output, and a complex-step value that disagrees with central differences as well as with the
 analytic gradient is taken as a forward that is not analytic (abs, maximum) and ignored.
@@ -32,8 +35,10 @@ from ..gradcheck_report import constant_ratio, describe_ratio
 from ..numerics import difference_quotient, step_size
 
 EPS = float(np.finfo(np.float64).eps)
+SUBNORMAL = float(np.finfo(np.float64).smallest_subnormal)    # rounding unit below tiny
 COMPLEX_H = 1e-20
 COMPLEX_RTOL = 1e-10
+COMPLEX_ATOL = 1e-13
 COMPLEX_FLOOR = float(np.finfo(np.float64).tiny) / COMPLEX_H
 
 
@@ -85,7 +90,7 @@ def assert_backward(forward, backward, *inputs, dout=None, kwargs=None, names=No
     if dout.shape != out.shape:
         raise ValueError(f"dout must have the forward output's shape {out.shape}, got {dout.shape}")
     dout_before = dout.copy()
-    grads = backward(dout.copy(), cache)
+    grads = backward(dout, cache)
     grads = list(grads) if isinstance(grads, (tuple, list)) else [grads]
     for i, (x, old) in enumerate(zip(xs, before)):
         if not np.array_equal(x, old, equal_nan=True):
@@ -188,7 +193,8 @@ def _check_input(objective, i, name, x, g, dout, tol, h_rel, complex_step):
             return dict(problem, kind="not_complex"), float(err.max(initial=0.0))
         return None, float(err.max(initial=0.0))
     n_c, s = exact
-    slack = 64 * EPS * s + COMPLEX_FLOOR
+    scale = max(1.0, float(np.max(np.abs(g), initial=0.0)), float(np.max(np.abs(dout))))
+    slack = 64 * EPS * s + COMPLEX_ATOL * scale + COMPLEX_FLOOR
     ok_c = np.abs(g - n_c) <= COMPLEX_RTOL * (np.abs(g) + np.abs(n_c)) + slack
     if ok_c.all():
         return None, float(err.max(initial=0.0))
@@ -205,7 +211,7 @@ def _agree(a, n, bound, tol):
 
 def _central(objective, i, x, dout, h_rel):
     """Central differences of L = sum(out * dout) along every coordinate of x, with the bound
-    |n(2h) - n(h)| + 16 eps F / span."""
+    |n(2h) - n(h)| + 16 (eps F + smallest subnormal) / span."""
     x = x.copy()
     numeric, bound = np.empty(x.shape), np.empty(x.shape)
     terms = []
@@ -220,7 +226,7 @@ def _central(objective, i, x, dout, h_rel):
         d1, _, _, span = difference_quotient(L, x, j, h)
         d2, _, _, _ = difference_quotient(L, x, j, 2 * h)
         numeric.flat[j] = d1
-        bound.flat[j] = abs(d2 - d1) + 16 * EPS * max(terms) / span
+        bound.flat[j] = abs(d2 - d1) + 16 * (EPS * max(terms) + SUBNORMAL) / span
     return numeric, bound
 
 

@@ -1,0 +1,187 @@
+"""vae_np.testing: assert_backward passes right gradients and says how wrong ones are wrong; the
+strategies' examples run; the README's testing example catches its planted bug; importing vae_np
+needs no hypothesis."""
+import doctest
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import strategies as test_strategies
+from vae_np import ops
+from vae_np.testing import BackwardMismatch, assert_backward
+from vae_np.testing import strategies
+
+REPO = Path(__file__).resolve().parents[1]
+ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(
+    [str(REPO)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])}
+RNG = np.random.default_rng(0)
+MU, SIGMA = RNG.normal(size=(3, 2)), RNG.uniform(0.3, 2.0, size=(3, 2))
+X, W, B = RNG.normal(size=(4, 3)), RNG.normal(size=(3, 2)), RNG.normal(size=2)
+
+
+def raises(forward, backward, *inputs, **options):
+    with pytest.raises(BackwardMismatch) as info:
+        assert_backward(forward, backward, *inputs, **options)
+    return str(info.value), info.value.problems
+
+
+# --------------------------------------------------------------------------- assert_backward
+def test_right_gradients_pass_with_small_errors():
+    errors = assert_backward(ops.kl_forward, ops.kl_backward, MU, SIGMA)
+    assert set(errors) == {"mu", "sigma"} and max(errors.values()) < 1e-8
+    assert assert_backward(ops.dense_forward, ops.dense_backward, X, W, B).keys() == {"x", "W", "b"}
+
+
+@pytest.mark.parametrize("factor, words", [(2.0, "your gradient is 2.000 x the true one"),
+                                           (0.5, "your gradient is 0.500 x the true one"),
+                                           (-1.0, "-1.000 x the true one (the sign is flipped)")])
+def test_a_constant_factor_is_said_in_words(factor, words):
+    def scaled(dkl, cache):
+        dmu, dsigma = ops.kl_backward(dkl, cache)
+        return factor * dmu, factor * dsigma
+    message, problems = raises(ops.kl_forward, scaled, MU, SIGMA)
+    assert [p["name"] for p in problems] == ["mu", "sigma"]
+    assert message.count(words) == 2
+    assert "input 'mu' (input 0 of kl_forward, shape (3, 2))" in message
+    p = problems[0]
+    assert p["analytic"] == pytest.approx(factor * p["numerical"], rel=1e-6)
+    assert f"worst coordinate {p['index']}: analytic" in message
+
+
+def test_a_wrong_term_has_no_constant_factor():
+    def no_log_term(dkl, cache):          # d/dsigma of -ln sigma dropped: sigma, not sigma - 1/sigma
+        mu, sigma = cache
+        return dkl[:, None] * mu, dkl[:, None] * sigma
+    message, problems = raises(ops.kl_forward, no_log_term, MU, SIGMA)
+    assert [p["name"] for p in problems] == ["sigma"]           # dmu is right
+    assert problems[0]["ratio"] is None and "x the true one" not in message
+    assert "6 of 6 coordinates off" in message
+
+
+def test_a_transpose_is_recognised_square_or_not():
+    def transposed(dy, cache):
+        dx, dW, db = ops.dense_backward(dy, cache)
+        return dx, dW.T, db
+    message, problems = raises(ops.dense_forward, transposed, X, W, B)
+    assert "has shape (2, 3): your gradient is the transpose of the true one" in message
+    square = RNG.normal(size=(3, 3))
+    message, problems = raises(ops.dense_forward, transposed, X, square, B[:1].repeat(3))
+    assert problems[0]["transposed"] and "your gradient is the transpose" in message
+    message, _ = raises(ops.dense_forward, lambda dy, c: (*ops.dense_backward(dy, c)[:2], B[:1]),
+                        X, W, B)
+    assert "has shape (1,), expected (2,)" in message
+
+
+def test_the_complex_step_catches_what_central_differences_cannot():
+    """An error of 1e-8 relative is below the central differences' tolerance 1e-6 but far above
+    the complex step's rounding: it fails, by the complex step; with complex_step=False it
+    passes (this is what the complex step adds)."""
+    def slightly_off(dy, y):
+        return ops.tanh_backward(dy, y) * (1 + 1e-8)
+    message, problems = raises(ops.tanh_forward, slightly_off, X)
+    assert "disagrees with the complex step" in message and problems[0]["method"] == "the complex step"
+    assert assert_backward(ops.tanh_forward, slightly_off, X, complex_step=False)
+
+
+def test_a_forward_that_is_not_complex_analytic():
+    """abs() is not analytic: in "auto" mode its complex step is recognised (it disagrees with the
+    central differences too) and ignored; complex_step=True insists and fails."""
+    def abs_forward(x):
+        return np.abs(x), x
+
+    def abs_backward(dy, x):
+        return dy * np.sign(x)
+    x = np.array([[0.5, -1.5, 2.0]])
+    assert assert_backward(abs_forward, abs_backward, x)
+    message, _ = raises(abs_forward, abs_backward, x, complex_step=True)
+    assert "does not map a complex input to a complex output" in message
+
+
+def test_mutation_count_and_missing_gradients_are_reported():
+    def mutating_dout(dy, y):
+        dy *= 1 - y * y
+        return dy
+    message, _ = raises(ops.tanh_forward, mutating_dout, X)
+    assert "modified dout in place" in message
+
+    def mutating_cache(dy, x):              # relu's cache is its input itself
+        x[x < 0] = 0
+        return dy * (x > 0)
+    message, _ = raises(ops.relu_forward, mutating_cache, X)
+    assert "modified input 'x' in place" in message
+    message, _ = raises(ops.kl_forward, lambda d, c: (*ops.kl_backward(d, c), d), MU, SIGMA)
+    assert "returned 3 gradients for 2 inputs" in message
+    message, _ = raises(ops.dense_forward, lambda dy, c: ops.dense_backward(dy, c, need_dx=False),
+                        X, W, B)
+    assert "input 'x'" in message and "is None" in message
+    message, _ = raises(ops.tanh_forward, lambda dy, y: dy * np.nan, X)
+    assert "not a finite numeric array" in message
+
+
+def test_caller_arrays_are_never_touched_and_bad_options_are_value_errors():
+    x = X.copy()
+    assert_backward(ops.relu_forward, ops.relu_backward, x, complex_step=False)
+    np.testing.assert_array_equal(x, X)
+    with pytest.raises(ValueError, match="complex_step"):
+        assert_backward(ops.tanh_forward, ops.tanh_backward, X, complex_step="yes")
+    with pytest.raises(ValueError, match="dout"):
+        assert_backward(ops.tanh_forward, ops.tanh_backward, X, dout=np.ones(3))
+
+
+# --------------------------------------------------------------------------- strategies
+def test_every_strategy_has_a_runnable_example():
+    result = doctest.testmod(strategies, optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0
+    documented = [name for name in strategies.__all__
+                  if callable(getattr(strategies, name)) and ">>>" in
+                  (getattr(strategies, name).__doc__ or "")]
+    assert set(documented) >= {"floats", "away_from_zero", "arrays", "matrix_shapes",
+                               "dense_shapes", "architectures", "make_data"}
+    assert result.attempted >= 2 * len(documented)
+
+
+def test_tests_strategies_is_a_re_export():
+    for name in ("arrays", "architectures", "make_data", "matrix_shapes", "floats"):
+        assert getattr(test_strategies, name) is getattr(strategies, name)
+
+
+def test_importing_vae_np_needs_no_hypothesis():
+    code = ("import sys; sys.modules['hypothesis'] = None\n"
+            "import vae_np, vae_np.testing, vae_np.gradcheck, vae_np.exercises, vae_np.cli\n"
+            "from vae_np.testing import assert_backward\n"
+            "print('ok')")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, env=ENV)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr
+
+
+# --------------------------------------------------------------------------- the README example
+def readme_example():
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    section = text.split("## Testing your own layers", 1)[1].split("\n## ", 1)[0]
+    return re.search(r"```python\n(.*?)```", section, re.S).group(1)
+
+
+def run_pytest(tmp_path, code):
+    (tmp_path / "test_square.py").write_text(code)
+    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                           "test_square.py"], capture_output=True, text=True, timeout=120,
+                          env=ENV, cwd=tmp_path)
+
+
+def test_the_readme_example_passes_and_catches_its_planted_bug(tmp_path):
+    code = readme_example()
+    assert len(code.strip().splitlines()) <= 20
+    proc = run_pytest(tmp_path, code)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    planted = code.replace("return dy * 2 * x ", "return dy * x     ")
+    assert planted != code
+    proc = run_pytest(tmp_path, planted)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "your gradient is 0.500 x the true one" in proc.stdout
+    assert "input 'x' (input 0 of square_forward" in proc.stdout
