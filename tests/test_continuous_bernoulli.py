@@ -161,3 +161,28 @@ def test_model_refuses_grey_levels_outside_the_unit_interval():
     model = VAE(3, (2,), 1, "tanh", "continuous-bernoulli", dtype=np.float64, seed=0)
     with pytest.raises(ValueError, match="x"):
         model.loss_and_grads(np.full((2, 3), 1.5), k=1, eps=np.zeros((1, 2, 1)))
+
+
+def test_float32_stays_float32_and_agrees_with_float64():
+    rng = np.random.default_rng(5)
+    logits, x = rng.normal(0, 2, (3, 6)), rng.random((3, 6))
+    logits[0, :3] = [0.0, 1e-3, -0.999]
+    nll64, cache64 = ops.continuous_bernoulli_nll_forward(logits, x)
+    nll32, cache32 = ops.continuous_bernoulli_nll_forward(logits.astype(np.float32),
+                                                          x.astype(np.float32))
+    d32 = ops.continuous_bernoulli_nll_backward(np.ones(3, np.float32), cache32)
+    assert nll32.dtype == np.float32 and d32.dtype == np.float32
+    # float32 rounding of the inputs and of about D terms of size |softplus| + |x l| + ln C
+    scale = np.sum(np.abs(ops.softplus(logits)) + np.abs(x * logits) + 2, axis=1)
+    assert np.all(np.abs(nll32 - nll64) <= 16 * np.finfo(np.float32).eps * scale)
+    d64 = ops.continuous_bernoulli_nll_backward(np.ones(3), cache64)
+    assert np.all(np.abs(d32 - d64) <= 16 * np.finfo(np.float32).eps)
+
+
+def test_train_command_accepts_the_continuous_bernoulli(tmp_path):
+    from vae_np import cli
+    out = tmp_path / "cb"
+    assert cli.main(["train", "--likelihood", "continuous-bernoulli", "--epochs", "1", "--limit",
+                     "128", "--hidden", "8", "--z-dim", "2", "-q", "--no-figures", "--out",
+                     str(out)]) == 0
+    assert '"continuous-bernoulli"' in (out / "config.json").read_text()

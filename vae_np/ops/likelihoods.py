@@ -2,6 +2,8 @@
 or learned sigma."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .._validate import check_op_scalar as _check_scalar
@@ -132,7 +134,7 @@ def _series_t(y, terms=9):
 
     For |y| <= 1 the first omitted term is below 1/21! = 2e-20 of T(0) = 1/6."""
     out = np.zeros_like(y)
-    fact = [1.0 / np.prod(np.arange(1, 2 * k + 2, dtype=float)) for k in range(1, terms + 1)]
+    fact = [1.0 / math.factorial(2 * k + 1) for k in range(1, terms + 1)]   # Python floats
     for c in fact[::-1]:                      # Horner
         out = out * y + c
     return out
@@ -157,7 +159,7 @@ def continuous_bernoulli_log_normaliser(logits):
     small = np.abs(logits.real) < 1.0
     u = np.where(small, s, 1.0) / 2             # only small values reach the series
     q = np.sinh(u / 2)
-    near = np.log(2.0) + np.log1p(2 * q * q) - np.log1p(u * u * _series_t(u * u))
+    near = math.log(2.0) + np.log1p(2 * q * q) - np.log1p(u * u * _series_t(u * u))
     big = np.where(small, 2.0, s)
     e = np.exp(-big)
     far = np.log(big) + np.log1p(e) - np.log1p(-e)
@@ -171,15 +173,16 @@ def continuous_bernoulli_log_normaliser_grad(logits):
         |l| >= 1:  (1/s - 2 e^-s / (1 - e^-2s)) * sign,  s as in the log-normaliser
     """
     logits = np.asarray(logits)
-    sign = np.where(logits.real < 0, -1.0, 1.0)
-    s = sign * logits
+    negative = logits.real < 0
+    s = np.where(negative, -logits, logits)
     small = np.abs(logits.real) < 1.0
     l_small = np.where(small, logits, 0.0)
     t = _series_t(l_small * l_small)
     near = l_small * t / (1 + l_small * l_small * t)
     big = np.where(small, 2.0, s)
     e = np.exp(-big)
-    far = sign * (1 / big - 2 * e / (1 - e * e))
+    far = 1 / big - 2 * e / (1 - e * e)
+    far = np.where(negative, -far, far)
     return np.where(small, near, far)
 
 
