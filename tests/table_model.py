@@ -87,6 +87,14 @@ for _kind, _word, _what, _call in [
     case("VAE.forward", _kind, _word, _what, _call)
 
 for _kind, _word, _what, _call in [
+    ("type", "the Trace that forward(x, eps) returned", "backward(None)",
+     lambda tmp: M.backward(None)),
+    ("type", "the Trace that forward(x, eps) returned", "a trace already through backward",
+     lambda tmp: M.backward(M.trace(X, eps=EPS))),
+]:
+    case("VAE.backward", _kind, _word, _what, _call)
+
+for _kind, _word, _what, _call in [
     ("shape", "x", "x 1-D", lambda tmp: M.encode(np.zeros(X_DIM))),
     ("shape", "x", "x list of rows of width 3", lambda tmp: M.encode([[0.5] * 3] * 2)),
     ("range", "x", "x = 1e39 for a float32 model", lambda tmp: M32.encode(HUGE)),

@@ -201,10 +201,11 @@ class VAE:
         nudges : optional dict name -> array added to that quantity where it is computed (see
             ``vae_np.trace``)
         """
-        if x.ndim != 2 or eps.ndim != 3 or eps.shape[1:] != (x.shape[0], self.z_dim) \
-                or x.shape[1] != self.x_dim:
-            raise ValueError(f"forward needs x (B, {self.x_dim}) and eps (K, B, {self.z_dim}), "
-                             f"got x {x.shape} and eps {eps.shape}")
+        if not (isinstance(x, np.ndarray) and isinstance(eps, np.ndarray) and x.ndim == 2
+                and eps.ndim == 3 and x.shape[1] == self.x_dim
+                and eps.shape[1:] == (x.shape[0], self.z_dim)):
+            raise ValueError(f"forward needs x (B, {self.x_dim}) and eps (K, B, {self.z_dim}) "
+                             f"arrays, got x {np.shape(x)} and eps {np.shape(eps)}")
         t = Trace(nudges)
         x = t.record("x", x, "the data batch")
         h = self.encoder.forward(t, x)                  # a1, h1, ...
@@ -218,6 +219,9 @@ class VAE:
     def backward(self, t: Trace) -> Trace:
         """The backward pass: fill t.grads with d loss / d <name> for every quantity and
         parameter, writing the parameter gradients into ``grad_flat``. Returns t."""
+        if not isinstance(t, Trace) or "loss" not in t.values or t.grads:
+            raise ValueError(f"backward needs the Trace that forward(x, eps) returned, not yet "
+                             f"through backward; got {t!r}")
         d = t.grads
         self.objective.backward(t)                      # d nll, d kl
         dg = self.decoder_likelihood.backward(t)        # d logits (or d x~, d r) -> d g
