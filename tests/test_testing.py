@@ -51,6 +51,8 @@ def test_a_constant_factor_is_said_in_words(factor, words):
     p = problems[0]
     assert p["analytic"] == pytest.approx(factor * p["numerical"], rel=1e-6)
     assert f"worst coordinate {p['index']}: analytic" in message
+    message, _ = raises(ops.kl_forward, scaled, MU, SIGMA, complex_step=False)
+    assert message.count(words) == 2 and "central differences" in message    # on their own
 
 
 def test_a_wrong_term_has_no_constant_factor():
