@@ -2,12 +2,12 @@
 
 Architectures (tests/strategies.py): depth 0-3 hidden layers of width <= 5, every activation,
 every likelihood ("gaussian-learned" with and without decoder_sigma_min), both sigma
-parameterizations, both decoder means, k in 1..4, batch <= 4, frozen eps (pitfall 2).
+parameterizations, both decoder means, k in 1..4, batch <= 4, frozen eps.
 
 Per-coordinate check: vae_np.gradcheck.check_gradients on *every* parameter, tolerance 1e-6 (the
 checker's default: ten times the ~1e-7 a correct float64 central difference typically reaches;
 its error floor is the quotient's own rounding noise). A ReLU/leaky-ReLU coordinate whose
-+-h step straddles a kink is reported as skipped (pitfall 5); at least 90% of the coordinates
++-h step straddles a kink is reported as skipped; at least 90% of the coordinates
 must be conclusive. test_report_max_error draws its own fixed set of architectures (hypothesis,
 derandomized) and prints the largest error over them (run with -s to see it), whatever else ran.
 
@@ -111,7 +111,7 @@ def test_full_gradient_random_directions(arch, seed):
     assert report.passed, str(report)
 
 
-# --------------------------------------------------------------------------- pitfall 2: frozen eps
+# --------------------------------------------------------------------------- frozen eps
 @given(arch=architectures(), seed=st.integers(0, 1000))
 def test_backward_uses_the_forward_draw(arch, seed):
     """With no eps given, forward and backward share one draw: the result equals passing that
@@ -151,7 +151,7 @@ def test_k_samples_average_single_sample_losses(arch):
     np.testing.assert_allclose(g_k, np.mean(g_singles, axis=0), rtol=1e-10, atol=1e-12 * scale)
 
 
-# ------------------------------------------------------------------------ pitfall 3: affine heads
+# ------------------------------------------------------------------------ affine heads
 @pytest.mark.parametrize("sigma_param", ["logvar", "softplus"])
 @pytest.mark.parametrize("activation", ["tanh", "sigmoid", "relu"])
 def test_affine_heads_have_no_activation(activation, sigma_param):
@@ -189,7 +189,7 @@ def test_affine_heads_have_no_activation(activation, sigma_param):
                                rtol=1e-12, atol=1e-14)
 
 
-# ---------------------------------------------------------------------- pitfall 4: extreme logits
+# ---------------------------------------------------------------------- extreme logits
 def test_bernoulli_model_with_extreme_logits_is_finite():
     model = VAE(6, (4,), 2, "tanh", "bernoulli", seed=0)
     model.params["decoder.out.W"][...] *= 1e4

@@ -64,7 +64,7 @@ def test_dense_rejects_mismatched_shapes():
 
 
 # --------------------------------------------------------------------------- activations
-# Values for each activation: ReLU-type ones away from the kink at 0 (pitfall 5).
+# Values for each activation: ReLU-type ones away from the kink at 0 (a 1e-6 step must not cross it).
 ACTIVATION_VALUES = {
     "relu": away_from_zero(), "leaky_relu": away_from_zero(),
     "tanh": floats(-4, 4), "sigmoid": floats(-4, 4), "softplus": floats(-4, 4),
@@ -201,7 +201,7 @@ def test_bernoulli_nll_equals_cross_entropy_of_probabilities(logits, data):
 
 @given(logits=arrays(matrix_shapes(), -1e4, 1e4), data=st.data())
 def test_bernoulli_nll_stable_for_extreme_logits(logits, data):
-    """Pitfall 4: logits up to +-1e4 give finite values with the right limits, no log(0)."""
+    """Logits up to +-1e4 give finite values with the right limits, no log(0)."""
     x = data.draw(arrays(logits.shape, 0, 1))
     nll, cache = ops.bernoulli_nll_forward(logits, x)
     dlogits = ops.bernoulli_nll_backward(np.ones(nll.shape), cache)
