@@ -1,6 +1,6 @@
 """The full VAE gradient against finite differences, for hypothesis-drawn architectures.
 
-Architectures (tests/strategies.py): depth 0-3 hidden layers of width <= 5, every activation,
+Architectures (vae_np.testing.strategies.architectures): depth 0-3 hidden layers of width <= 5, every activation,
 every likelihood ("gaussian-learned" with and without decoder_sigma_min), both sigma
 parameterizations, both decoder means, k in 1..4, batch <= 4, frozen eps.
 
