@@ -1,8 +1,8 @@
 """The full VAE gradient against finite differences, for hypothesis-drawn architectures.
 
-Architectures (vae_np.testing.strategies.architectures): depth 0-3 hidden layers of width <= 5, every activation,
-every likelihood ("gaussian-learned" with and without decoder_sigma_min), both sigma
-parameterizations, both decoder means, k in 1..4, batch <= 4, frozen eps.
+Architectures (vae_np.testing.strategies.architectures): depth 0-3 hidden layers of width <= 5,
+every activation, every likelihood ("gaussian-learned" with and without decoder_sigma_min), both
+sigma parameterizations, both decoder means, k in 1..4, batch <= 4, frozen eps.
 
 Per-coordinate check: vae_np.gradcheck.check_gradients on *every* parameter, tolerance 1e-6 (the
 checker's default: ten times the ~1e-7 a correct float64 central difference typically reaches;

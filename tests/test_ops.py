@@ -64,7 +64,7 @@ def test_dense_rejects_mismatched_shapes():
 
 
 # --------------------------------------------------------------------------- activations
-# Values for each activation: ReLU-type ones away from the kink at 0 (a 1e-6 step must not cross it).
+# Values for each activation: ReLU-type ones away from the kink at 0 (no 1e-6 step crosses it).
 ACTIVATION_VALUES = {
     "relu": away_from_zero(), "leaky_relu": away_from_zero(),
     "tanh": floats(-4, 4), "sigmoid": floats(-4, 4), "softplus": floats(-4, 4),

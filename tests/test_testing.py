@@ -56,7 +56,8 @@ def test_a_constant_factor_is_said_in_words(factor, words):
 
 
 def test_a_wrong_term_has_no_constant_factor():
-    def no_log_term(dkl, cache):          # d/dsigma of -ln sigma dropped: sigma, not sigma - 1/sigma
+    def no_log_term(dkl, cache):          # d/dsigma of -ln sigma dropped: sigma, not
+        # sigma - 1/sigma
         mu, sigma = cache
         return dkl[:, None] * mu, dkl[:, None] * sigma
     message, problems = raises(ops.kl_forward, no_log_term, MU, SIGMA)
@@ -86,7 +87,8 @@ def test_the_complex_step_catches_what_central_differences_cannot():
     def slightly_off(dy, y):
         return ops.tanh_backward(dy, y) * (1 + 1e-8)
     message, problems = raises(ops.tanh_forward, slightly_off, X)
-    assert "disagrees with the complex step" in message and problems[0]["method"] == "the complex step"
+    assert "disagrees with the complex step" in message
+    assert problems[0]["method"] == "the complex step"
     assert assert_backward(ops.tanh_forward, slightly_off, X, complex_step=False)
 
 

@@ -3,8 +3,8 @@
 For f(params) -> scalar and its claimed gradient ``grads`` (dicts of arrays with the same keys):
 
 * coordinates:  n_i = (f(x + h e_i) - f(x - h e_i)) / (x+ - x-),  h = h_rel * max(1, |x_i|)
-* directional:  u . grad f  vs  (f(x + h u) - f(x - h u)) / 2h  for random unit u, per tensor and for
-  one direction across all tensors at once (two evaluations check every parameter)
+* directional:  u . grad f  vs  (f(x + h u) - f(x - h u)) / 2h  for random unit u, per tensor and
+  for one direction across all tensors at once (two evaluations check every parameter)
 * complex:      Im f(x + i h e_i) / h with h = 1e-20, exact to rounding where f is analytic
 
 A coordinate's error is |a - n| / max(|a| + |n|, noise / tol, floor / tol), where ``noise`` is the

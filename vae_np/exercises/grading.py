@@ -247,7 +247,8 @@ def grade_file(path) -> list:
 def format_table(results) -> str:
     width = max(len(r.exercise) for r in results)
     ex_width = max([len(r.example) for r in results] + [len("smallest failing example")])
-    lines = [f"{'exercise':<{width}}  {'result':<13}  {'smallest failing example':<{ex_width}}  hint"]
+    header = "smallest failing example"
+    lines = [f"{'exercise':<{width}}  {'result':<13}  {header:<{ex_width}}  hint"]
     for r in results:
         lines.append(f"{r.exercise:<{width}}  {r.status:<13}  {r.example:<{ex_width}}  "
                      f"{r.hint}".rstrip())
