@@ -12,7 +12,8 @@ per coordinate is the measured truncation |n(2h) - n(h)| plus the rounding of th
 same noise model as ``vae_np.gradcheck`` (with eps F raised to the smallest subnormal number,
 the absolute rounding unit where L underflows below 2.2e-308). A coordinate passes when
 |a - n| <= tol (|a| + |n|) + bound, tol = 1e-6 as in the gradient checker (ten times the ~1e-7 a
-correct float64 central difference reaches); a factor 2, a sign or a missing term misses it by orders of magnitude.
+correct float64 central difference reaches); a factor 2, a sign or a missing term misses it by
+orders of magnitude.
 
 Complex step (where the forward is complex-analytic): Im L(x + i h e_i) / h with h = 1e-20 has no
 subtractive cancellation, so it equals the derivative to rounding. Its bound is 1e-10 (|a| + |n|)
