@@ -17,7 +17,7 @@ such noise: there quoted = 2 x (complex step) to 1e-12 on every coordinate, up t
 the quoted expression itself.
 
 The forward pass has its own reference: KL(N(mu, sigma^2) || N(0, 1)) per dimension as the
-integral of q (ln q - ln p), the log-densities written out, by scipy's adaptive quadrature. A gradient
+integral of q (ln q - ln p), the log-densities written out, by adaptive quadrature. A gradient
 check cannot see a KL that is wrong by a constant factor in both passes (a beta = 2 model passes
 it); that reference does.
 """

@@ -9,7 +9,8 @@ from .derivations import CLAIMS, check_claim_names, run_claims
 
 COLUMNS = ("claim", "lhs", "rel", "rhs", "error", "tolerance", "unit", "status")
 RELATION_SYMBOLS = {"=": "=", "<=": "<=", ">=": ">=", "ratio": "ratio="}
-"""How the table shows each relation: ``ratio=`` means lhs is a measured ratio, rhs the claimed one."""
+"""How the table shows each relation: ``ratio=`` means lhs is a measured ratio, rhs the claimed
+one."""
 
 
 def register(subparsers):

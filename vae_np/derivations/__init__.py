@@ -4,23 +4,23 @@ Every claim function takes ``seed`` (all randomness comes from ``np.random.defau
 returns a list of :class:`Claim` records; each computes both sides of one identity by independent
 routes and states the tolerance and why. ``python -m vae_np verify`` runs them all.
 
-=================  ============================================================================
-claim              identity
-=================  ============================================================================
-kl_integrals       E_q[-ln s^2] = -ln s^2,  E_q[z^2] = mu^2 + s^2,  E_q[-(z-mu)^2/s^2] = -1
-kl_closed_form     1/2 sum(mu^2 + s^2 - 1 - ln s^2) = quadrature = Monte Carlo (direct, reparam.)
-kl_gradient        ops.kl_backward = FD;  2(1/s - s) grad s - 2 mu grad mu = 2 x FD grad(-KL)
-elbo_mixture       ln p(x) = ELBO(q) + KL(q || p(z|x)) >= ELBO(q), discrete z (exact sums)
-elbo_continuous    the same for continuous z (quadrature), and the VAE code path's ELBO
-ml_kl              argmax mean log-likelihood = argmin KL(p_data || p_theta), gap = -H(p_data)
-estimators         score-function and reparameterization gradients unbiased; variance ratio
-decoder_sigma      sigma = 1: NLL = MSE/2 + D/2 ln 2 pi; learned sigma unbounded without sigma_min
-linear_vae         a linear VAE with learned sigma reaches Tipping & Bishop's ln p_ML and C_ML
-posterior_collapse linear VAE, sigma^2 fixed: KL_j = 1/2 ln max(l_j / sigma^2, 1), active units
-beta_bound         beta < 1: max_q E_q[ln p(x|z)] - beta KL > ln p(x); beta >= 1: <= ln p(x)
-loss_scaling       batch sum = B x mean; Adam scale-free, SGD needs lr / B; pixel mean = beta D
+====================  ============================================================================
+claim                 identity
+====================  ============================================================================
+kl_integrals          E_q[-ln s^2] = -ln s^2,  E_q[z^2] = mu^2 + s^2,  E_q[-(z-mu)^2/s^2] = -1
+kl_closed_form        1/2 sum(mu^2 + s^2 - 1 - ln s^2) = quadrature = Monte Carlo (direct, reparam.)
+kl_gradient           ops.kl_backward = FD;  2(1/s - s) grad s - 2 mu grad mu = 2 x FD grad(-KL)
+elbo_mixture          ln p(x) = ELBO(q) + KL(q || p(z|x)) >= ELBO(q), discrete z (exact sums)
+elbo_continuous       the same for continuous z (quadrature), and the VAE code path's ELBO
+ml_kl                 argmax mean log-likelihood = argmin KL(p_data || p_theta), gap = -H(p_data)
+estimators            score-function and reparameterization gradients unbiased; variance ratio
+decoder_sigma         sigma = 1: NLL = MSE/2 + D/2 ln 2 pi; learned sigma unbounded w/o sigma_min
+linear_vae            a linear VAE with learned sigma reaches Tipping & Bishop's ln p_ML and C_ML
+posterior_collapse    linear VAE, sigma^2 fixed: KL_j = 1/2 ln max(l_j / sigma^2, 1), active units
+beta_bound            beta < 1: max_q E_q[ln p(x|z)] - beta KL > ln p(x); beta >= 1: <= ln p(x)
+loss_scaling          batch sum = B x mean; Adam scale-free, SGD needs lr / B; pixel mean = beta D
 continuous_bernoulli  int_0^1 lambda^x (1 - lambda)^(1-x) dx = 1 / C(lambda); CB ops checked
-=================  ============================================================================
+====================  ============================================================================
 """
 from __future__ import annotations
 

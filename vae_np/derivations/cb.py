@@ -1,7 +1,8 @@
 """The continuous Bernoulli (Loaiza-Ganem & Cunningham 2019): the Bernoulli "likelihood" of a grey
 level x in [0, 1] is not a density on [0, 1].
 
-    int_0^1 lambda^x (1 - lambda)^(1-x) dx = (1 - 2 lambda) / (2 artanh(1 - 2 lambda)) = 1 / C(lambda)
+    int_0^1 lambda^x (1 - lambda)^(1-x) dx = (1 - 2 lambda) / (2 artanh(1 - 2 lambda))
+                                          = 1 / C(lambda)
 
 which is at most 1/2 (C >= 2, with C = 2 at lambda = 1/2). The continuous Bernoulli
 C(lambda) lambda^x (1 - lambda)^(1-x) is the normalised density; in logits l = logit(lambda),
@@ -24,7 +25,8 @@ LAMBDAS = (1e-4, 0.02, 0.3, 0.5 - 1e-7, 0.5, 0.5 + 1e-4, 0.8, 0.999)
 """lambda = sigmoid(l) at which the normaliser is checked: extremes, near and at 1/2."""
 
 GRAD_LOGITS = (-30.0, -3.0, -1.01, -0.99, -1e-3, 0.0, 1e-6, 0.2, 0.999, 1.0, 1.5, 12.0)
-"""Logits of the gradient check: both branches of the stable forms, their switch at |l| = 1, and 0."""
+"""Logits of the gradient check: both branches of the stable forms, their switch at |l| = 1,
+and 0."""
 
 
 def _logit(lam):

@@ -6,7 +6,8 @@ the ELBO is the pPCA maximum likelihood at that sigma^2: with l_1 >= l_2 >= ... 
 of the data covariance and u_j its eigenvectors, unit j of the optimum has
 
     decoder column  w_j = u_j sqrt(max(l_j - sigma^2, 0))
-    posterior       tau_j^2 = sigma^2 / l_j,   Var_x(E_q[z_j]) = (l_j - sigma^2) / l_j  (l_j > sigma^2)
+    posterior       tau_j^2 = sigma^2 / l_j,   Var_x(E_q[z_j]) = (l_j - sigma^2) / l_j
+                    (for l_j > sigma^2)
     mean KL         KL_j = 1/2 (Var_x(E_q z_j) + tau_j^2 - 1 - ln tau_j^2) = 1/2 ln(l_j / sigma^2)
 
 and every unit whose eigenvalue is at most sigma^2 collapses: w_j = 0, q(z_j|x) = p(z_j), KL_j = 0.
@@ -79,8 +80,9 @@ def posterior_collapse(seed=0):
     kl_exact = 0.5 * np.log(np.maximum(top / sigma2, 1.0))
     col_exact = np.maximum(top - sigma2, 0.0)
     eig_err = 16 * D * EPS * float(lam[0])
-    reason = (f"the distance to the maximum from the final gradient (|g| = {conv['grad_norm']:.1e}) "
-              f"and curvature (smallest eigenvalue of -Hessian {conv['curvature']:.3g}): 2 |g| / mu, "
+    reason = (f"the distance to the maximum from the final gradient "
+              f"(|g| = {conv['grad_norm']:.1e}) and curvature (smallest eigenvalue of -Hessian "
+              f"{conv['curvature']:.3g}): 2 |g| / mu, "
               "times the spectral norm of the quantity's Jacobian in the parameters (central "
               "differences); plus the rounding of the N-term means and of the eigenvalues "
               "(16 D eps l_1)")

@@ -47,8 +47,8 @@ def mixture_log_evidence(log_joint):
 
 def mixture_log_posterior(log_joint):
     """ln p(k|x) normalised on its own: (ln p(x,k) - m) - ln fsum_j exp(ln p(x,j) - m), with
-    m = max_k ln p(x,k) and an exactly rounded sum (math.fsum), not through ``mixture_log_evidence``,
-    so that an error in either normaliser shows up in the identity."""
+    m = max_k ln p(x,k) and an exactly rounded sum (math.fsum), not through
+    ``mixture_log_evidence``, so that an error in either normaliser shows up in the identity."""
     m = float(np.max(log_joint))
     return (log_joint - m) - math.log(math.fsum(np.exp(log_joint - m)))
 

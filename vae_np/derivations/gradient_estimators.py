@@ -57,7 +57,8 @@ def estimator_records(f_name, mu, sigma, rng, n=N_SAMPLES):
             tuple(est.mean), tuple(exact), float(z_scores.max()), MC_SIGMAS,
             f"{MC_SIGMAS:g} standard errors (error column is |mean - exact| / SE, the worse of the "
             "two components); a correct estimator exceeds it with probability ~1e-4",
-            unit="SE", details=dict(mu=mu, sigma=sigma, n=n, variance=est.variance, stderr=est.stderr,
+            unit="SE",
+            details=dict(mu=mu, sigma=sigma, n=n, variance=est.variance, stderr=est.stderr,
                          variance_ratio_score_over_reparam=ratio,
                          note=(f"{f_name}: per-sample variance (d/dmu, d/dsigma) score "
                                f"({est.variance[0]:.4g}, {est.variance[1]:.4g}), reparam "

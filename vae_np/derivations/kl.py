@@ -44,7 +44,8 @@ def _expectation(g, mu, sigma):
 
 QUAD_REASON = ("QUADPACK's error estimate of the quadrature plus 64 ulps of the integral of |f| "
                "for rounding, plus 4 ulps of the closed form; the Gaussian mass outside "
-               "mu +- 40 sigma (< 1e-300) is negligible. Checked for each drawn pair; the worst pair is shown.")
+               "mu +- 40 sigma (< 1e-300) is negligible. Checked for each drawn pair; the worst "
+               "pair is shown.")
 
 
 def _quadrature_record(name, statement, equation, pairs, integrand, closed_form):
@@ -57,7 +58,8 @@ def _quadrature_record(name, statement, equation, pairs, integrand, closed_form)
     i = int(np.argmax([r[4] / r[5] for r in rows]))
     mu, sigma, value, exact, error, tol = rows[i]
     return make_claim(name, statement, equation, value, exact, error, tol, QUAD_REASON,
-                      unit="abs", details={"draws": [dict(mu=r[0], sigma=r[1], quadrature=r[2], exact=r[3],
+                      unit="abs",
+                      details={"draws": [dict(mu=r[0], sigma=r[1], quadrature=r[2], exact=r[3],
                                               error=r[4], tolerance=r[5]) for r in rows],
                                "shown": dict(mu=mu, sigma=sigma)},
                       passed=all(r[4] <= r[5] for r in rows))
@@ -226,7 +228,8 @@ def kl_gradient(seed=0):
         "(it drops the 1/2)",
         "2(1/sigma - sigma) grad sigma - 2 mu grad mu = 2 x FD gradient of -KL   [ratio lhs = 2]",
         expression, -fd, bound, 2.0,
-        details=dict(mu=mu, sigma=sigma, note=f"measured ratios to the finite-difference gradient: library "
+        details=dict(mu=mu, sigma=sigma,
+                     note=f"measured ratios to the finite-difference gradient: library "
                           f"{library.lhs:.10f} (of KL), 2(1/sigma - sigma) grad sigma "
                           f"- 2 mu grad mu {ratio:.10f} (of -KL)"))
     sigma_piece = _argmax_record(

@@ -128,7 +128,8 @@ def linear_vae(seed=0):
                           f"{direct - best:.3g} .. {direct - perturbed.min():.3g} nats/example")))
 
     # the hand-written gradient of the linear VAE's exact ELBO, at a random point
-    theta = lm.initial_theta(rng, D, Q) + 0.3 * rng.standard_normal(lm.initial_theta(rng, D, Q).size)
+    theta = lm.initial_theta(rng, D, Q)
+    theta = theta + 0.3 * rng.standard_normal(theta.size)
     _, analytic = lm.elbo_and_grad(theta, X, Q)
     fd, bound = central_difference(lambda v: lm.elbo_and_grad(v, X, Q)[0], theta)
     records.append(compare_gradients(

@@ -73,7 +73,8 @@ def ml_kl(seed=0):
                      grid_vs_closed_form=abs(GRID[i_ml] - theta_mle), min_kl=float(kl[i_kl]),
                      runner_up_margin=margin,
                      p_data=p_data),
-        unit="theta", passed=bool(i_ml == i_kl and abs(GRID[i_ml] - theta_mle) <= spacing / 2 + 4 * EPS))
+        unit="theta",
+        passed=bool(i_ml == i_kl and abs(GRID[i_ml] - theta_mle) <= spacing / 2 + 4 * EPS))
 
     gap = mean_loglik + kl + h_data
     i = int(np.argmax(np.abs(gap)))

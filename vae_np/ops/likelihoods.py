@@ -212,4 +212,5 @@ def continuous_bernoulli_nll_backward(dnll, cache):
     """dlogits = dnll * (sigmoid(l) - x - (1/l - 1/sinh l))."""
     logits, x = cache
     _check_shape("continuous_bernoulli_nll_backward", "dnll", dnll, logits.shape[:-1])
-    return dnll[..., None] * (sigmoid(logits) - x - continuous_bernoulli_log_normaliser_grad(logits))
+    dlog_c = continuous_bernoulli_log_normaliser_grad(logits)          # 1/l - 1/sinh l
+    return dnll[..., None] * (sigmoid(logits) - x - dlog_c)
