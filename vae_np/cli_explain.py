@@ -33,6 +33,8 @@ def register(subparsers):
     e.add_argument("--sigma-param", choices=sorted(SIGMA_PARAMETERIZATIONS),
                    default=LESSON["sigma_param"], help="default logvar")
     e.add_argument("--k", type=INT, default=1, help="Monte Carlo samples per example (1)")
+    e.add_argument("--objective", choices=("elbo", "iwae"), default="elbo",
+                   help="elbo (default) or iwae: the importance-weighted bound over the k samples")
     e.add_argument("--batch", type=INT, default=1, help="examples in the batch (1)")
     e.add_argument("--seed", type=INT0, default=0, help="seed of the weights, x and eps (0)")
     e.add_argument("--plant", choices=sorted(MISTAKES), metavar="MISTAKE",
@@ -45,6 +47,7 @@ def register(subparsers):
 def run_explain(args) -> int:
     hidden = flatten_widths(args.hidden)
     result = explain(seed=args.seed, batch=args.batch, k=args.k, mistake=args.plant,
+                     objective=args.objective,
                      x_dim=args.x_dim, hidden=LESSON["hidden"] if hidden is None else hidden,
                      z_dim=args.z_dim, activation=args.activation, likelihood=args.likelihood,
                      sigma_param=args.sigma_param)

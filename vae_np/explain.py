@@ -107,7 +107,7 @@ def _check(analytic, quotient_at, value, coords, loss):
     return worst, fd
 
 
-def explain(seed=0, lr=LR, *, batch=1, k=1, mistake=None, **arch) -> dict:
+def explain(seed=0, lr=LR, *, batch=1, k=1, mistake=None, objective="elbo", **arch) -> dict:
     """Run the lesson and return it as a JSON-serialisable dict.
 
     Parameters
@@ -116,6 +116,7 @@ def explain(seed=0, lr=LR, *, batch=1, k=1, mistake=None, **arch) -> dict:
     lr : the SGD step's learning rate
     batch, k : examples and Monte Carlo samples
     mistake : None or a name in MISTAKES, planted for the whole lesson
+    objective : "elbo" or "iwae" (the importance-weighted bound over the k samples)
     arch : x_dim, hidden, z_dim, activation, likelihood, sigma_param (default: the 3-2-1 lesson)
 
     Returns
@@ -131,12 +132,12 @@ def explain(seed=0, lr=LR, *, batch=1, k=1, mistake=None, **arch) -> dict:
     x, eps = _inputs(model, batch, k, seed)
     rng = np.random.default_rng([seed, 2])
     with planted(mistake):
-        trace = model.trace(x, k=k, eps=eps)
+        trace = model.trace(x, k=k, eps=eps, objective=objective)
         loss = trace.loss
-        equations = model.grad_equations()
+        equations = model.grad_equations(objective)
 
         def loss_with(nudges=None):
-            return model.forward(x, eps, nudges).loss
+            return model.forward(x, eps, nudges, objective).loss
 
         forward = [dict(name=n, equation=trace.equations[n], shape=list(np.shape(v)),
                         value=np.asarray(v).tolist()) for n, v in trace.values.items()]
@@ -164,12 +165,13 @@ def explain(seed=0, lr=LR, *, batch=1, k=1, mistake=None, **arch) -> dict:
                                    rel_error=err, checked=len(coords), passed=err < FD_TOL))
         grad_norm2 = float(model.grad_flat @ model.grad_flat)
     SGD(lr).step(model.flat, model.grad_flat)
-    loss_after = model.loss(x, k=k, eps=eps)
+    loss_after = model.loss(x, k=k, eps=eps, objective=objective)
     sgd = dict(lr=lr, loss_before=loss, loss_after=loss_after,
                first_order_change=-lr * grad_norm2, actual_change=loss_after - loss)
     failed = [r["name"] for r in backward + parameters if not r["passed"]]
     return dict(model=repr(build_model(seed, **arch)), x=x.tolist(), eps=eps.tolist(),
-                batch=batch, k=k, seed=seed, mistake=mistake, fd_tolerance=FD_TOL,
+                batch=batch, k=k, seed=seed, mistake=mistake, objective=objective,
+                fd_tolerance=FD_TOL,
                 forward=forward, backward=backward, parameters=parameters, sgd_step=sgd,
                 first_failure=failed[0] if failed else None,
                 passed=not failed and loss_after < loss)

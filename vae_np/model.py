@@ -22,7 +22,7 @@ from ._validate import (check_array, check_choice, check_dtype, check_int, check
 from .batch import as_batch, check_representable
 from .layers import MLP, Dense, FlatParameters
 from .likelihood import LIKELIHOOD_COMPONENTS, MEAN_LINKS, DecoderSettings
-from .objective import NegativeELBO
+from .objective import OBJECTIVES
 from .posterior import SIGMA_HEADS, DiagonalGaussian
 from .trace import Trace
 
@@ -141,7 +141,8 @@ class VAE:
         settings = DecoderSettings(self.decoder_sigma, self.decoder_sigma_min, self.decoder_mean)
         likelihood = LIKELIHOOD_COMPONENTS[self.likelihood]
         self.decoder_likelihood = likelihood(store, self.decoder.output_name, settings)
-        self.objective = NegativeELBO()
+        self.objectives = {name: cls() for name, cls in OBJECTIVES.items()}
+        self.objective = self.objectives["elbo"]        # the default objective
 
     def _initialize(self, spec):
         init_rng = np.random.default_rng(self.seed)
@@ -190,7 +191,7 @@ class VAE:
         return eps.astype(self.dtype, copy=False)
 
     # ------------------------------------------------------------------ one step
-    def forward(self, x, eps, nudges=None) -> Trace:
+    def forward(self, x, eps, nudges=None, objective="elbo") -> Trace:
         """The forward pass on a prepared batch: a Trace with every intermediate by name.
 
         Parameters
@@ -200,6 +201,8 @@ class VAE:
         eps : (K, B, z_dim) array of the model's dtype
         nudges : optional dict name -> array added to that quantity where it is computed (see
             ``vae_np.trace``)
+        objective : "elbo" (the negative ELBO, analytic KL) or "iwae" (the negative
+            importance-weighted bound over the K samples); ``vae_np.objective``
         """
         if not (isinstance(x, np.ndarray) and isinstance(eps, np.ndarray) and x.ndim == 2
                 and eps.ndim == 3 and x.shape[1] == self.x_dim
@@ -207,13 +210,14 @@ class VAE:
             raise ValueError(f"forward needs x (B, {self.x_dim}) and eps (K, B, {self.z_dim}) "
                              f"arrays, got x {np.shape(x)} and eps {np.shape(eps)}")
         t = Trace(nudges)
+        t.objective = self._objective(objective)
         x = t.record("x", x, "the data batch")
         h = self.encoder.forward(t, x)                  # a1, h1, ...
         z = self.posterior.forward(t, h, eps)           # mu, s, sigma, eps, z, kl
         K, B, Z = z.shape
         g = self.decoder.forward(t, z.reshape(K * B, Z))  # c1, g1, ... (rows: K x B samples)
         self.decoder_likelihood.forward(t, g, x, K)     # logits or x~ (and r), nll
-        self.objective.forward(t)                       # loss
+        t.objective.forward(t, self.posterior)          # loss
         return t
 
     def backward(self, t: Trace) -> Trace:
@@ -223,7 +227,7 @@ class VAE:
             raise ValueError(f"backward needs the Trace that forward(x, eps) returned, not yet "
                              f"through backward; got {t!r}")
         d = t.grads
-        self.objective.backward(t)                      # d nll, d kl
+        t.objective.backward(t)                         # d nll, d kl (or d ln p(z), d ln q)
         dg = self.decoder_likelihood.backward(t)        # d logits (or d x~, d r) -> d g
         dz = self.decoder.backward(t, dg)               # -> d c, d g of every layer -> d z
         d["z"] = dz.reshape(t.values["z"].shape)
@@ -233,28 +237,37 @@ class VAE:
             self.encoder.backward(t, dh, need_dx=False)  # -> d a, d h of every layer
         return t
 
-    def grad_equations(self) -> dict:
+    def _objective(self, name):
+        return self.objectives[check_choice("objective", name, self.objectives)]
+
+    def grad_equations(self, objective="elbo") -> dict:
         """name -> the backward equation of d<name>, for every quantity of the trace (but the
         inputs x and eps) and every parameter, from the components that compute them."""
-        eq = dict(self.objective.grad_equations)
-        for component in (self.decoder_likelihood, self.decoder, self.posterior, self.encoder):
+        obj = self._objective(objective)
+        eq = dict(obj.grad_equations)
+        for component in (self.decoder_likelihood, self.decoder, self.encoder):
             eq.update(component.grad_equations())
+        eq.update(self.posterior.grad_equations(obj.uses_sample_terms))
+        if obj.uses_sample_terms:                       # ln p(z) reads z too
+            eq["z"] += " - dln p(z) * z"
         return eq
 
     # ------------------------------------------------------------------ public API
-    def trace(self, x, k=1, eps=None, rng=None) -> Trace:
+    def trace(self, x, k=1, eps=None, rng=None, objective="elbo") -> Trace:
         """One training step with every intermediate and its gradient, by derivation name.
 
         Parameters are those of ``loss_and_grads``. Returns a ``vae_np.trace.Trace`` whose
         ``values`` and ``grads`` are dicts keyed by the names listed in ``vae_np.trace`` (x, a1,
         h1, ..., mu, s, sigma, eps, z, kl, c1, g1, ..., logits or x~, nll, loss); ``grads`` also
-        holds every parameter's gradient under its name in ``params``.
+        holds every parameter's gradient under its name in ``params``. With
+        ``objective="iwae"`` the trace also holds log_pz, log_q and log_w (K, B).
         """
         x = self._batch(x)
-        return self.backward(self.forward(x, self._noise(x.shape[0], k, eps, rng)))
+        return self.backward(self.forward(x, self._noise(x.shape[0], k, eps, rng),
+                                          objective=objective))
 
-    def loss_and_grads(self, x, k=1, eps=None, rng=None):
-        """Negative ELBO (mean over the batch, nats per example) and its gradient.
+    def loss_and_grads(self, x, k=1, eps=None, rng=None, objective="elbo"):
+        """Negative ELBO, or IWAE bound, (mean over the batch, nats per example) and its gradient.
 
         Parameters
         ----------
@@ -262,6 +275,8 @@ class VAE:
         k : int >= 1, Monte Carlo samples per example
         eps : (K, B, z_dim), or (B, z_dim) when k = 1; frozen noise makes the loss deterministic
         rng : numpy.random.Generator for eps (default: the model's own ``rng``)
+        objective : "elbo": loss = mean_b [1/K sum_k -ln p(x|z_k) + KL(q || p(z))]; "iwae":
+            loss = -mean_b [logsumexp_k ln w_k - ln K], ln w = ln p(x, z) - ln q(z|x)
 
         Returns
         -------
@@ -269,7 +284,7 @@ class VAE:
         grads : dict name -> array, the same keys and shapes as ``params``. These are views of
             ``grad_flat`` and are overwritten by the next call: copy them to keep them.
         """
-        return self.trace(x, k, eps, rng).loss, self.grads
+        return self.trace(x, k, eps, rng, objective).loss, self.grads
 
     def elbo_terms(self, x, k=1, eps=None, rng=None):
         """Per-example terms of the negative ELBO (forward only).
@@ -281,13 +296,13 @@ class VAE:
         v = self._forward_values(x, k, eps, rng)
         return v["nll"].mean(axis=0), v["kl"]
 
-    def loss(self, x, k=1, eps=None, rng=None):
-        """The negative ELBO alone (mean over the batch), without computing gradients."""
-        return float(self._forward_values(x, k, eps, rng)["loss"])
+    def loss(self, x, k=1, eps=None, rng=None, objective="elbo"):
+        """The loss alone (mean over the batch), without computing gradients."""
+        return float(self._forward_values(x, k, eps, rng, objective)["loss"])
 
-    def _forward_values(self, x, k, eps, rng):
+    def _forward_values(self, x, k, eps, rng, objective="elbo"):
         x = self._batch(x)
-        return self.forward(x, self._noise(x.shape[0], k, eps, rng)).values
+        return self.forward(x, self._noise(x.shape[0], k, eps, rng), objective=objective).values
 
     def encode(self, x):
         """Parameters of q(z|x): mu, sigma, each (B, z_dim)."""

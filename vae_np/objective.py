@@ -2,15 +2,24 @@
 
 An objective component has one forward/backward pair:
 
-    forward(trace)   records loss from the posterior's and likelihood's terms (nll, kl, ...)
-    backward(trace)  records d loss / d loss = 1 and d loss / d term for each term it read
+    forward(trace, posterior)  records loss from the posterior's and likelihood's terms (nll, kl,
+                               or the per-sample ln p(z) and ln q(z|x) it asks the posterior for)
+    backward(trace)            records d loss / d term for each term it read
 
 ``NegativeELBO`` is the default: with the analytic KL of a diagonal Gaussian posterior,
 
     loss = mean_b [ 1/K sum_k nll_kb + kl_b ]          (nats per example)
     d loss / d nll_kb = 1 / (K B),   d loss / d kl_b = 1 / B.
 
-Further objectives (the importance-weighted bound) plug in with the same two methods.
+``NegativeIWAE`` is the importance-weighted bound of Burda, Grosse & Salakhutdinov (2016): with
+the log-weights ln w_kb = -nll_kb + ln p(z_kb) - ln q(z_kb | x_b),
+
+    loss = -mean_b [ logsumexp_k ln w_kb - ln K ]
+    d loss / d ln w_kb = -w~_kb / B,   w~_kb = softmax_k(ln w_kb)  (the normalised weights)
+
+and each term of ln w gets its share: d nll = w~ / B, d ln p(z) = -w~ / B, d ln q = w~ / B. At K = 1
+this is the single-sample ELBO with a Monte Carlo KL, ln q(z|x) - ln p(z), in place of the
+analytic one: equal to the ELBO in expectation, not sample by sample.
 """
 from __future__ import annotations
 
@@ -20,8 +29,9 @@ import numpy as np
 class NegativeELBO:
     """-ELBO = E_q[-ln p(x|z)] + KL(q(z|x) || p(z)), Monte Carlo over K samples, analytic KL."""
     equation = "loss = mean_b [ 1/K sum_k nll + kl ]"
+    uses_sample_terms = False
 
-    def forward(self, trace):
+    def forward(self, trace, posterior):
         nll, kl = trace.values["nll"], trace.values["kl"]
         loss = np.mean(nll.mean(axis=0) + kl)
         trace.record("loss", loss, self.equation)
@@ -38,5 +48,41 @@ class NegativeELBO:
         d["kl"] = np.full(B, 1 / B, dtype=dtype)                # d loss / d kl_b
 
 
-OBJECTIVES = {"elbo": NegativeELBO}
+class NegativeIWAE:
+    """-L_K = -E[ln 1/K sum_k w_k], w_k = p(x, z_k) / q(z_k | x), z_k ~ q(z|x), K = eps.shape[0]."""
+    equation = "loss = -mean_b [ logsumexp_k ln w - ln K ]"
+    uses_sample_terms = True          # ln p(z) and ln q(z|x) of each sample
+    grad_equations = {"loss": "dloss = 1",
+                      "log_w": "dln w = -w~ / B,  w~ = softmax_k(ln w)",
+                      "nll": "dnll = -dln w = w~ / B",
+                      "log_pz": "dln p(z) = dln w = -w~ / B",
+                      "log_q": "dln q = -dln w = w~ / B",
+                      "kl": "dkl = 0   (the analytic KL is not part of this bound)"}
+
+    def forward(self, trace, posterior):
+        posterior.sample_terms(trace)          # ln p(z) and ln q(z|x) per sample, (K, B)
+        v = trace.values
+        log_w = trace.record("log_w", -v["nll"] + v["log_pz"] - v["log_q"],
+                             "ln w = -nll + ln p(z) - ln q(z|x)")
+        K = log_w.shape[0]
+        peak = log_w.max(axis=0)               # logsumexp without overflow: shift by the max
+        log_mean_w = peak + np.log(np.mean(np.exp(log_w - peak), axis=0))
+        trace.record("loss", -np.mean(log_mean_w), self.equation,
+                     cache=dict(peak=peak, log_mean_w=log_mean_w, K=K))
+
+    def backward(self, trace):
+        v, d = trace.values, trace.grads
+        log_w = v["log_w"]
+        K, B = log_w.shape
+        w_tilde = np.exp(log_w - log_w.max(axis=0))
+        w_tilde /= w_tilde.sum(axis=0)         # normalised importance weights, sum_k w~ = 1
+        d["loss"] = np.ones((), dtype=log_w.dtype)
+        d["log_w"] = -w_tilde / B
+        d["nll"] = -d["log_w"]                 # ln w = -nll + ln p(z) - ln q(z|x)
+        d["log_pz"] = d["log_w"]
+        d["log_q"] = -d["log_w"]
+        d["kl"] = np.zeros(B, dtype=log_w.dtype)
+
+
+OBJECTIVES = {"elbo": NegativeELBO, "iwae": NegativeIWAE}
 """objective name -> component class."""

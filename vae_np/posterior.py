@@ -12,8 +12,11 @@ small component of its own (``SIGMA_HEADS``), chosen once at construction.
 """
 from __future__ import annotations
 
+import numpy as np
+
 from . import ops
 from .layers import Dense
+from .numerics import LN_2PI
 
 
 class LogVarSigma:
@@ -71,17 +74,18 @@ class DiagonalGaussian:
         """The parameters this component owns: [(prefix, (in, out))] of its dense heads."""
         return [("encoder.mu", (width, z_dim)), ("encoder.sigma", (width, z_dim))]
 
-    def grad_equations(self):
-        """d<name> -> the backward equation that computes it (see ``backward``)."""
+    def grad_equations(self, sample_terms=False):
+        """d<name> -> the backward equation that computes it (see ``backward``); with
+        ``sample_terms``, for an objective that used ln p(z) and ln q(z|x) of each sample."""
         h = self.h_name
-        eq = {"z": None,
-              "sigma": "dsigma = sum_k dz * eps + dkl * (sigma - 1/sigma)   (dz/dsigma = eps)",
+        eq = {"sigma": "dsigma = sum_k dz * eps + dkl * (sigma - 1/sigma)   (dz/dsigma = eps)",
               "mu": "dmu = sum_k dz + dkl * mu   (dz/dmu = 1)",
               "s": self.sigma_head.grad_equation,
               h: f"d{h} = dmu W_mu^T + ds W_s^T   ({h} fans out to both heads)"}
+        if sample_terms:
+            eq["sigma"] = "dsigma = sum_k (dz * eps - dln q / sigma)   (d ln q/dsigma = -1/sigma)"
         for head, d in (("encoder.mu", "dmu"), ("encoder.sigma", "ds")):
             eq[head + ".W"], eq[head + ".b"] = f"dW = {h}^T {d}", f"db = sum_b {d}"
-        del eq["z"]     # dz comes from the decoder
         return eq
 
     def encode(self, h):
@@ -104,15 +108,36 @@ class DiagonalGaussian:
         trace.record("kl", kl, "kl = 1/2 sum_j (mu^2 + sigma^2 - 1 - ln sigma^2)", cache)
         return z
 
+    def sample_terms(self, trace):
+        """Record ln p(z) and ln q(z|x) per sample (K, B), for an objective that needs them.
+
+        ln p(z) = -1/2 |z|^2 - Z/2 ln 2 pi,
+        ln q(z|x) = -1/2 |eps|^2 - sum_j ln sigma_j - Z/2 ln 2 pi   (since (z - mu) / sigma = eps),
+        the density at the sample as a function of eps: d ln q/dmu = 0, d ln q/dsigma = -1/sigma.
+        """
+        v = trace.values
+        Z = v["z"].shape[-1]
+        trace.record("log_pz", -0.5 * np.sum(v["z"] * v["z"], axis=-1) - 0.5 * Z * LN_2PI,
+                     "ln p(z) = -1/2 |z|^2 - Z/2 ln 2 pi")
+        trace.record("log_q", -0.5 * np.sum(v["eps"] * v["eps"], axis=-1)
+                     - np.sum(np.log(v["sigma"]), axis=-1) - 0.5 * Z * LN_2PI,
+                     "ln q(z|x) = -1/2 |eps|^2 - sum ln sigma - Z/2 ln 2 pi")
+
     def backward(self, trace, need_dh=True):
-        """From d z and d kl to d mu, d sigma, d s, the heads' parameters and d h."""
-        d, caches = trace.grads, trace.caches
+        """From d z and d kl (and d ln p(z), d ln q if recorded) to d mu, d sigma, d s, the heads'
+        parameters and d h."""
+        d, caches, v = trace.grads, trace.caches, trace.values
+        sample_terms = "log_q" in d
+        if sample_terms:           # the objective used ln p(z) and ln q(z|x) of each sample
+            d["z"] = d["z"] + d["log_pz"][..., None] * -v["z"]          # d ln p(z)/dz = -z
         # z = mu + sigma * eps:  dz/dmu = 1, dz/dsigma = eps  (each summed over the K samples)
         dmu_z, dsigma_z = ops.reparameterize_backward(d["z"], caches["z"])
         # KL = 1/2 sum(mu^2 + sigma^2 - 1 - ln sigma^2): dKL/dmu = mu, dKL/dsigma = sigma - 1/sigma
         dmu_kl, dsigma_kl = ops.kl_backward(d["kl"], caches["kl"])
         d["mu"] = dmu_z + dmu_kl                  # mu fans out to z and to the KL
         d["sigma"] = dsigma_z + dsigma_kl         # so does sigma
+        if sample_terms:           # d ln q / d sigma = -1/sigma at fixed eps; d ln q / d mu = 0
+            d["sigma"] += np.sum(d["log_q"], axis=0)[..., None] * -(1 / v["sigma"])
         d["s"] = self.sigma_head.backward(d["sigma"], caches["sigma"])     # ds = dsigma dsigma/ds
         # the heads mu = h W + b and s = h W + b:  dW = h^T d(head), db = sum_b d(head)
         dh, d["encoder.mu.W"], d["encoder.mu.b"] = self.mu_head.backward(

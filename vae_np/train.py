@@ -49,7 +49,7 @@ def to_batch(X, index, dtype, binarize_rng=None):
 
 
 def fit(model: VAE, X, optimizer, epochs=1, batch_size=128, k=1, rng=None, callback=None,
-        schedule="joint", binarize=False, first_epoch=1):
+        schedule="joint", binarize=False, first_epoch=1, objective="elbo"):
     """Train ``model`` on the rows of X by stochastic gradient steps on the negative ELBO.
 
     Parameters
@@ -68,11 +68,14 @@ def fit(model: VAE, X, optimizer, epochs=1, batch_size=128, k=1, rng=None, callb
     binarize : draw a fresh binarization x ~ Bernoulli(x) for every batch (dynamic binarization).
     first_epoch : int >= 1, the number of the first epoch in the history, callbacks and errors
         (a caller that trains one epoch at a time passes its own count).
+    objective : "elbo" (default) or "iwae": train on the negative importance-weighted bound over
+        the k samples (``vae_np.objective.NegativeIWAE``).
 
     Returns
     -------
     history : dict of lists, one entry per epoch: epoch, loss, recon, kl, seconds (loss = recon + kl,
-        nats per example, averaged over the epoch's batches weighted by their size).
+        nats per example, averaged over the epoch's batches weighted by their size; with
+        objective="iwae", kl is the bound's loss minus the mean reconstruction term).
 
     Raises
     ------
@@ -95,6 +98,7 @@ def fit(model: VAE, X, optimizer, epochs=1, batch_size=128, k=1, rng=None, callb
     if not isinstance(binarize, (bool, np.bool_)):
         raise ValueError(f"binarize must be True or False, got {binarize!r}")
     first_epoch = check_int("first_epoch", first_epoch)
+    objective = check_choice("objective", objective, model.objectives)
 
     n = X.shape[0]
     steps = -(-n // batch_size)
@@ -106,7 +110,7 @@ def fit(model: VAE, X, optimizer, epochs=1, batch_size=128, k=1, rng=None, callb
         for step in range(steps):
             index = order[step * batch_size:(step + 1) * batch_size]
             x = to_batch(X, index, model.dtype, rng if binarize else None)
-            recon, kl = _update(model, x, k, rng, optimizers, epoch, step + 1, steps)
+            recon, kl = _update(model, x, k, rng, optimizers, epoch, step + 1, steps, objective)
             totals += len(index) * np.array([recon, kl])
             if callback is not None:
                 go_on = callback(dict(kind="step", epoch=epoch, step=step + 1, steps=steps,
@@ -134,14 +138,16 @@ def _optimizers(optimizer, schedule):
     return (optimizer, optimizer.spawn()) if schedule == "alternating" else (optimizer,)
 
 
-def _gradient_step(model, x, k, rng, epoch, step, steps):
+def _gradient_step(model, x, k, rng, epoch, step, steps, objective="elbo"):
     """Forward and backward on one batch; refuse to go on from a non-finite loss or gradient."""
     eps = rng.standard_normal((k, x.shape[0], model.z_dim), dtype=model.dtype)
     # Overflow or log(0) shows up as a non-finite loss or gradient, which is checked just below and
     # reported with the step; a NumPy warning (an exception under -W error) would hide that report.
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        trace = model.backward(model.forward(x, eps))
-        recon, kl = float(trace.values["nll"].mean()), float(trace.values["kl"].mean())
+        trace = model.backward(model.forward(x, eps, objective=objective))
+        recon = float(trace.values["nll"].mean())
+        # the ELBO's KL; for the IWAE bound, what the bound adds to the mean reconstruction term
+        kl = float(trace.values["kl"].mean()) if objective == "elbo" else trace.loss - recon
         finite = _finite_step(recon + kl, model.grad_flat)     # |g|^2 may overflow: no warning
     if not finite:
         raise TrainingDivergedError(
@@ -161,8 +167,8 @@ def _finite_step(loss, grad_flat):
     return bool(np.isfinite(loss) and np.isfinite(np.dot(grad_flat, grad_flat)))
 
 
-def _update(model, x, k, rng, optimizers, epoch, step, steps):
-    recon, kl = _gradient_step(model, x, k, rng, epoch, step, steps)
+def _update(model, x, k, rng, optimizers, epoch, step, steps, objective="elbo"):
+    recon, kl = _gradient_step(model, x, k, rng, epoch, step, steps, objective)
     if len(optimizers) == 1:
         optimizers[0].step(model.flat, model.grad_flat)
         return recon, kl
@@ -172,7 +178,7 @@ def _update(model, x, k, rng, optimizers, epoch, step, steps):
     phi_before = model.flat[:e].copy()
     optimizers[0].step(model.flat[:e], model.grad_flat[:e])
     try:
-        _gradient_step(model, x, k, rng, epoch, step, steps)
+        _gradient_step(model, x, k, rng, epoch, step, steps, objective)
     except TrainingDivergedError:
         model.flat[:e] = phi_before     # undo the phi step: parameters from before this step
         raise
