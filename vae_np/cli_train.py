@@ -19,6 +19,7 @@ from .cli_common import SAMPLE_STREAM, TRAIN_STREAM, load_data
 from .data.registry import DATASET_NAMES
 from .evaluate import elbo, evaluation_set
 from .model import DECODER_MEANS, LIKELIHOODS
+from .objective import OBJECTIVES
 from .ops import ACTIVATIONS, SIGMA_PARAMETERIZATIONS
 from .optim import OPTIMIZERS
 from .progress import Progress
@@ -59,6 +60,8 @@ def register(subparsers):
     p.add_argument("--batch-size", type=INT, help=f"default {d['batch_size']}")
     p.add_argument("--k", type=INT, help="Monte Carlo samples per example (default 1)")
     p.add_argument("--schedule", choices=SCHEDULES, help="joint or alternating phi/theta steps")
+    p.add_argument("--objective", choices=sorted(OBJECTIVES),
+                   help="elbo (default) or iwae: the importance-weighted bound over the --k samples")
     p.add_argument("--dtype", choices=("float32", "float64"), help="default float32")
     p.add_argument("--seed", type=INT0, help="seed of initialisation and training (default 0)")
     p.add_argument("--out", help="run directory (default runs/<dataset>-<timestamp>)")
@@ -159,7 +162,7 @@ def _new_config(args):
                  decoder_sigma_min=s["decoder_sigma_min"])
     training = {key: s[key] for key in ("dataset", "optimizer", "lr", "optimizer_options",
                                         "lr_schedule", "epochs", "batch_size", "k", "schedule",
-                                        "seed")}
+                                        "seed", "objective")}
     return dict(format_version=runs.FORMAT_VERSION, preset=args.preset, model=model,
                 data_dir=args.data_dir, limit=args.limit, no_download=args.no_download,
                 created=datetime.now().isoformat(timespec="seconds"), **training)
@@ -208,6 +211,7 @@ def _train_epoch(run: _Run, epoch: int, quiet: bool) -> bool:
         h = fit(run.model, run.x_train, optimizers if len(optimizers) > 1 else optimizers[0],
                 epochs=1, batch_size=config["batch_size"], k=config["k"], rng=run.rng,
                 callback=progress, schedule=config["schedule"],
+                objective=config.get("objective", "elbo"),     # runs made before it: the ELBO
                 binarize=run.dataset.dynamic_binarization, first_epoch=epoch)
     except TrainingDivergedError as exc:
         kept = (f"The checkpoint of epoch {epoch - 1} is kept in {run_dir} (lower 'lr' in "
@@ -226,8 +230,12 @@ def _train_epoch(run: _Run, epoch: int, quiet: bool) -> bool:
         run.history[column].append(row[column])
     runs.save_checkpoint(run_dir, run.model, optimizers, run.rng, epoch, run.history, config)
     runs.write_history_csv(run_dir, run.history)
-    print(f"epoch {epoch}/{epochs}  train {row['train_loss']:.2f} (recon "
-          f"{row['train_recon']:.2f}, kl {row['train_kl']:.2f})  test {test.loss:.2f}  "
+    if config.get("objective", "elbo") == "iwae":     # the bound has no KL term of its own
+        train = f"train -L_{config['k']} {row['train_loss']:.2f} (recon {row['train_recon']:.2f})"
+    else:
+        train = (f"train {row['train_loss']:.2f} (recon {row['train_recon']:.2f}, "
+                 f"kl {row['train_kl']:.2f})")
+    print(f"epoch {epoch}/{epochs}  {train}  test -ELBO {test.loss:.2f}  "
           f"{row['seconds']:.1f} s", flush=True)
     return True
 

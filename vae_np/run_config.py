@@ -11,6 +11,7 @@ import numpy as np
 from ._validate import check_int
 from .data.registry import DATASET_NAMES
 from .model import VAE
+from .objective import OBJECTIVES
 from .optim import OPTIMIZERS
 from .presets import LR_SCHEDULES
 from .train import SCHEDULES
@@ -91,6 +92,7 @@ CONFIG_ENTRIES = {
     "lr_schedule": _one_of(LR_SCHEDULES),
     "epochs": _int(1), "batch_size": _int(1), "k": _int(1), "seed": _int(0),
     "schedule": _one_of(SCHEDULES),
+    "objective": _one_of(sorted(OBJECTIVES)),
     "limit": _optional(_int(1), "null or an integer >= 1"),
     "data_dir": _entry(lambda v: v is None or isinstance(v, str), "null or a path"),
     "no_download": _entry(lambda v: isinstance(v, bool), "true or false"),
