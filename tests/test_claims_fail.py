@@ -222,6 +222,8 @@ CASES = [
      "reparameterization without eps"),
     ("posterior_collapse.active_units", [(linear_model, "kl_terms", linear_kl_grad_times(4.0))],
      "KL gradient x4"),
+    ("posterior_collapse.learned_sigma", [(linear_model, "kl_terms", linear_kl_grad_times(2.0))],
+     "KL gradient doubled"),
     ("posterior_collapse.all_units", [(linear_model, "kl_terms", linear_kl_grad_times(0.25))],
      "KL gradient x1/4"),
     ("beta_bound.exceeds", [(beta, "beta_objective", beta_ignored)], "beta ignored (set to 1)"),
