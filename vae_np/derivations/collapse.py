@@ -52,6 +52,12 @@ def unit_summary(X, theta, sigma2):
             lm.jacobian_norm(col2, theta))
 
 
+def predicted_active(eigenvalues, sigma2):
+    """Active units at the optimum: Cov_x(E_q z_j) = max(l_j - sigma^2, 0) / l_j above the
+    threshold (so only directions with l_j > sigma^2 can count)."""
+    return int(np.sum(np.maximum(eigenvalues - sigma2, 0.0) / eigenvalues > ACTIVE_THRESHOLD))
+
+
 def collapse_data(rng):
     """N draws of a pPCA model with Q_DATA directions in D dimensions, and the eigenvalues of
     their covariance (descending)."""
@@ -97,7 +103,8 @@ def posterior_collapse(seed=0):
 
     * ``posterior_collapse.kl_per_unit``: mean KL per unit = 1/2 ln max(l_j / sigma^2, 1).
     * ``posterior_collapse.decoder_columns``: ||w_j||^2 = max(l_j - sigma^2, 0).
-    * ``posterior_collapse.active_units``: #{j : Cov_x(E_q[z_j]) > 0.01} = #{j : l_j > sigma^2}.
+    * ``posterior_collapse.active_units``: #{j : Cov_x(E_q[z_j]) > 0.01} equals the count
+      predicted from the spectrum, #{j : (l_j - sigma^2) / l_j > 0.01} (<= #{j : l_j > sigma^2}).
     * ``posterior_collapse.learned_sigma``: with sigma^2 learned, sigma^2 = sigma^2_ML (the mean of
       the discarded eigenvalues) and KL_j = 1/2 ln(l_j / sigma^2_ML).
     * ``posterior_collapse.all_units``: with sigma^2 = 2 l_1 the total KL = 0 and no unit is active.
@@ -121,7 +128,7 @@ def posterior_collapse(seed=0):
         + eig_err / (2 * sigma2)
     col_tol = sens_col * conv["distance"] + eig_err + 8 * D * EPS * float(col2.max())
     n_active = int(np.sum(activity > ACTIVE_THRESHOLD))
-    n_expected = int(np.sum(top > sigma2))
+    n_expected = predicted_active(top, sigma2)
     spectrum = dict(eigenvalues=lam, sigma2=sigma2, convergence=conv)
     records = [
         make_claim(
@@ -145,7 +152,8 @@ def posterior_collapse(seed=0):
             "posterior_collapse.active_units",
             f"The active units (Cov_x(E_q[z_j]) > {ACTIVE_THRESHOLD}) are exactly the "
             "eigen-directions above sigma^2",
-            f"#{{j : Cov_x(E_q z_j) > {ACTIVE_THRESHOLD}}} = #{{j <= 4 : l_j > sigma^2}}",
+            f"#{{j : Cov_x(E_q z_j) > {ACTIVE_THRESHOLD}}} = "
+            f"#{{j <= 4 : (l_j - sigma^2) / l_j > {ACTIVE_THRESHOLD}}}",
             n_active, n_expected, abs(n_active - n_expected), 0.0,
             "exact: counts, at a certified maximum (finite distance bound); at the optimum "
             "Cov_x(E_q z_j) = (l_j - sigma^2) / l_j, here "
