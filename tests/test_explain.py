@@ -120,3 +120,36 @@ def test_json(capsys):
 def test_bad_input(kwargs, message):
     with pytest.raises(ValueError, match=message):
         lesson.explain(**kwargs)
+
+
+def test_a_gradient_one_part_in_ten_thousand_off_fails(monkeypatch):
+    """The lesson checks to 1e-6 as a float64 check should: a dx~ 1.0001 times the true one
+    fails (a tolerance loosened to 1e-2 lets every planted factor of 2 through but not this)."""
+    backward = ops.gaussian_nll_backward
+    monkeypatch.setattr(ops, "gaussian_nll_backward", lambda d, c: (1 + 1e-4) * backward(d, c))
+    result = lesson.explain(seed=0)
+    assert not result["passed"] and result["first_failure"] == "x~"
+
+
+def test_the_reported_error_is_that_of_the_printed_columns(result):
+    """Where d<v> is well above the rounding floor, rel_error is at least |a - fd| / (|a| + |fd|)
+    of the printed d<v> and fd values: a floor inflated to hide disagreement would show here."""
+    plain = []
+    for r in result["backward"]:
+        a, fd = np.ravel(r["value"]), np.ravel(r["fd"])
+        big = np.isfinite(fd) & (np.abs(fd) > 0.01)
+        if big.any():
+            errors = np.abs(a[big] - fd[big]) / (np.abs(a[big]) + np.abs(fd[big]))
+            assert r["rel_error"] >= errors.max(), r["name"]
+            plain.append(errors.max())
+    assert len(plain) >= 5 and max(plain) > 0          # the comparison had something to compare
+
+
+def test_every_failed_row_reads_fail_on_the_projector():
+    result = lesson.explain(seed=0, mistake="kl-gradient-doubled")
+    failed = [r for r in result["backward"] + result["parameters"] if not r["passed"]]
+    lines = lesson.format_lesson(result).splitlines()
+    assert len(failed) >= 3
+    assert sum(line.endswith("  FAIL") for line in lines) == len(failed)
+    assert sum(line.endswith("  ok") for line in lines) == (
+        len(result["backward"]) + len(result["parameters"]) - len(failed))
