@@ -216,3 +216,61 @@ def test_run_figures_without_labels_or_factors(mpl, tmp_path):
         assert names == sorted(["loss.png", "reconstructions.png", "samples.png",
                                 "traversals.png"] + expected)
         assert sorted(p.name for p in out.glob("*.png")) == names
+
+
+@pytest.fixture
+def drawn(mpl, monkeypatch):
+    """{file name: the matplotlib Figure saved under it}, for reading back what was drawn."""
+    from pathlib import Path
+
+    from matplotlib.figure import Figure
+
+    figs, savefig = {}, Figure.savefig
+
+    def record(self, path, *args, **kwargs):
+        figs[Path(path).name] = self
+        return savefig(self, path, *args, **kwargs)
+    monkeypatch.setattr(Figure, "savefig", record)
+    return figs
+
+
+def test_run_figures_draw_the_models_own_numbers(drawn, tmp_path):
+    """Each figure of a run shows what its name says: the inputs beside model.reconstruct of
+    them, model.sample with the run's rng, the history's columns under their labels, the
+    traversal of the first test image, and the test-set latent means coloured by their labels."""
+    from vae_np.data import make_sprites
+    from vae_np.figures_latent import traversal_codes
+
+    data = make_sprites(10, 50, seed=2)
+    model = VAE(784, (8,), 2, seed=3)
+    x = data.x_test[:30]
+    history = {"epoch": [1, 2], "train_loss": [9.0, 7.0], "test_loss": [8.5, 7.5],
+               "train_recon": [6.0, 5.0], "train_kl": [3.0, 2.0]}
+    figures.run_figures(tmp_path, model, data, x, history, np.random.default_rng(7),
+                        n_samples=5, n_inputs=6)
+
+    def image(name):
+        return drawn[name].axes[0].images[0].get_array()
+    np.testing.assert_array_equal(image("reconstructions.png"), figures.tile_pairs(
+        x[:6] / 255, model.reconstruct(x[:6]), (28, 28), 8))
+    np.testing.assert_array_equal(image("samples.png"), figures.tile(
+        model.sample(5, rng=np.random.default_rng(7)), (28, 28), ncols=8))
+    mu = model.encode(x[:1])[0][0]
+    np.testing.assert_array_equal(image("traversals.png"), figures.tile(
+        model.decode(traversal_codes(mu, np.linspace(-3, 3, 9))), (28, 28), ncols=9))
+
+    left, right = drawn["loss.png"].axes
+    curves = {line.get_label().split()[0]: list(line.get_ydata()) for line in left.lines}
+    assert curves == {"train": history["train_loss"], "test": history["test_loss"]}
+    terms = [list(line.get_ydata()) for line in right.lines]
+    assert terms == [history["train_recon"], history["train_kl"]]
+    assert [line.get_label()[:3] for line in right.lines] == ["rec", "KL("]
+
+    scatter = drawn["latent_means.png"].axes[0].collections[0]
+    np.testing.assert_array_equal(scatter.get_offsets(), model.encode(x)[0])
+    colors = scatter.get_facecolors()
+    labels = data.y_test[:30]
+    for label in np.unique(labels):       # one colour per label, and different labels differ
+        same = colors[labels == label]
+        assert (same == same[0]).all()
+    assert len({tuple(c) for c in colors}) == len(np.unique(labels))
