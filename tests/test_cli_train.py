@@ -129,7 +129,9 @@ def test_resume_with_epochs_at_most_done_says_epochs_is_the_new_total(tmp_path, 
     (["train", "--batch-size", "0"], "must be >= 1"),
     (["train", "--lr", "abc"], "expected a number"),
     (["train", "--optimizer", "sgd", "--optim-eps", "1e-4", "--limit", "5"], "--optim-eps"),
-    (["train", "--lr", "0", "--limit", "5"], "lr must be > 0"),
+    (["train", "--lr", "0", "--limit", "5"], "argument --lr: must be > 0, got 0"),
+    (["train", "--lr", "nan"], "argument --lr: must be > 0, got nan"),
+    (["train", "--init-std", "0"], "argument --init-std: must be > 0, got 0"),
     (["evaluate", "/no/such/run"], "run directory not found: /no/such/run"),
     (["sample", "/no/such/run"], "run directory not found"),
     (["reconstruct", "/no/such/run"], "run directory not found"),
@@ -246,3 +248,20 @@ def test_iwae_preset_on_real_mnist_binarizes_dynamically(shared_data, tmp_path):
     saved = arrays(out)
     np.testing.assert_allclose(saved["history.lr"], [1e-3, 1e-3 * 10 ** (-1 / 7)], rtol=1e-12)
     assert float(saved["optim.eps"]) == 1e-4 and saved["encoder.1.W"].shape == (200, 200)
+
+
+def test_train_output_fits_100_columns(tmp_path, capsys, monkeypatch):
+    """A 784-400-400-2 model with every figure (z_dim = 2) and a resume: no line is wider than a
+    projector's 100 columns (but for what a long --out path adds), and every figure is named."""
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "runs" / "sprites-20261130-072700"
+    argv = ["train", "--limit", "60", "--hidden", "400,400", "--z-dim", "2", "--epochs", "1",
+            "--out", str(out.relative_to(tmp_path))]
+    assert cli.main(argv) == 0
+    assert cli.main(["train", "--resume", str(out.relative_to(tmp_path)), "--epochs", "2",
+                     "--no-figures"]) == 0
+    text = capsys.readouterr().out
+    lines = [part for line in text.splitlines() for part in line.split("\r")]
+    assert max(len(line) for line in lines) <= 100, max(lines, key=len)
+    for path in (out / "figures").glob("*.png"):
+        assert path.name in text

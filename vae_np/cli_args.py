@@ -6,22 +6,26 @@ import argparse
 import math
 
 
-def _positive(kind, minimum=1):
-    """A parser of ``kind`` (int or float) values >= ``minimum`` (floats also finite)."""
+def _positive(kind, minimum=1, strict=False):
+    """A parser of ``kind`` (int or float) values >= ``minimum`` (> with ``strict``; floats also
+    finite)."""
     def parse(text):
         try:
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(
                 f"expected {'an integer' if kind is int else 'a number'}, got {text!r}") from None
-        if not value >= minimum or (kind is float and not math.isfinite(value)):
-            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {text}")
+        if (not (value > minimum if strict else value >= minimum)
+                or (kind is float and not math.isfinite(value))):
+            raise argparse.ArgumentTypeError(
+                f"must be {'>' if strict else '>='} {minimum}, got {text}")
         return value
     parse.__name__ = kind.__name__
     return parse
 
 
 INT, INT0, FLOAT = _positive(int), _positive(int, 0), _positive(float, 0)
+POSITIVE = _positive(float, 0, strict=True)       # rates, scales, eps: 0 is no value for them
 
 
 def WIDTHS(text):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from . import figures, presets, runs
-from .cli_args import FLOAT, INT, INT0, WIDTHS, flatten_widths
+from .cli_args import FLOAT, INT, INT0, POSITIVE, WIDTHS, flatten_widths
 from .cli_common import SAMPLE_STREAM, TRAIN_STREAM, load_data
 from .data.registry import DATASET_NAMES
 from .evaluate import elbo, evaluation_set
@@ -48,11 +49,12 @@ def register(subparsers):
     p.add_argument("--likelihood", choices=LIKELIHOODS, help="default bernoulli")
     p.add_argument("--sigma-param", choices=sorted(SIGMA_PARAMETERIZATIONS), help="default logvar")
     p.add_argument("--decoder-mean", choices=DECODER_MEANS, help="Gaussian mean (default identity)")
-    p.add_argument("--init-std", type=FLOAT, help="N(0, s^2) weights (default U(+-1/sqrt(fan_in)))")
+    p.add_argument("--init-std", type=POSITIVE,
+                   help="N(0, s^2) weights (default U(+-1/sqrt(fan_in)))")
     p.add_argument("--decoder-sigma-min", type=FLOAT, help="lower bound of a learned decoder sigma")
     p.add_argument("--optimizer", choices=sorted(OPTIMIZERS), help="default adam")
-    p.add_argument("--lr", type=FLOAT, help="(base) learning rate (default 1e-3)")
-    p.add_argument("--optim-eps", type=FLOAT, help="eps of adam / adagrad")
+    p.add_argument("--lr", type=POSITIVE, help="(base) learning rate (default 1e-3)")
+    p.add_argument("--optim-eps", type=POSITIVE, help="eps of adam / adagrad")
     p.add_argument("--lr-schedule", choices=presets.LR_SCHEDULES,
                    help="constant, or burda2016: 3^i passes at lr*10^(-i/7) (default constant)")
     p.add_argument("--epochs", "--passes", type=INT, help=f"passes over the data (default "
@@ -105,7 +107,7 @@ def run_train(args) -> int:
     limit = config.get("limit")
     run = _Run(run_dir, config, dataset, model, optimizers, rng, history,
                dataset.x_train[:limit], evaluation_set(dataset, "test", limit))
-    print(f"{'resuming' if done else 'training'} {model} on {dataset.name} "
+    print(f"{'resuming' if done else 'training'} {model}\n  on {dataset.name} "
           f"({len(run.x_train)} train / {len(run.x_test)} test) into {run_dir}"
           + (f" after epoch {done}" if done else ""), flush=True)
     for epoch in range(done + 1, config["epochs"] + 1):
@@ -249,5 +251,7 @@ def _figures(run: _Run):
     except figures.PlotUnavailable:
         print(f"figures skipped: {figures.HINT}", file=sys.stderr)
         return []
-    print(f"figures: {', '.join(str(p) for p in written)}")
+    names = textwrap.fill(", ".join(p.name for p in written), 100, initial_indent="  ",
+                          subsequent_indent="  ")
+    print(f"figures in {run.run_dir / runs.FIGURES_DIR}:\n{names}")
     return written
