@@ -251,8 +251,8 @@ def test_iwae_preset_on_real_mnist_binarizes_dynamically(shared_data, tmp_path):
 
 
 def test_train_output_fits_100_columns(tmp_path, capsys, monkeypatch):
-    """A 784-400-400-2 model with every figure (z_dim = 2) and a resume: no line is wider than a
-    projector's 100 columns (but for what a long --out path adds), and every figure is named."""
+    """A 784-400-400-2 model with every figure (z_dim = 2), a resume and evaluate: no line is wider
+    than a projector's 100 columns (but for what a long --out path adds), and every figure is named."""
     monkeypatch.chdir(tmp_path)
     out = tmp_path / "runs" / "sprites-20261130-072700"
     argv = ["train", "--limit", "60", "--hidden", "400,400", "--z-dim", "2", "--epochs", "1",
@@ -260,6 +260,8 @@ def test_train_output_fits_100_columns(tmp_path, capsys, monkeypatch):
     assert cli.main(argv) == 0
     assert cli.main(["train", "--resume", str(out.relative_to(tmp_path)), "--epochs", "2",
                      "--no-figures"]) == 0
+    assert cli.main(["evaluate", str(out.relative_to(tmp_path)), "--iwae-k", "5", "--limit",
+                     "20"]) == 0
     text = capsys.readouterr().out
     lines = [part for line in text.splitlines() for part in line.split("\r")]
     assert max(len(line) for line in lines) <= 100, max(lines, key=len)
