@@ -56,7 +56,7 @@ def run_evaluate(args) -> int:
             (f"-ELBO (mean of {args.elbo_k} samples)", f"{avg.loss:.3f}"),
             (f"-ln p(x), IWAE k = {args.iwae_k}", f"{result['iwae_nll']:.3f}"),
             ("active units", f"{count} / {model.z_dim}  (Cov_x(E_q[z_j]) > {args.threshold:g})")]
-    print(f"{args.run_dir}: {model}\n  after epoch {epoch}, {len(x)} {dataset.name} test examples")
+    print(f"{args.run_dir}: after epoch {epoch}, {len(x)} {dataset.name} test examples\n  {model}")
     print("\n".join(f"  {name:<32}{value}" for name, value in rows))
     print(f"  {result['seconds']:.1f} s")
     return 0
