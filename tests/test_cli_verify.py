@@ -125,3 +125,17 @@ def test_kl_gradient_json_details_hold_the_values(capsys):
     fd = np.array(details["finite_difference"])
     assert np.all(np.abs(analytic - fd) <= np.array(details["finite_difference_bound"]))
     assert record["relation"] == "ratio" and record["unit"] == "abs"
+
+
+def test_verify_draws_the_claim_figures(tmp_path, capsys):
+    out = tmp_path / "figs"
+    assert main(["verify", "--claim", "kl_closed_form", "--figures", str(out)]) == 0
+    names = sorted(p.name for p in out.glob("*.png"))
+    assert names == ["decoder_sigma.png", "elbo_gap.png", "estimators.png", "kl_curve.png",
+                     "kl_monte_carlo.png"]
+    assert all((out / n).stat().st_size > 10_000 for n in names)
+    assert "figures: " in capsys.readouterr().out
+    (tmp_path / "file").write_text("x")
+    assert main(["verify", "--claim", "kl_closed_form", "--figures",
+                 str(tmp_path / "file")]) == 2
+    assert "--figures" in capsys.readouterr().err

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -30,6 +31,10 @@ def register(subparsers):
                         "instead of the table)")
     p.add_argument("--markdown", metavar="FILE",
                    help="write the table with the equations and tolerance reasons as Markdown")
+    p.add_argument("--figures", metavar="DIR",
+                   help="also draw the claims as pictures into DIR (needs the plot extra): the "
+                        "Monte Carlo KL, the KL and its gradient, the ELBO gap, the estimators' "
+                        "spreads, the Gaussian decoder as sigma -> 0")
     p.set_defaults(func=run_verify)
 
 
@@ -112,6 +117,8 @@ def run_verify(args) -> int:
         _check_output("--json", args.json)
     if args.markdown:
         _check_output("--markdown", args.markdown)
+    if args.figures and Path(args.figures).exists() and not Path(args.figures).is_dir():
+        raise ValueError(f"--figures {args.figures}: not a directory")
     names = args.claim
     if names:
         check_claim_names(names)
@@ -138,4 +145,20 @@ def run_verify(args) -> int:
         if not passed:
             summary += "; FAILED: " + ", ".join(result["failed"])
         print(summary)
+    if args.figures and _draw_claims(args.figures, args.seed) != 0:
+        return 1
     return 0 if passed else 1
+
+
+def _draw_claims(directory, seed) -> int:
+    """Write the claim figures; without matplotlib, say which extra to install (status 1)."""
+    from .claim_figures import write_claim_figures
+    from .figures import PlotUnavailable
+    try:
+        Path(directory).mkdir(parents=True, exist_ok=True)
+        paths = write_claim_figures(directory, seed=seed)
+    except PlotUnavailable as exc:
+        print(f"vae-np: {exc}", file=sys.stderr)
+        return 1
+    print("figures: " + ", ".join(str(p) for p in paths))
+    return 0
