@@ -92,7 +92,8 @@ def test_a_broken_op_makes_explain_exit_1_naming_the_first_wrong_gradient(monkey
 def test_any_architecture_from_the_command_line(argv, capsys):
     assert cli.main(["explain", *argv, "--z-dim", "3", "--likelihood", "bernoulli"]) == 0
     text = capsys.readouterr().out
-    assert "VAE(3-5-4-3, tanh, bernoulli" in text and "dlogits = dnll * (sigmoid(logits) - x)" in text
+    assert "VAE(3-5-4-3, tanh, bernoulli" in text
+    assert "dlogits = dnll * (sigmoid(logits) - x)" in text
     assert max(len(line) for line in text.splitlines()) <= 100      # fits a projector
 
 
@@ -153,3 +154,13 @@ def test_every_failed_row_reads_fail_on_the_projector():
     assert sum(line.endswith("  FAIL") for line in lines) == len(failed)
     assert sum(line.endswith("  ok") for line in lines) == (
         len(result["backward"]) + len(result["parameters"]) - len(failed))
+
+
+def test_the_continuous_bernoulli_lesson_prints_its_own_equations():
+    """Its dlogits has the normaliser's term; the Bernoulli's equation would be wrong here."""
+    result = lesson.explain(seed=0, likelihood="continuous-bernoulli", batch=2)
+    assert result["passed"]
+    deq = {r["name"]: r["equation"] for r in result["backward"]}
+    assert deq["logits"] == "dlogits = dnll * (sigmoid(logits) - x - (1/logits - 1/sinh(logits)))"
+    feq = {r["name"]: r["equation"] for r in result["forward"]}
+    assert feq["nll"].endswith("- ln C(logits)")

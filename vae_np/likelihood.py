@@ -82,28 +82,38 @@ class Bernoulli:
     """p(x|z) = prod_d Bernoulli(x_d; sigmoid(logits_d)), for x in [0, 1]."""
     heads = ("decoder.out",)
     unit_interval = True       # x must lie in [0, 1]
+    equation = "nll = sum_d softplus(logits) - x logits"
+    grad_equation = "dlogits = dnll * (sigmoid(logits) - x)"
 
     def __init__(self, store, g_name, settings):
         self.out = Dense(store, "decoder.out")
         self.g_name = g_name
 
+    @staticmethod
+    def nll_forward(logits, x):
+        return ops.bernoulli_nll_forward(logits, x)
+
+    @staticmethod
+    def nll_backward(dnll, cache):
+        return ops.bernoulli_nll_backward(dnll, cache)             # dnll (sigmoid(logits) - x)
+
     def forward(self, trace, g, x, k):
         logits, cache = self.out.forward(g)
         logits = trace.record("logits", _samples(logits, k),
                               f"logits = {self.g_name} W + b   (decoder.out)", cache)
-        nll, cache = ops.bernoulli_nll_forward(logits, x)
-        trace.record("nll", nll, "nll = sum_d softplus(logits) - x logits", cache)
+        nll, cache = self.nll_forward(logits, x)
+        trace.record("nll", nll, self.equation, cache)
 
     def backward(self, trace):
         d, caches = trace.grads, trace.caches
-        d["logits"] = ops.bernoulli_nll_backward(d["nll"], caches["nll"])  # sigmoid(logits) - x
+        d["logits"] = self.nll_backward(d["nll"], caches["nll"])
         dg, d["decoder.out.W"], d["decoder.out.b"] = self.out.backward(
             _rows(d["logits"]), caches["logits"])  # dW = g^T dlogits, db = sum, dg = dlogits W^T
         return dg
 
     def grad_equations(self):
         g = self.g_name
-        return {"logits": "dlogits = dnll * (sigmoid(logits) - x)",
+        return {"logits": self.grad_equation,
                 "decoder.out.W": f"dW = {g}^T dlogits", "decoder.out.b": "db = sum_b dlogits",
                 g: f"d{g} = dlogits W^T   (decoder.out)"}
 
@@ -196,21 +206,17 @@ class ContinuousBernoulli(Bernoulli):
     """p(x|z) = prod_d C(l_d) lambda_d^x_d (1 - lambda_d)^(1 - x_d), lambda = sigmoid(logits): the
     Bernoulli cross-entropy made a density on [0, 1] by its normaliser C (Loaiza-Ganem &
     Cunningham 2019), for grey levels x in [0, 1]."""
+    equation = "nll = sum_d softplus(logits) - x logits - ln C(logits)"
+    grad_equation = "dlogits = dnll * (sigmoid(logits) - x - (1/logits - 1/sinh(logits)))"
 
-    def forward(self, trace, g, x, k):
-        logits, cache = self.out.forward(g)
-        logits = trace.record("logits", _samples(logits, k),
-                              f"logits = {self.g_name} W + b   (decoder.out)", cache)
-        nll, cache = ops.continuous_bernoulli_nll_forward(logits, x)
-        trace.record("nll", nll, "nll = sum_d softplus(logits) - x logits - ln C(logits)", cache)
+    @staticmethod
+    def nll_forward(logits, x):
+        return ops.continuous_bernoulli_nll_forward(logits, x)
 
-    def backward(self, trace):
-        d, caches = trace.grads, trace.caches
-        # sigmoid(logits) - x - d ln C/dlogits, d ln C/dl = 1/l - 1/sinh(l)
-        d["logits"] = ops.continuous_bernoulli_nll_backward(d["nll"], caches["nll"])
-        dg, d["decoder.out.W"], d["decoder.out.b"] = self.out.backward(
-            _rows(d["logits"]), caches["logits"])
-        return dg
+    @staticmethod
+    def nll_backward(dnll, cache):
+        # dnll (sigmoid(l) - x - d ln C/dl),  d ln C/dl = 1/l - 1/sinh(l)
+        return ops.continuous_bernoulli_nll_backward(dnll, cache)
 
     def mean(self, g):
         """E[x] = sigmoid(l) - (1/l - 1/sinh l), the continuous Bernoulli's mean (not lambda)."""
