@@ -2,6 +2,7 @@
 to end (nbclient, a fresh python3 kernel started in the repository root) without a cell error in
 under two minutes. Needs nbclient, nbformat, ipykernel and matplotlib, all installed by
 ``pip install -e ".[test,plot]"``; without them the tests fail and say so."""
+import re
 import time
 from pathlib import Path
 
@@ -71,5 +72,35 @@ def test_the_notebook_runs_end_to_end(monkeypatch):
                      if o.get("output_type") == "stream" and o.get("name") == "stdout")
     assert text.count("pass  ") >= 30 and "FAIL" not in text
     assert "True True" in text                          # the trace's dmu and dsigma by hand
+    assert printed_checks_agree(text) == 4
     images = sum("image/png" in o.get("data", {}) for c in _code(notebook) for o in c.outputs)
     assert images >= 12
+
+
+def printed_checks_agree(text):
+    """The notebook prints its hand-made checks instead of asserting them: the reparameterization's
+    library gradients beside finite differences, a weight's gradient from the trace beside a
+    central difference, and the loss before and after one SGD step. Assert that what it prints
+    agrees (to the 8 printed decimals, and not trivially at 0) and the step lowers the loss;
+    return how many pairs were compared."""
+    pairs = re.findall(r"library ([-+\d.]+) +finite differences ([-+\d.]+)", text)
+    pairs += re.findall(r"trace ([-+\d.]+), central difference ([-+\d.]+)", text)
+    for a, n in pairs:
+        assert abs(float(a) - float(n)) <= 2e-8 + 1e-6 * abs(float(n)), (a, n)
+        assert abs(float(n)) > 1e-4, (a, n)
+    before, after = re.search(r"loss ([-\d.]+) -> ([-\d.]+) after one SGD step", text).groups()
+    assert float(after) < float(before)
+    return len(pairs) + 1
+
+
+def test_the_printed_checks_can_fail():
+    good = ("dL/dmu[0,0]:    library +0.12345678   finite differences +0.12345679   (= dz)\n"
+            "d loss/d encoder.mu.W(3, 1): trace 0.50000000, central difference 0.50000001\n"
+            "loss 540.1 -> 539.9 after one SGD step")
+    assert printed_checks_agree(good) == 3
+    for wrong in (good.replace("+0.12345679", "+0.24691357"),      # a factor 2
+                  good.replace("trace 0.50000000", "trace 0.00000000").replace(
+                      "difference 0.50000001", "difference 0.00000000"),   # a dead unit
+                  good.replace("-> 539.9", "-> 540.2")):
+        with pytest.raises(AssertionError):
+            printed_checks_agree(wrong)
