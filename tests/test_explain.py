@@ -164,3 +164,14 @@ def test_the_continuous_bernoulli_lesson_prints_its_own_equations():
     assert deq["logits"] == "dlogits = dnll * (sigmoid(logits) - x - (1/logits - 1/sinh(logits)))"
     feq = {r["name"]: r["equation"] for r in result["forward"]}
     assert feq["nll"].endswith("- ln C(logits)")
+
+
+def test_a_step_that_raises_the_loss_is_not_blamed_on_a_gradient(capsys):
+    """Right gradients and too large a step: exit 1 saying so (it said 'the first wrong gradient
+    in backward order is None'); --lr sets the step."""
+    assert cli.main(["explain", "--lr", "100"]) == 1
+    last = capsys.readouterr().out.rstrip().splitlines()[-1]
+    assert last == "FAILED: the SGD step with lr 100 raised the loss (every gradient agrees): " \
+                   "try a smaller --lr" and len(last) <= 100
+    assert cli.main(["explain", "--lr", "0.01"]) == 0
+    assert "one SGD step, lr 0.01:" in capsys.readouterr().out

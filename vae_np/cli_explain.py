@@ -5,8 +5,8 @@ import argparse
 import json
 import sys
 
-from .cli_args import INT, INT0, WIDTHS, flatten_widths
-from .explain import LESSON, MISTAKES, explain, format_lesson
+from .cli_args import INT, INT0, POSITIVE, WIDTHS, flatten_widths
+from .explain import LESSON, LR, MISTAKES, explain, format_lesson
 from .model import LIKELIHOODS
 from .ops import ACTIVATIONS, SIGMA_PARAMETERIZATIONS
 
@@ -19,7 +19,8 @@ def register(subparsers):
                     "every forward quantity with its equation, shape and value; every d<v> with "
                     "its backward equation and a central difference of the loss with v nudged; "
                     "every parameter's gradient against central differences; one SGD step. "
-                    "Exits 1 and names the first wrong gradient if a check fails.",
+                    "Exits 1 and names the first wrong gradient if a check fails (or says that "
+                    "the SGD step raised the loss).",
         epilog="mistakes for --plant:\n" + "\n".join(
             f"  {name:<22}{text}" for name, (text, _) in MISTAKES.items()),
         formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -37,6 +38,8 @@ def register(subparsers):
                    help="elbo (default) or iwae: the importance-weighted bound over the k samples")
     e.add_argument("--batch", type=INT, default=1, help="examples in the batch (1)")
     e.add_argument("--seed", type=INT0, default=0, help="seed of the weights, x and eps (0)")
+    e.add_argument("--lr", type=POSITIVE, default=LR,
+                   help=f"the SGD step's learning rate ({LR:g}; a large model may need less)")
     e.add_argument("--plant", choices=sorted(MISTAKES), metavar="MISTAKE",
                    help="plant a known mistake in one backward op (see below) and watch the "
                         "checks turn red")
@@ -46,7 +49,7 @@ def register(subparsers):
 
 def run_explain(args) -> int:
     hidden = flatten_widths(args.hidden)
-    result = explain(seed=args.seed, batch=args.batch, k=args.k, mistake=args.plant,
+    result = explain(seed=args.seed, lr=args.lr, batch=args.batch, k=args.k, mistake=args.plant,
                      objective=args.objective,
                      x_dim=args.x_dim, hidden=LESSON["hidden"] if hidden is None else hidden,
                      z_dim=args.z_dim, activation=args.activation, likelihood=args.likelihood,

@@ -191,7 +191,8 @@ def _row(name, equation, rest, eq_width, name_width=15):
     """``name  equation  rest``; an equation too long for its column gets a line of its own."""
     if len(equation) <= eq_width:
         return [f"  {name:>{name_width}}  {equation:<{eq_width}}  {rest}"]
-    return [f"  {name:>{name_width}}  {equation}", f"  {'':>{name_width}}  {'':<{eq_width}}  {rest}"]
+    return [f"  {name:>{name_width}}  {equation}",
+            f"  {'':>{name_width}}  {'':<{eq_width}}  {rest}"]
 
 
 def format_lesson(result: dict) -> str:
@@ -223,6 +224,9 @@ def format_lesson(result: dict) -> str:
     if result["passed"]:
         lines.append(f"PASSED: every d<v> and parameter gradient agrees with central differences "
                      f"(rel. error < {result['fd_tolerance']:g})")
+    elif result["first_failure"] is None:       # right gradients, but the step overshot
+        lines.append(f"FAILED: the SGD step with lr {s['lr']:g} raised the loss (every gradient "
+                     f"agrees): try a smaller --lr")
     else:
         first = result["first_failure"]
         in_trace = any(r["name"] == first for r in result["backward"])
