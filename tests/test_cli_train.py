@@ -267,3 +267,13 @@ def test_train_output_fits_100_columns(tmp_path, capsys, monkeypatch):
     assert max(len(line) for line in lines) <= 100, max(lines, key=len)
     for path in (out / "figures").glob("*.png"):
         assert path.name in text
+
+
+@pytest.mark.parametrize("command", [["gradcheck", "--x-dim", "6", "--z-dim", "2"],
+                                     ["explain"]])
+def test_hidden_widths_read_alike_in_every_command(command, capsys):
+    """--hidden 5,4 and --hidden 5 4 are the same model in gradcheck and explain, as in train."""
+    assert cli.main([*command, "--hidden", "5,4"]) == 0
+    comma = capsys.readouterr().out.splitlines()[0]
+    assert cli.main([*command, "--hidden", "5", "4"]) == 0
+    assert "-5-4-" in comma and capsys.readouterr().out.splitlines()[0] == comma

@@ -7,6 +7,7 @@ import time
 
 import numpy as np
 
+from .cli_args import WIDTHS, flatten_widths
 from .model_gradcheck import check_model
 from .model import LIKELIHOODS, VAE
 from .ops import ACTIVATIONS, SIGMA_PARAMETERIZATIONS
@@ -19,7 +20,8 @@ def register(subparsers):
                     "gradient with directional derivatives (every parameter) and central "
                     "differences on sampled coordinates. Exits 1 if any check fails.")
     p.add_argument("--x-dim", type=int, default=784)
-    p.add_argument("--hidden", type=int, nargs="*", default=[400], help="hidden widths (default 400)")
+    p.add_argument("--hidden", type=WIDTHS, nargs="*", default=[[400]],
+                   help="hidden widths, e.g. 400 or 400,400 (default 400)")
     p.add_argument("--z-dim", type=int, default=20)
     p.add_argument("--activation", choices=sorted(ACTIVATIONS), default="relu")
     p.add_argument("--likelihood", choices=LIKELIHOODS, default="bernoulli")
@@ -41,7 +43,7 @@ def register(subparsers):
 
 
 def run(args) -> int:
-    model = VAE(args.x_dim, tuple(args.hidden), args.z_dim, args.activation, args.likelihood,
+    model = VAE(args.x_dim, flatten_widths(args.hidden), args.z_dim, args.activation, args.likelihood,
                 args.sigma_param, dtype=np.dtype(args.dtype), seed=args.seed)
     reference = "float64" if args.dtype == "float32" else None
     if args.batch < 1:
