@@ -146,3 +146,16 @@ def test_a_users_own_activation_plugs_into_the_model():
     assert "a1" in nudge_violations(wrong, x, eps)
     with pytest.raises(ValueError, match="activation must be one of"):
         VAE(3, (4,), 2, (cube_forward,))
+
+
+def test_a_nudge_must_name_a_quantity_and_keep_its_shape():
+    """A misspelt name nudged nothing and a wrongly shaped nudge silently broadcast kl to (5, 2):
+    both gave a wrong central difference with no error."""
+    model = VAE(3, (2,), 1, "tanh", "gaussian", seed=0)
+    x, eps = make_data(model, 2, 1, 0)
+    with pytest.raises(ValueError, match=r"nudges must name quantities of the trace .*'sigmaa'"):
+        model.forward(x, eps, {"sigmaa": np.ones((2, 1))})
+    with pytest.raises(ValueError, match=r"the nudge of 'kl' must have the shape of kl, \(2,\)"):
+        model.forward(x, eps, {"kl": np.ones((5, 2))})
+    plain = model.forward(x, eps)
+    assert model.forward(x, eps, {"kl": 0.5}).loss == pytest.approx(plain.loss + 0.5, abs=1e-12)

@@ -218,6 +218,8 @@ class VAE:
         g = self.decoder.forward(t, z.reshape(K * B, Z))  # c1, g1, ... (rows: K x B samples)
         self.decoder_likelihood.forward(t, g, x, K)     # logits or x~ (and r), nll
         t.objective.forward(t, self.posterior)          # loss
+        if nudges:
+            t.check_nudges()
         return t
 
     def backward(self, t: Trace) -> Trace:

@@ -54,7 +54,11 @@ class Trace:
         step.
         """
         if name in self._nudges:
-            value = value + self._nudges[name]
+            delta = self._nudges[name]
+            if np.broadcast_shapes(np.shape(value), np.shape(delta)) != np.shape(value):
+                raise ValueError(f"the nudge of {name!r} must have the shape of {name}, "
+                                 f"{np.shape(value)}, got {np.shape(delta)}")
+            value = value + delta
         self.values[name] = value
         self.equations[name] = equation
         self.caches[name] = cache
@@ -63,6 +67,13 @@ class Trace:
     @property
     def loss(self) -> float:
         return float(self.values["loss"])
+
+    def check_nudges(self):
+        """Refuse nudges that named no recorded quantity (a typo would silently nudge nothing)."""
+        unknown = sorted(set(self._nudges) - set(self.values))
+        if unknown:
+            raise ValueError(f"nudges must name quantities of the trace {self.names()}, "
+                             f"got {unknown}")
 
     def names(self):
         """The recorded quantities, in forward order."""
