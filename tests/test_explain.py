@@ -137,7 +137,7 @@ def test_the_reported_error_is_that_of_the_printed_columns(result):
     of the printed d<v> and fd values: a floor inflated to hide disagreement would show here."""
     plain = []
     for r in result["backward"]:
-        a, fd = np.ravel(r["value"]), np.ravel(r["fd"])
+        a, fd = np.ravel(r["value"]), np.ravel(np.array(r["fd"], dtype=float))
         big = np.isfinite(fd) & (np.abs(fd) > 0.01)
         if big.any():
             errors = np.abs(a[big] - fd[big]) / (np.abs(a[big]) + np.abs(fd[big]))
@@ -175,3 +175,14 @@ def test_a_step_that_raises_the_loss_is_not_blamed_on_a_gradient(capsys):
                    "try a smaller --lr" and len(last) <= 100
     assert cli.main(["explain", "--lr", "0.01"]) == 0
     assert "one SGD step, lr 0.01:" in capsys.readouterr().out
+
+
+def test_json_is_strict_json_with_null_for_the_coordinates_not_checked(capsys):
+    """More coordinates than MAX_COORDS: the unchecked ones are null, not NaN (no JSON)."""
+    assert cli.main(["explain", "--json", "--hidden", "8", "--batch", "3"]) == 0
+
+    def refuse(constant):
+        raise ValueError(f"{constant} is not JSON")
+    data = json.loads(capsys.readouterr().out, parse_constant=refuse)
+    fd = {r["name"]: np.ravel(np.array(r["fd"], dtype=float)) for r in data["backward"]}
+    assert fd["a1"].size == 24 and np.isnan(fd["a1"]).sum() == 24 - lesson.MAX_COORDS

@@ -151,7 +151,8 @@ def explain(seed=0, lr=LR, *, batch=1, k=1, mistake=None, objective="elbo", **ar
             coords = _coords(value.size, rng)
             err, fd = _check(analytic, quotient, value, coords, loss)
             backward.append(dict(name=name, equation=equations[name], value=analytic.tolist(),
-                                 fd=fd.tolist(), rel_error=err, checked=len(coords),
+                                 fd=np.where(np.isnan(fd), None, fd).tolist(),   # JSON null
+                                 rel_error=err, checked=len(coords),
                                  passed=err < FD_TOL))
         parameters = []
         for name, p in model.params.items():
