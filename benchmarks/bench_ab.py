@@ -5,8 +5,8 @@
 DIR is a checkout of an earlier version (for example ``git worktree add /tmp/base <commit>``).
 Both versions are imported side by side in this process and train the same model (the
 pytorch/examples VAE: 784-400-20, ReLU, Bernoulli, Adam 1e-3, batch 128, float32) on the same data;
-their epochs alternate (baseline, this, baseline, ...) after one untimed warm-up each, with 0.5 s
-idle before each epoch, and the figure to quote is the median of the paired ratios this/baseline.
+their epochs alternate (baseline, this, this, baseline, ...) after one untimed warm-up each, with
+0.5 s idle before each epoch, and the figure to quote is the median of the paired ratios this/baseline.
 A change to the ops, the model or the optimizers is measured this way before it lands.
 """
 from __future__ import annotations
@@ -53,19 +53,22 @@ def main(argv=None):
     parser.add_argument("--baseline", required=True, type=Path, help="checkout to compare with")
     parser.add_argument("--pairs", type=positive_int, default=5)
     parser.add_argument("--n", type=positive_int, default=60000, help="training examples")
+    parser.add_argument("--data-dir", type=Path, help="directory of the MNIST IDX files (default: "
+                        "../shared/data/mnist beside the repository, else random uint8 images)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     if not (args.baseline / "vae_np" / "__init__.py").is_file():
         parser.error(f"--baseline must be a checkout of vae_np, got {args.baseline}")
     baseline = load_version(args.baseline)
-    X, source = mnist_like(args.n)      # read with the baseline's loader, imported last
+    X, source = mnist_like(args.n, data_dir=args.data_dir)   # the baseline's loader, imported last
     runners = {"baseline": epoch_runner(baseline, X), "this": epoch_runner(load_version(REPO), X)}
     for run in runners.values():
         run()                    # warm-up epoch each
     times = {name: [] for name in runners}
-    for _ in range(args.pairs):
-        for name, run in runners.items():
-            times[name].append(run()[0])
+    for pair in range(args.pairs):
+        order = list(runners) if pair % 2 == 0 else list(runners)[::-1]   # ABBA: no order bias
+        for name in order:
+            times[name].append(runners[name]()[0])
     ratios = [t / b for t, b in zip(times["this"], times["baseline"])]
     result = dict(data=source, n=len(X), blas=blas_info(), baseline=str(args.baseline),
                   baseline_s=times["baseline"], this_s=times["this"], ratios=ratios,
