@@ -277,3 +277,71 @@ def test_hidden_widths_read_alike_in_every_command(command, capsys):
     comma = capsys.readouterr().out.splitlines()[0]
     assert cli.main([*command, "--hidden", "5", "4"]) == 0
     assert "-5-4-" in comma and capsys.readouterr().out.splitlines()[0] == comma
+
+
+# --------------------------------------------------------------------------- --objective iwae
+IWAE = ["--no-figures", "--k", "3"]
+
+
+def trained(run_dir):
+    """The checkpoint's arrays that training determines (not the config or the timings)."""
+    return {k: v for k, v in arrays(run_dir).items() if k not in ("config", "history.seconds")}
+
+
+def test_the_objective_is_recorded_and_resumed_bit_for_bit(tmp_path):
+    whole = train(tmp_path, "whole", *IWAE, "--epochs", "3", "--objective", "iwae")
+    part = train(tmp_path, "part", *IWAE, "--epochs", "1", "--objective", "iwae")
+    assert json.loads((part / "config.json").read_text())["objective"] == "iwae"
+    assert cli.main(["train", "--resume", str(part), "--epochs", "3", "-q", "--no-figures"]) == 0
+    a, b = trained(whole), trained(part)
+    assert sorted(a) == sorted(b)
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+    elbo = trained(train(tmp_path, "elbo", *IWAE, "--epochs", "3"))
+    assert not np.array_equal(elbo["encoder.mu.W"], a["encoder.mu.W"])   # it did change training
+
+
+def test_a_run_from_before_the_objective_resumes_with_the_elbo(tmp_path):
+    old = train(tmp_path, "old", *IWAE, "--epochs", "1")
+    config = json.loads((old / "config.json").read_text())
+    del config["objective"]
+    (old / "config.json").write_text(json.dumps(config))
+    new = train(tmp_path, "new", *IWAE, "--epochs", "1")
+    assert cli.main(["train", "--resume", str(old), "--epochs", "2", "-q", "--no-figures"]) == 0
+    assert cli.main(["train", "--resume", str(new), "--epochs", "2", "-q", "--no-figures"]) == 0
+    a, b = trained(old), trained(new)
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+
+
+def test_the_epoch_line_names_the_bound(tmp_path, capsys):
+    out = tmp_path / "r"
+    assert cli.main(["train", *TINY[:-1], *IWAE, "--epochs", "1", "--objective", "iwae",
+                     "--out", str(out)]) == 0
+    line = [s for s in capsys.readouterr().out.splitlines() if s.startswith("epoch 1/1")][0]
+    assert "train -L_3 " in line and "kl" not in line and "test -ELBO " in line
+
+
+def test_a_bad_objective_in_config_is_named(tmp_path, capsys):
+    run = train(tmp_path, "r", *IWAE, "--epochs", "1")
+    config = json.loads((run / "config.json").read_text())
+    config["objective"] = "iwea"
+    (run / "config.json").write_text(json.dumps(config))
+    assert cli.main(["train", "--resume", str(run), "--epochs", "2", "-q"]) == 2
+    assert "entry 'objective' must be one of" in capsys.readouterr().err
+
+
+def test_an_out_path_of_the_wrong_kind_is_named_at_the_argument(tmp_path, capsys):
+    """--out naming a directory for a PNG, or a file for a run directory, said only
+    '[Errno 21] Is a directory' or '[Errno 17] File exists' (train after loading the data)."""
+    (tmp_path / "a-file").write_text("")
+    (tmp_path / "a-dir").mkdir()
+    for argv, message in [
+            (["sample", "RUN", "--out", "{tmp}/a-dir"], "argument --out: {tmp}/a-dir is a "
+                                                        "directory; give the file's name"),
+            (["reconstruct", "RUN", "--out", "{tmp}/a-file/x.png"],
+             "argument --out: {tmp}/a-file is a file, not a directory"),
+            (["train", "--out", "{tmp}/a-file"], "argument --out: {tmp}/a-file is a file"),
+            (["train", "--out", "{tmp}/a-file/run"], "argument --out: {tmp}/a-file is a file")]:
+        argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+        assert message.replace("{tmp}", str(tmp_path)) in fail(argv, capsys)
