@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from pathlib import Path
 
 
 def _positive(kind, minimum=1, strict=False):
@@ -48,3 +49,28 @@ def WIDTHS(text):
 def flatten_widths(groups):
     """``--hidden 400,400 300`` gives [[400, 400], [300]]: join them into (400, 400, 300)."""
     return None if groups is None else tuple(w for group in groups for w in group)
+
+
+def _no_file_above(path):
+    for parent in path.parents:
+        if parent.exists() and not parent.is_dir():
+            raise argparse.ArgumentTypeError(f"{parent} is a file, not a directory")
+
+
+def OUT_DIR(text):
+    """A directory to create or fill: not an existing file, nor below one."""
+    path = Path(text)
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is a file, not a directory")
+    _no_file_above(path)
+    return text
+
+
+def OUT_FILE(text):
+    """A file to write: not an existing directory, nor below a file."""
+    path = Path(text)
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(
+            f"{text} is a directory; give the file's name, e.g. {path / 'grid.png'}")
+    _no_file_above(path)
+    return text

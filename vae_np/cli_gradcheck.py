@@ -43,8 +43,8 @@ def register(subparsers):
 
 
 def run(args) -> int:
-    model = VAE(args.x_dim, flatten_widths(args.hidden), args.z_dim, args.activation, args.likelihood,
-                args.sigma_param, dtype=np.dtype(args.dtype), seed=args.seed)
+    model = VAE(args.x_dim, flatten_widths(args.hidden), args.z_dim, args.activation,
+                args.likelihood, args.sigma_param, dtype=np.dtype(args.dtype), seed=args.seed)
     reference = "float64" if args.dtype == "float32" else None
     if args.batch < 1:
         raise ValueError(f"--batch must be >= 1, got {args.batch}")

@@ -7,7 +7,7 @@ import numpy as np
 
 from . import figures, runs
 from .batch import to_float
-from .cli_args import INT
+from .cli_args import INT, OUT_FILE
 from .cli_common import SAMPLE_STREAM, draw, load_data, run_dir_args
 from .evaluate import evaluation_set
 
@@ -16,13 +16,14 @@ def register(subparsers):
     p = subparsers.add_parser("sample", help="decode samples from the prior into an image grid")
     run_dir_args(p, data=False)
     p.add_argument("--n", type=INT, default=64, help="number of samples (default 64)")
-    p.add_argument("--out", help="PNG path (default RUN_DIR/figures/samples.png)")
+    p.add_argument("--out", type=OUT_FILE, help="PNG path (default RUN_DIR/figures/samples.png)")
     p.set_defaults(func=run_sample)
 
     p = subparsers.add_parser("reconstruct", help="test images beside their reconstructions")
     run_dir_args(p)
     p.add_argument("--n", type=INT, default=32, help="number of test images (default 32)")
-    p.add_argument("--out", help="PNG path (default RUN_DIR/figures/reconstructions.png)")
+    p.add_argument("--out", type=OUT_FILE,
+                   help="PNG path (default RUN_DIR/figures/reconstructions.png)")
     p.set_defaults(func=run_reconstruct)
 
 

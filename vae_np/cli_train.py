@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from . import figures, presets, runs
-from .cli_args import FLOAT, INT, INT0, POSITIVE, WIDTHS, flatten_widths
+from .cli_args import FLOAT, INT, INT0, OUT_DIR, POSITIVE, WIDTHS, flatten_widths
 from .cli_common import SAMPLE_STREAM, TRAIN_STREAM, load_data
 from .data.registry import DATASET_NAMES
 from .evaluate import elbo, evaluation_set
@@ -63,10 +63,11 @@ def register(subparsers):
     p.add_argument("--k", type=INT, help="Monte Carlo samples per example (default 1)")
     p.add_argument("--schedule", choices=SCHEDULES, help="joint or alternating phi/theta steps")
     p.add_argument("--objective", choices=sorted(OBJECTIVES),
-                   help="elbo (default) or iwae: the importance-weighted bound over the --k samples")
+                   help="elbo (default) or iwae: the importance-weighted bound over the --k "
+                        "samples")
     p.add_argument("--dtype", choices=("float32", "float64"), help="default float32")
     p.add_argument("--seed", type=INT0, help="seed of initialisation and training (default 0)")
-    p.add_argument("--out", help="run directory (default runs/<dataset>-<timestamp>)")
+    p.add_argument("--out", type=OUT_DIR, help="run directory (default runs/<dataset>-<timestamp>)")
     p.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its checkpoint")
     p.add_argument("--no-figures", action="store_true", help="do not draw figures/*.png")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
