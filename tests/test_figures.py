@@ -274,3 +274,18 @@ def test_run_figures_draw_the_models_own_numbers(drawn, tmp_path):
         same = colors[labels == label]
         assert (same == same[0]).all()
     assert len({tuple(c) for c in colors}) == len(np.unique(labels))
+
+    # the manifold: z at the N(0, 1) quantiles 0.05..0.95, z_1 along a row, z_2 growing upwards
+    from statistics import NormalDist
+    values = np.array([NormalDist().inv_cdf(p) for p in np.linspace(0.05, 0.95, 20)])
+    codes = np.array([[z1, z2] for z2 in values[::-1] for z1 in values])
+    np.testing.assert_allclose(image("latent_grid.png"), figures.tile(
+        model.decode(codes), (28, 28), ncols=20), rtol=1e-6, atol=1e-7)
+    # latent_factors: each continuous factor's panel colours model.encode(x) by that factor
+    panels = {ax.get_title().split(" (")[0].removeprefix("coloured by "): ax
+              for ax in drawn["latent_factors.png"].axes if ax.get_title().startswith("coloured")}
+    assert set(panels) == set(data.factors_test)
+    for name in ("pos_x", "pos_y", "scale"):
+        points = panels[name].collections[0]
+        np.testing.assert_array_equal(points.get_offsets(), model.encode(x)[0])
+        np.testing.assert_array_equal(points.get_array(), data.factors_test[name][:30])
