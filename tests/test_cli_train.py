@@ -345,3 +345,12 @@ def test_an_out_path_of_the_wrong_kind_is_named_at_the_argument(tmp_path, capsys
             (["train", "--out", "{tmp}/a-file/run"], "argument --out: {tmp}/a-file is a file")]:
         argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
         assert message.replace("{tmp}", str(tmp_path)) in fail(argv, capsys)
+
+
+def test_dreg_from_the_command_line(tmp_path, capsys):
+    run = train(tmp_path, "r", *IWAE, "--epochs", "1", "--objective", "iwae", "--estimator", "dreg")
+    config = json.loads((run / "config.json").read_text())
+    assert (config["objective"], config["estimator"]) == ("iwae", "dreg")
+    assert "--estimator dreg applies to --objective iwae" in fail(
+        ["train", *TINY, "--estimator", "dreg", "--out", str(tmp_path / "bad")], capsys)
+    assert not (tmp_path / "bad").exists()

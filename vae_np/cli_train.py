@@ -65,6 +65,9 @@ def register(subparsers):
     p.add_argument("--objective", choices=sorted(OBJECTIVES),
                    help="elbo (default) or iwae: the importance-weighted bound over the --k "
                         "samples")
+    p.add_argument("--estimator", choices=("standard", "dreg"),
+                   help="the gradient: standard (default), or dreg (with --objective iwae: the "
+                        "doubly-reparameterized encoder gradient)")
     p.add_argument("--dtype", choices=("float32", "float64"), help="default float32")
     p.add_argument("--seed", type=INT0, help="seed of initialisation and training (default 0)")
     p.add_argument("--out", type=OUT_DIR, help="run directory (default runs/<dataset>-<timestamp>)")
@@ -159,13 +162,15 @@ def _new_config(args):
     s = presets.resolve(args.preset, overrides)
     if s["optimizer_options"] and s["optimizer"] not in ("adam", "adagrad"):
         raise ValueError(f"--optim-eps applies to adam and adagrad, not {s['optimizer']}")
+    if s["estimator"] == "dreg" and s["objective"] != "iwae":
+        raise ValueError("--estimator dreg applies to --objective iwae")
     model = dict(x_dim=1, hidden=list(s["hidden"]), z_dim=s["z_dim"], activation=s["activation"],
                  likelihood=s["likelihood"], sigma_param=s["sigma_param"], dtype=s["dtype"],
                  seed=s["seed"], decoder_mean=s["decoder_mean"], init_std=s["init_std"],
                  decoder_sigma_min=s["decoder_sigma_min"])
     training = {key: s[key] for key in ("dataset", "optimizer", "lr", "optimizer_options",
                                         "lr_schedule", "epochs", "batch_size", "k", "schedule",
-                                        "seed", "objective")}
+                                        "seed", "objective", "estimator")}
     return dict(format_version=runs.FORMAT_VERSION, preset=args.preset, model=model,
                 data_dir=args.data_dir, limit=args.limit, no_download=args.no_download,
                 created=datetime.now().isoformat(timespec="seconds"), **training)
@@ -215,6 +220,7 @@ def _train_epoch(run: _Run, epoch: int, quiet: bool) -> bool:
                 epochs=1, batch_size=config["batch_size"], k=config["k"], rng=run.rng,
                 callback=progress, schedule=config["schedule"],
                 objective=config.get("objective", "elbo"),     # runs made before it: the ELBO
+                estimator=config.get("estimator", "standard"),
                 binarize=run.dataset.dynamic_binarization, first_epoch=epoch)
     except TrainingDivergedError as exc:
         kept = (f"The checkpoint of epoch {epoch - 1} is kept in {run_dir} (lower 'lr' in "

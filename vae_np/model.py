@@ -22,7 +22,7 @@ from ._validate import (check_array, check_choice, check_dtype, check_int, check
 from .batch import as_batch, check_representable
 from .layers import MLP, Dense, FlatParameters
 from .likelihood import LIKELIHOOD_COMPONENTS, MEAN_LINKS, DecoderSettings
-from .objective import OBJECTIVES
+from .objective import ESTIMATORS, OBJECTIVES
 from .posterior import SIGMA_HEADS, DiagonalGaussian
 from .trace import Trace
 
@@ -141,8 +141,9 @@ class VAE:
         settings = DecoderSettings(self.decoder_sigma, self.decoder_sigma_min, self.decoder_mean)
         likelihood = LIKELIHOOD_COMPONENTS[self.likelihood]
         self.decoder_likelihood = likelihood(store, self.decoder.output_name, settings)
-        self.objectives = {name: cls() for name, cls in OBJECTIVES.items()}
-        self.objective = self.objectives["elbo"]        # the default objective
+        self.objectives = {(name, "standard"): cls() for name, cls in OBJECTIVES.items()}
+        self.objectives.update({key: cls() for key, cls in ESTIMATORS.items()})
+        self.objective = self.objectives["elbo", "standard"]     # the default objective
 
     def _initialize(self, spec):
         init_rng = np.random.default_rng(self.seed)
@@ -191,7 +192,7 @@ class VAE:
         return eps.astype(self.dtype, copy=False)
 
     # ------------------------------------------------------------------ one step
-    def forward(self, x, eps, nudges=None, objective="elbo") -> Trace:
+    def forward(self, x, eps, nudges=None, objective="elbo", estimator="standard") -> Trace:
         """The forward pass on a prepared batch: a Trace with every intermediate by name.
 
         Parameters
@@ -203,6 +204,9 @@ class VAE:
             ``vae_np.trace``)
         objective : "elbo" (the negative ELBO, analytic KL) or "iwae" (the negative
             importance-weighted bound over the K samples); ``vae_np.objective``
+        estimator : "standard" (the loss's own gradient) or, for "iwae", "dreg" (the
+            doubly-reparameterized encoder gradient: an unbiased estimator, not the gradient of
+            this batch's loss)
         """
         if not (isinstance(x, np.ndarray) and isinstance(eps, np.ndarray) and x.ndim == 2
                 and eps.ndim == 3 and x.shape[1] == self.x_dim
@@ -210,7 +214,7 @@ class VAE:
             raise ValueError(f"forward needs x (B, {self.x_dim}) and eps (K, B, {self.z_dim}) "
                              f"arrays, got x {np.shape(x)} and eps {np.shape(eps)}")
         t = Trace(nudges)
-        t.objective = self._objective(objective)
+        t.objective = self._objective(objective, estimator)
         x = t.record("x", x, "the data batch")
         h = self.encoder.forward(t, x)                  # a1, h1, ...
         z = self.posterior.forward(t, h, eps)           # mu, s, sigma, eps, z, kl
@@ -239,8 +243,13 @@ class VAE:
             self.encoder.backward(t, dh, need_dx=False)  # -> d a, d h of every layer
         return t
 
-    def _objective(self, name):
-        return self.objectives[check_choice("objective", name, self.objectives)]
+    def _objective(self, name, estimator="standard"):
+        check_choice("objective", name, OBJECTIVES)
+        check_choice("estimator", estimator, ("standard",) + tuple(e for _, e in ESTIMATORS))
+        if (name, estimator) not in self.objectives:
+            raise ValueError(f"estimator={estimator!r} applies to objective="
+                             f"{[o for o, e in ESTIMATORS if e == estimator]}, not {name!r}")
+        return self.objectives[name, estimator]
 
     def grad_equations(self, objective="elbo") -> dict:
         """name -> the backward equation of d<name>, for every quantity of the trace (but the
@@ -255,7 +264,7 @@ class VAE:
         return eq
 
     # ------------------------------------------------------------------ public API
-    def trace(self, x, k=1, eps=None, rng=None, objective="elbo") -> Trace:
+    def trace(self, x, k=1, eps=None, rng=None, objective="elbo", estimator="standard") -> Trace:
         """One training step with every intermediate and its gradient, by derivation name.
 
         Parameters are those of ``loss_and_grads``. Returns a ``vae_np.trace.Trace`` whose
@@ -266,9 +275,9 @@ class VAE:
         """
         x = self._batch(x)
         return self.backward(self.forward(x, self._noise(x.shape[0], k, eps, rng),
-                                          objective=objective))
+                                          objective=objective, estimator=estimator))
 
-    def loss_and_grads(self, x, k=1, eps=None, rng=None, objective="elbo"):
+    def loss_and_grads(self, x, k=1, eps=None, rng=None, objective="elbo", estimator="standard"):
         """Negative ELBO, or IWAE bound, (mean over the batch, nats per example) and its gradient.
 
         Parameters
@@ -279,6 +288,8 @@ class VAE:
         rng : numpy.random.Generator for eps (default: the model's own ``rng``)
         objective : "elbo": loss = mean_b [1/K sum_k -ln p(x|z_k) + KL(q || p(z))]; "iwae":
             loss = -mean_b [logsumexp_k ln w_k - ln K], ln w = ln p(x, z) - ln q(z|x)
+        estimator : "standard", or "dreg" with "iwae": the decoder's gradient is the IWAE one,
+            the encoder's the doubly-reparameterized estimator (not this batch's gradient)
 
         Returns
         -------
@@ -286,7 +297,7 @@ class VAE:
         grads : dict name -> array, the same keys and shapes as ``params``. These are views of
             ``grad_flat`` and are overwritten by the next call: copy them to keep them.
         """
-        return self.trace(x, k, eps, rng, objective).loss, self.grads
+        return self.trace(x, k, eps, rng, objective, estimator).loss, self.grads
 
     def elbo_terms(self, x, k=1, eps=None, rng=None):
         """Per-example terms of the negative ELBO (forward only).

@@ -84,5 +84,40 @@ class NegativeIWAE:
         d["kl"] = np.zeros(B, dtype=log_w.dtype)
 
 
+
+class NegativeIWAEDReG(NegativeIWAE):
+    """The IWAE bound with the doubly-reparameterized gradient estimator (Tucker et al. 2019).
+
+    The value is the IWAE loss and the decoder's gradient is the IWAE gradient. The encoder's
+    gradient is the DReG estimator, which is not the gradient of this batch's loss but has the
+    same expectation over eps, with a variance that does not blow up as K grows:
+
+        grad_phi = -1/B sum_b sum_k w~_bk^2  d ln w_bk / d z_bk  d z_bk / d phi
+
+    where d ln w / dz is the path derivative only: q's parameters are held fixed in ln q, so
+    d ln q / dz = -(z - mu) / sigma^2 = -eps / sigma, and there is no d ln q / d sigma term.
+    In the backward pass: dnll = w~ / B as for IWAE (the decoder's parameters), then the
+    decoder's dz is weighted by w~ once more (``dz_weight``; w~^2 in all), d ln p(z) = -w~^2 / B
+    and the path term d ln q = w~^2 / B reach z, and no gradient reaches the analytic KL.
+    """
+    equation = "loss = -mean_b [ logsumexp_k ln w - ln K ]   (DReG encoder gradient)"
+    grad_equations = {**NegativeIWAE.grad_equations,
+                      "log_pz": "dln p(z) = -w~^2 / B   (DReG: for the encoder's path)",
+                      "log_q": "(DReG: ln q's path term w~^2 / B * (-eps / sigma) reaches dz)"}
+
+    def backward(self, trace):
+        super().backward(trace)
+        d = trace.grads
+        B = d["log_w"].shape[1]
+        w_tilde = -B * d["log_w"]                    # the normalised weights again
+        d["dz_weight"] = w_tilde                     # decoder's path to z: w~ (w~/B) dnll/dz
+        d["log_pz"] = -w_tilde * w_tilde / B
+        d["log_q_path"] = w_tilde * w_tilde / B
+        del d["log_q"]                               # no score term: q's parameters held fixed
+
+
 OBJECTIVES = {"elbo": NegativeELBO, "iwae": NegativeIWAE}
 """objective name -> component class."""
+ESTIMATORS = {("iwae", "dreg"): NegativeIWAEDReG}
+"""(objective, estimator) -> component class for estimators other than the objective's own
+gradient ("standard")."""

@@ -127,16 +127,19 @@ class DiagonalGaussian:
         """From d z and d kl (and d ln p(z), d ln q if recorded) to d mu, d sigma, d s, the heads'
         parameters and d h."""
         d, caches, v = trace.grads, trace.caches, trace.values
-        sample_terms = "log_q" in d
-        if sample_terms:           # the objective used ln p(z) and ln q(z|x) of each sample
+        if "dz_weight" in d:       # an estimator (DReG) that reweights each sample's path to z
+            d["z"] = d["z"] * d["dz_weight"][..., None]
+        if "log_pz" in d:          # the objective used ln p(z) of each sample
             d["z"] = d["z"] + d["log_pz"][..., None] * -v["z"]          # d ln p(z)/dz = -z
+        if "log_q_path" in d:      # ln q's path derivative alone: d ln q/dz = -eps / sigma
+            d["z"] = d["z"] + d["log_q_path"][..., None] * -(v["eps"] / v["sigma"])
         # z = mu + sigma * eps:  dz/dmu = 1, dz/dsigma = eps  (each summed over the K samples)
         dmu_z, dsigma_z = ops.reparameterize_backward(d["z"], caches["z"])
         # KL = 1/2 sum(mu^2 + sigma^2 - 1 - ln sigma^2): dKL/dmu = mu, dKL/dsigma = sigma - 1/sigma
         dmu_kl, dsigma_kl = ops.kl_backward(d["kl"], caches["kl"])
         d["mu"] = dmu_z + dmu_kl                  # mu fans out to z and to the KL
         d["sigma"] = dsigma_z + dsigma_kl         # so does sigma
-        if sample_terms:           # d ln q / d sigma = -1/sigma at fixed eps; d ln q / d mu = 0
+        if "log_q" in d:           # d ln q / d sigma = -1/sigma at fixed eps; d ln q / d mu = 0
             d["sigma"] += np.sum(d["log_q"], axis=0)[..., None] * -(1 / v["sigma"])
         d["s"] = self.sigma_head.backward(d["sigma"], caches["sigma"])     # ds = dsigma dsigma/ds
         # the heads mu = h W + b and s = h W + b:  dW = h^T d(head), db = sum_b d(head)

@@ -24,6 +24,7 @@ DEFAULTS = dict(
     sigma_param="logvar", decoder_mean="identity", init_std=None, decoder_sigma_min=0.0,
     optimizer="adam", lr=1e-3, optimizer_options={}, lr_schedule="constant",
     epochs=100, batch_size=128, k=1, schedule="joint", dtype="float32", seed=0, objective="elbo",
+    estimator="standard",
 )
 """Settings of a plain ``vae-np train``: a 784-256-8 ReLU VAE on the sprites (about a minute on
 2 cores)."""

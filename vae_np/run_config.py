@@ -93,6 +93,7 @@ CONFIG_ENTRIES = {
     "epochs": _int(1), "batch_size": _int(1), "k": _int(1), "seed": _int(0),
     "schedule": _one_of(SCHEDULES),
     "objective": _one_of(sorted(OBJECTIVES)),
+    "estimator": _one_of(["dreg", "standard"]),
     "limit": _optional(_int(1), "null or an integer >= 1"),
     "data_dir": _entry(lambda v: v is None or isinstance(v, str), "null or a path"),
     "no_download": _entry(lambda v: isinstance(v, bool), "true or false"),

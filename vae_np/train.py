@@ -49,7 +49,7 @@ def to_batch(X, index, dtype, binarize_rng=None):
 
 
 def fit(model: VAE, X, optimizer, epochs=1, batch_size=128, k=1, rng=None, callback=None,
-        schedule="joint", binarize=False, first_epoch=1, objective="elbo"):
+        schedule="joint", binarize=False, first_epoch=1, objective="elbo", estimator="standard"):
     """Train ``model`` on the rows of X by stochastic gradient steps on the negative ELBO.
 
     Parameters
@@ -70,6 +70,8 @@ def fit(model: VAE, X, optimizer, epochs=1, batch_size=128, k=1, rng=None, callb
         (a caller that trains one epoch at a time passes its own count).
     objective : "elbo" (default) or "iwae": train on the negative importance-weighted bound over
         the k samples (``vae_np.objective.NegativeIWAE``).
+    estimator : "standard" (the loss's gradient) or, with objective="iwae", "dreg": the
+        doubly-reparameterized encoder gradient (``vae_np.objective.NegativeIWAEDReG``).
 
     Returns
     -------
@@ -98,7 +100,8 @@ def fit(model: VAE, X, optimizer, epochs=1, batch_size=128, k=1, rng=None, callb
     if not isinstance(binarize, (bool, np.bool_)):
         raise ValueError(f"binarize must be True or False, got {binarize!r}")
     first_epoch = check_int("first_epoch", first_epoch)
-    objective = check_choice("objective", objective, model.objectives)
+    model._objective(objective, estimator)      # a ValueError naming a wrong one, before training
+    objective = (objective, estimator)
 
     n = X.shape[0]
     steps = -(-n // batch_size)
@@ -138,16 +141,17 @@ def _optimizers(optimizer, schedule):
     return (optimizer, optimizer.spawn()) if schedule == "alternating" else (optimizer,)
 
 
-def _gradient_step(model, x, k, rng, epoch, step, steps, objective="elbo"):
+def _gradient_step(model, x, k, rng, epoch, step, steps, objective=("elbo", "standard")):
     """Forward and backward on one batch; refuse to go on from a non-finite loss or gradient."""
     eps = rng.standard_normal((k, x.shape[0], model.z_dim), dtype=model.dtype)
     # Overflow or log(0) shows up as a non-finite loss or gradient, which is checked just below and
     # reported with the step; a NumPy warning (an exception under -W error) would hide that report.
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        trace = model.backward(model.forward(x, eps, objective=objective))
+        trace = model.backward(model.forward(x, eps, objective=objective[0],
+                                             estimator=objective[1]))
         recon = float(trace.values["nll"].mean())
         # the ELBO's KL; for the IWAE bound, what the bound adds to the mean reconstruction term
-        kl = float(trace.values["kl"].mean()) if objective == "elbo" else trace.loss - recon
+        kl = float(trace.values["kl"].mean()) if objective[0] == "elbo" else trace.loss - recon
         finite = _finite_step(recon + kl, model.grad_flat)     # |g|^2 may overflow: no warning
     if not finite:
         raise TrainingDivergedError(
@@ -167,7 +171,7 @@ def _finite_step(loss, grad_flat):
     return bool(np.isfinite(loss) and np.isfinite(np.dot(grad_flat, grad_flat)))
 
 
-def _update(model, x, k, rng, optimizers, epoch, step, steps, objective="elbo"):
+def _update(model, x, k, rng, optimizers, epoch, step, steps, objective=("elbo", "standard")):
     recon, kl = _gradient_step(model, x, k, rng, epoch, step, steps, objective)
     if len(optimizers) == 1:
         optimizers[0].step(model.flat, model.grad_flat)
