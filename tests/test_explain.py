@@ -186,3 +186,27 @@ def test_json_is_strict_json_with_null_for_the_coordinates_not_checked(capsys):
     data = json.loads(capsys.readouterr().out, parse_constant=refuse)
     fd = {r["name"]: np.ravel(np.array(r["fd"], dtype=float)) for r in data["backward"]}
     assert fd["a1"].size == 24 and np.isnan(fd["a1"]).sum() == 24 - lesson.MAX_COORDS
+
+
+@pytest.mark.parametrize("kwargs", [dict(mistake="kl-gradient-doubled"),
+                                    dict(likelihood="gaussian-learned", batch=2, k=2),
+                                    dict(mistake="eps-dropped", loss_scale=1000)])
+def test_the_lesson_fits_a_projector_also_when_it_fails(kwargs):
+    """The planted lesson is the one a class sees: its FAIL rows were 102 columns wide, the
+    mistake's line 111 and decoder.logsigma's rows 103; a loss of 1000s widens the SGD line."""
+    scale = kwargs.pop("loss_scale", None)
+    result = lesson.explain(seed=0, **kwargs)
+    if scale:
+        result["sgd_step"] = {key: value * scale if key != "lr" else value
+                              for key, value in result["sgd_step"].items()}
+    text = lesson.format_lesson(result)
+    assert max(len(line) for line in text.splitlines()) <= 100, max(text.splitlines(), key=len)
+    assert ("  FAIL" in text) == ("mistake" in kwargs)
+
+
+def test_a_planted_mistake_that_changes_nothing_says_so():
+    """db-as-mean divides db by the batch size: at batch 1 every gradient is right."""
+    result = lesson.explain(seed=0, mistake="db-as-mean")
+    assert result["passed"]
+    assert lesson.format_lesson(result).endswith(
+        "\n  the planted mistake changes no gradient of this model and batch")

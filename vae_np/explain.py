@@ -12,6 +12,7 @@ backward op (``MISTAKES``) so that a teacher can show where the check turns red.
 from __future__ import annotations
 
 import contextlib
+import textwrap
 
 import numpy as np
 
@@ -202,29 +203,39 @@ def format_lesson(result: dict) -> str:
              f"batch {result['batch']}, k = {result['k']}; x and eps drawn with seed "
              f"{result['seed']} and frozen"]
     if result["mistake"]:
-        lines.append(f"PLANTED MISTAKE {result['mistake']}: {MISTAKES[result['mistake']][0]}")
+        lines.append(textwrap.fill(f"PLANTED MISTAKE {result['mistake']}: "
+                                   f"{MISTAKES[result['mistake']][0]}", 100,
+                                   subsequent_indent="  "))
     lines += ["", f"FORWARD  {'equation':<50}  {'shape':<8} value"]
     for r in result["forward"]:
         shape = "x".join(map(str, r["shape"])) or "scalar"
         lines += _row(r["name"], r["equation"], f"{shape:<8} {_fmt(r['value'])}", 50, 6)
+    # name, equation, then 41 columns: d<v> or shape (26), rel. err (8), ok / FAIL
+    name_width = max([15] + [len("d" + r["name"]) for r in result["backward"]]
+                     + [len(r["name"]) for r in result["parameters"]])
+    eq_width = 100 - 2 - name_width - 2 - 2 - 41
     lines += ["", "BACKWARD  d<v> = d loss / d v, checked against a central difference of the "
-                  "loss with v nudged", f"{'':>19}{'equation':<40}  {'d<v>':<26} {'rel. err':>8}"]
+                  "loss with v nudged",
+              f"{'':>{name_width + 4}}{'equation':<{eq_width}}  {'d<v>':<26} {'rel. err':>8}"]
     for r in result["backward"]:
         rest = f"{_fmt(r['value']):<26} {r['rel_error']:8.1e}  {'ok' if r['passed'] else 'FAIL'}"
-        lines += _row("d" + r["name"], r["equation"], rest, 40)
+        lines += _row("d" + r["name"], r["equation"], rest, eq_width, name_width)
     lines += ["", f"PARAMETERS  each against central differences of the loss "
                   f"(all coordinates, or {MAX_COORDS} drawn)"]
     for r in result["parameters"]:
         shape = "(" + "x".join(map(str, r["shape"])) + ")"
         rest = f"{shape:<26} {r['rel_error']:8.1e}  {'ok' if r['passed'] else 'FAIL'}"
-        lines += _row(r["name"], r["equation"], rest, 40)
+        lines += _row(r["name"], r["equation"], rest, eq_width, name_width)
     s = result["sgd_step"]
-    lines += ["", f"one SGD step, lr {s['lr']:g}: loss {s['loss_before']:.6f} -> "
-                  f"{s['loss_after']:.6f}, change {s['actual_change']:+.6f}; first-order "
-                  f"prediction {s['first_order_change']:+.6f}"]
+    lines += ["", textwrap.fill(f"one SGD step, lr {s['lr']:g}: loss {s['loss_before']:.6f} -> "
+                                f"{s['loss_after']:.6f}, change {s['actual_change']:+.6f}; "
+                                f"first-order prediction {s['first_order_change']:+.6f}", 100,
+                                subsequent_indent="  ")]
     if result["passed"]:
         lines.append(f"PASSED: every d<v> and parameter gradient agrees with central differences "
                      f"(rel. error < {result['fd_tolerance']:g})")
+        if result["mistake"]:
+            lines.append("  the planted mistake changes no gradient of this model and batch")
     elif result["first_failure"] is None:       # right gradients, but the step overshot
         lines.append(f"FAILED: the SGD step with lr {s['lr']:g} raised the loss (every gradient "
                      f"agrees): try a smaller --lr")
