@@ -354,3 +354,12 @@ def test_dreg_from_the_command_line(tmp_path, capsys):
     assert "--estimator dreg applies to --objective iwae" in fail(
         ["train", *TINY, "--estimator", "dreg", "--out", str(tmp_path / "bad")], capsys)
     assert not (tmp_path / "bad").exists()
+
+
+def test_gradcheck_output_fits_100_columns(capsys):
+    """Its first line was the model and the settings on one line, 131 wide for --dtype float32."""
+    assert cli.main(["gradcheck", "--dtype", "float32", "--likelihood", "gaussian-learned",
+                     "--x-dim", "20", "--hidden", "8,8", "--z-dim", "3"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert max(len(line) for line in lines) <= 100, max(lines, key=len)
+    assert lines[1] == "  batch 16, k 1, eps frozen against a float64 copy's differences"

@@ -66,7 +66,7 @@ def run(args) -> int:
                               checks=[dict(r.to_dict(), seconds=s) for r, s in zip(reports, seconds)])))
     else:
         against = " against a float64 copy's differences" if reference else ""
-        print(f"{model}, batch {args.batch}, k {args.k}, eps frozen{against}")
+        print(f"{model}\n  batch {args.batch}, k {args.k}, eps frozen{against}")
         for r, s in zip(reports, seconds):
             print(f"\n{r}\n({s:.2f} s)")
     return 0 if passed else 1
