@@ -176,7 +176,7 @@ def _update(model, x, k, rng, optimizers, epoch, step, steps, objective=("elbo",
     if len(optimizers) == 1:
         optimizers[0].step(model.flat, model.grad_flat)
         return recon, kl
-    # Alternating schedule of the seed: phi (encoder) step, then theta (decoder) step from a fresh
+    # Alternating schedule: a phi (encoder) step, then a theta (decoder) step from a fresh
     # gradient computed with the updated encoder.
     e = model.n_encoder
     phi_before = model.flat[:e].copy()
