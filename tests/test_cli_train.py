@@ -363,3 +363,15 @@ def test_gradcheck_output_fits_100_columns(capsys):
     lines = capsys.readouterr().out.splitlines()
     assert max(len(line) for line in lines) <= 100, max(lines, key=len)
     assert lines[1] == "  batch 16, k 1, eps frozen against a float64 copy's differences"
+
+
+@pytest.mark.parametrize("command", ["train", "evaluate", "sample", "reconstruct", "gradcheck",
+                                     "verify", "explain", "exercises"])
+def test_help_fits_100_columns(command, capsys, monkeypatch):
+    """train's and explain's descriptions were single lines of 190 and 470 columns."""
+    monkeypatch.setenv("COLUMNS", "100")
+    with pytest.raises(SystemExit) as exc:
+        cli.main([command, "-h"])
+    assert exc.value.code == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) > 3 and max(len(line) for line in lines) <= 100, max(lines, key=len)

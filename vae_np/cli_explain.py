@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import textwrap
 
 from .cli_args import INT, INT0, POSITIVE, WIDTHS, flatten_widths
 from .explain import LESSON, LR, MISTAKES, explain, format_lesson
@@ -14,15 +15,17 @@ from .ops import ACTIVATIONS, SIGMA_PARAMETERIZATIONS
 def register(subparsers):
     e = subparsers.add_parser(
         "explain", help="the backprop lesson: one training step, every quantity by name",
-        description="Build a float64 VAE (default: the 3-2-1 lesson, tanh, Gaussian decoder), "
-                    "freeze x and eps, and run one training step through the model's own trace: "
-                    "every forward quantity with its equation, shape and value; every d<v> with "
-                    "its backward equation and a central difference of the loss with v nudged; "
-                    "every parameter's gradient against central differences; one SGD step. "
-                    "Exits 1 and names the first wrong gradient if a check fails (or says that "
-                    "the SGD step raised the loss).",
+        description=textwrap.fill(
+            "Build a float64 VAE (default: the 3-2-1 lesson, tanh, Gaussian decoder), "
+            "freeze x and eps, and run one training step through the model's own trace: "
+            "every forward quantity with its equation, shape and value; every d<v> with "
+            "its backward equation and a central difference of the loss with v nudged; "
+            "every parameter's gradient against central differences; one SGD step. "
+            "Exits 1 and names the first wrong gradient if a check fails (or says that "
+            "the SGD step raised the loss).", 100),
         epilog="mistakes for --plant:\n" + "\n".join(
-            f"  {name:<22}{text}" for name, (text, _) in MISTAKES.items()),
+            textwrap.fill(text, 100, initial_indent=f"  {name:<22}", subsequent_indent=" " * 24)
+            for name, (text, _) in MISTAKES.items()),
         formatter_class=argparse.RawDescriptionHelpFormatter)
     e.add_argument("--x-dim", type=INT, default=LESSON["x_dim"], help="data dimension (3)")
     e.add_argument("--hidden", type=WIDTHS, nargs="*", help="hidden widths, e.g. 5 4 (default 2)")

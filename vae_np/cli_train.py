@@ -34,9 +34,10 @@ def register(subparsers):
     p = subparsers.add_parser(
         "train", help="train a VAE into a run directory", epilog=presets.help_text(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Train a VAE, checkpointing after every epoch into a run directory "
-                    "(config.json, checkpoint.npz, history.csv, figures/*.png). Defaults: "
-                    "sprites, 784-256-8 ReLU, Adam 1e-3, 100 epochs (about a minute on 2 cores).")
+        description=textwrap.fill(
+            "Train a VAE, checkpointing after every epoch into a run directory (config.json, "
+            "checkpoint.npz, history.csv, figures/*.png). Defaults: sprites, 784-256-8 ReLU, "
+            "Adam 1e-3, 100 epochs (about a minute on 2 cores).", 100))
     p.add_argument("--preset", choices=sorted(presets.PRESETS), help="a published setup (below)")
     p.add_argument("--dataset", choices=DATASET_NAMES, help=f"default {d['dataset']}")
     p.add_argument("--data-dir", help="directory of the data files (searched before the cache)")
