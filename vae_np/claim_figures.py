@@ -27,8 +27,7 @@ from . import ops
 from ._validate import check_int
 from .estimators import reparameterization_gradient, score_function_gradient
 from .figures import _figure, _save
-
-LN_2PI = math.log(2 * math.pi)
+from .numerics import LN_2PI
 
 
 def _seed(seed):
