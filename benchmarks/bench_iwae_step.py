@@ -1,0 +1,124 @@
+"""One IWAE training step of Burda et al.'s one-stochastic-layer model (784-200-200-50, tanh,
+Bernoulli, Adam, batch 20) at K = 5 and K = 50 samples per example, vae_np beside the same model
+in PyTorch when torch is installed.
+
+    python benchmarks/bench_iwae_step.py [--steps 200] [--rounds 5] [--json]
+
+The K samples of a batch go through each layer as one matrix product over K x B rows, and the
+log-sum-exp over K is one vectorised reduction: a step should cost about what K x B rows cost.
+The two libraries alternate in rounds of ``--steps`` steps (after a warm-up round each); the
+figure to quote is the median over rounds of the ratio vae_np / PyTorch.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import statistics
+import time
+
+import numpy as np
+
+from _common import blas_info, emit, positive_int
+
+import vae_np
+
+D, H, Z, B = 784, 200, 50, 20
+
+
+def numpy_steps(X, k):
+    model = vae_np.VAE(D, (H, H), Z, "tanh", "bernoulli", dtype=np.float32, seed=0)
+    opt, rng = vae_np.Adam(1e-3, eps=1e-4), np.random.default_rng(0)
+
+    def run(steps):
+        for i in range(steps):
+            x = X[(i * B) % len(X):(i * B) % len(X) + B]
+            eps = rng.standard_normal((k, B, Z), dtype=np.float32)
+            trace = model.backward(model.forward(x, eps, objective="iwae"))
+            opt.step(model.flat, model.grad_flat)
+        return trace.loss
+    return run
+
+
+def torch_steps(X, k):
+    """The same model and IWAE loss in PyTorch (autograd), or None without torch."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    torch.manual_seed(0)
+    torch.set_num_threads(os.cpu_count() or 1)
+    nn = torch.nn
+    enc = nn.Sequential(nn.Linear(D, H), nn.Tanh(), nn.Linear(H, H), nn.Tanh())
+    mu_head, logvar_head = nn.Linear(H, Z), nn.Linear(H, Z)
+    dec = nn.Sequential(nn.Linear(Z, H), nn.Tanh(), nn.Linear(H, H), nn.Tanh(), nn.Linear(H, D))
+    params = [p for m in (enc, mu_head, logvar_head, dec) for p in m.parameters()]
+    opt = torch.optim.Adam(params, lr=1e-3, eps=1e-4)
+    Xt = torch.from_numpy(X)
+    half_ln_2pi = 0.5 * math.log(2 * math.pi)
+
+    def loss(x):
+        h = enc(x)
+        mu, logvar = mu_head(h), logvar_head(h)
+        sigma = torch.exp(0.5 * logvar)
+        eps = torch.randn(k, *mu.shape)
+        z = mu + sigma * eps
+        logits = dec(z)
+        log_px = -nn.functional.binary_cross_entropy_with_logits(
+            logits, x.expand(k, -1, -1), reduction="none").sum(-1)
+        log_pz = (-0.5 * z * z - half_ln_2pi).sum(-1)
+        log_q = (-0.5 * eps * eps - torch.log(sigma) - half_ln_2pi).sum(-1)
+        log_w = log_px + log_pz - log_q
+        return -(torch.logsumexp(log_w, 0) - math.log(k)).mean()
+
+    def run(steps):
+        for i in range(steps):
+            x = Xt[(i * B) % len(X):(i * B) % len(X) + B]
+            opt.zero_grad()
+            value = loss(x)
+            value.backward()
+            opt.step()
+        return float(value.detach())
+    return run
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--steps", type=positive_int, default=200, help="steps per round")
+    parser.add_argument("--rounds", type=positive_int, default=5)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    rng = np.random.default_rng(0)
+    X = (rng.random((2000, D)) < 0.2).astype(np.float32)      # binary, MNIST-shaped
+    results = {}
+    for k in (5, 50):
+        runners = {"vae_np": numpy_steps(X, k), "pytorch": torch_steps(X, k)}
+        runners = {name: run for name, run in runners.items() if run is not None}
+        ms = {name: [] for name in runners}
+        for name, run in runners.items():
+            run(args.steps // 4 or 1)                                # warm-up
+        for r in range(args.rounds):
+            for name in (list(runners) if r % 2 == 0 else list(runners)[::-1]):
+                time.sleep(0.3)
+                start = time.perf_counter()
+                runners[name](args.steps)
+                ms[name].append(1e3 * (time.perf_counter() - start) / args.steps)
+        row = {f"{name}_ms": statistics.median(v) for name, v in ms.items()}
+        if "pytorch" in ms:
+            row["ratio"] = statistics.median(a / b for a, b in zip(ms["vae_np"], ms["pytorch"]))
+        results[f"K={k}"] = row
+    if args.json:
+        emit(dict(blas=blas_info(), **results), True)
+        return
+    print(f"IWAE step, 784-200-200-50 tanh, batch {B}, float32; {blas_info()}")
+    if not any("pytorch_ms" in row for row in results.values()):
+        print("torch is not installed (pip install -e '.[bench]'): vae_np figures alone")
+    for key, row in results.items():
+        line = f"{key:>5}: vae_np {row['vae_np_ms']:.2f} ms/step"
+        if "pytorch_ms" in row:
+            line += f", PyTorch {row['pytorch_ms']:.2f} ms/step, ratio {row['ratio']:.3f}"
+        print(line)
+
+
+if __name__ == "__main__":
+    main()
