@@ -92,6 +92,22 @@ def test_the_complex_step_catches_what_central_differences_cannot():
     assert assert_backward(ops.tanh_forward, slightly_off, X, complex_step=False)
 
 
+def test_each_method_fails_an_error_ten_times_its_tolerance():
+    """Central differences alone (complex_step=False, as for a forward that is not analytic)
+    fail a gradient off by 1e-5 relative, ten times their tolerance 1e-6 and far above their
+    rounding noise (~1e-8 here); the complex step fails one off by 1e-9, ten times its 1e-10.
+    A central tolerance loosened to 1e-2, a rounding bound inflated 1e5-fold, and a complex-step
+    absolute slack raised from 1e-13 to 1e-9 each passed every other test."""
+    def off(factor):
+        return lambda dy, y: ops.tanh_backward(dy, y) * factor
+    _, problems = raises(ops.tanh_forward, off(1 + 1e-5), X, complex_step=False)
+    assert problems[0]["method"] == "central differences"
+    assert problems[0]["ratio"] == pytest.approx(1 + 1e-5, rel=1e-6)
+    _, problems = raises(ops.tanh_forward, off(1 + 1e-9), X)
+    assert problems[0]["method"] == "the complex step"
+    assert assert_backward(ops.tanh_forward, off(1 + 1e-9), X, complex_step=False)
+
+
 def test_a_forward_that_is_not_complex_analytic():
     """abs() is not analytic: in "auto" mode its complex step is recognised (it disagrees with the
     central differences too) and ignored; complex_step=True insists and fails."""
