@@ -271,16 +271,16 @@ def test_float32_model_check_against_a_float64_reference_passes(arch, method):
 
 
 class _Doubled:
-    """A model whose analytic gradient of one tensor is twice the true one."""
+    """A model whose analytic gradient of one tensor is ``factor`` (2) times the true one."""
 
-    def __init__(self, model, name):
-        self.model, self.name = model, name
+    def __init__(self, model, name, factor=2.0):
+        self.model, self.name, self.factor = model, name, factor
         self.params, self.z_dim = model.params, model.z_dim
 
     def loss_and_grads(self, x, k=1, eps=None):
         loss, grads = self.model.loss_and_grads(x, k=k, eps=eps)
         grads = {n: g.copy() for n, g in grads.items()}
-        grads[self.name] *= 2
+        grads[self.name] *= self.factor
         return loss, grads
 
 
@@ -299,6 +299,21 @@ def test_float32_model_check_fails_a_wrong_gradient():
     assert abs(row.ratio - 2) < 1e-3 and "your gradient is 2.000 x the true one" in str(report)
     assert check_model(_Doubled(model, "encoder.0.W"), x, method="coordinates").verdict \
         == "INCONCLUSIVE"                        # what the float32 check said on its own
+
+
+@pytest.mark.parametrize("method", ["coordinates", "directional"])
+def test_float32_model_check_fails_a_gradient_one_percent_off(method):
+    """An error of 1e-2 relative in one tensor is 30 times the float32 tolerance sqrt(eps32) =
+    3.5e-4 and must fail (an absolute floor of 0.3 max|g| instead of sqrt(eps32) max|g| still
+    failed the factor 2 and passed this)."""
+    model = VAE(4, (3,), 2, "tanh", "gaussian", seed=0, dtype=np.float32)
+    x = np.random.default_rng(0).normal(size=(3, 4))
+    reference = VAE(4, (3,), 2, "tanh", "gaussian", seed=1, dtype=np.float64)
+    assert check_model(model, x, method=method, reference=reference).passed
+    report = check_model(_Doubled(model, "decoder.out.W", 1.01), x, method=method,
+                         reference=reference)
+    assert report.verdict == "FAILED", str(report)
+    assert "decoder.out.W" in [r.name for r in report.rows if r.failed], str(report)
 
 
 def test_float32_reference_must_match_the_model():
