@@ -20,6 +20,8 @@ posterior_collapse    linear VAE, sigma^2 fixed: KL_j = 1/2 ln max(l_j / sigma^2
 beta_bound            beta < 1: max_q E_q[ln p(x|z)] - beta KL > ln p(x); beta >= 1: <= ln p(x)
 loss_scaling          batch sum = B x mean; Adam scale-free, SGD needs lr / B; pixel mean = beta D
 continuous_bernoulli  int_0^1 lambda^x (1 - lambda)^(1-x) dx = 1 / C(lambda); CB ops checked
+iwae_bound            ELBO = L_1 <= L_K <= L_{K+1} <= ln p(x), ln p(x) - L_K ~ Var(w/p) / 2K
+iwae_gradient         IWAE gradient = FD of L_K = sum_k w~_k grad(-ln w_k); w~ differentiated: bias
 ====================  ============================================================================
 """
 from __future__ import annotations
@@ -32,6 +34,7 @@ from .kl import compare_gradients, kl_closed_form, kl_gradient, kl_integrals
 from .beta import beta_bound
 from .cb import continuous_bernoulli
 from .collapse import posterior_collapse
+from .iwae import iwae_bound, iwae_gradient
 from .linear import linear_vae
 from .mle import ml_kl
 from .scaling import loss_scaling
@@ -50,6 +53,8 @@ CLAIMS = {
     "beta_bound": beta_bound,
     "loss_scaling": loss_scaling,
     "continuous_bernoulli": continuous_bernoulli,
+    "iwae_bound": iwae_bound,
+    "iwae_gradient": iwae_gradient,
 }
 """Claim name -> function(seed) -> list of Claim, in the order of the derivation."""
 
@@ -108,4 +113,4 @@ def _name_list(names) -> list:
 __all__ = ["Claim", "CLAIMS", "run_claims", "check_claim_names", "make_claim", "compare_gradients",
            "kl_integrals", "kl_closed_form", "kl_gradient", "elbo_mixture", "elbo_continuous",
            "ml_kl", "estimators", "decoder_sigma", "linear_vae", "posterior_collapse",
-           "beta_bound", "loss_scaling", "continuous_bernoulli"]
+           "beta_bound", "loss_scaling", "continuous_bernoulli", "iwae_bound", "iwae_gradient"]
