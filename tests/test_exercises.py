@@ -212,3 +212,26 @@ def test_check_without_hypothesis_names_the_extra(tmp_path):
                           timeout=60, env=ENV)
     assert proc.returncode == 2 and 'pip install "vae_np[test]"' in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_sys_exit_a_directory_and_an_unwritable_dir_are_one_line(tmp_path, capsys):
+    """A student's sys.exit() ended the grading with the student's status and no table; a
+    directory given as FILE was said not to exist; a DIR that cannot be created printed an
+    OSError that named no argument."""
+    text = LIBRARY_SOLUTION + "\n\ndef kl_backward(dkl, cache):\n    raise SystemExit(3)\n"
+    assert cli.main(["exercises", "check", str(write(tmp_path, text))]) == 1
+    out = capsys.readouterr().out
+    line = next(line for line in out.splitlines() if line.startswith("kl_backward"))
+    assert line.split()[1] == "failed" and "called sys.exit(3)" in line
+    assert out.splitlines()[-1] == "10 passed, 2 failed of 12"      # kl_backward, vae_backward
+    exits = write(tmp_path, "import sys\nsys.exit(0)\n", "exits.py")
+    assert cli.main(["exercises", "check", str(exits)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "fails on import: SystemExit" in err
+    assert cli.main(["exercises", "check", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "FILE must be an exercise file" in err and "directory" in err
+    blocker = write(tmp_path, "", "blocker")
+    assert cli.main(["exercises", "init", str(blocker / "sub")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"vae-np: error: DIR {blocker / 'sub'} ")

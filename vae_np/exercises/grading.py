@@ -44,6 +44,8 @@ class StudentFileError(ValueError):
 def load_student_file(path):
     """Import the student's file as a module; StudentFileError in one line if it cannot be."""
     path = Path(path)
+    if path.is_dir():
+        raise StudentFileError(f"FILE must be an exercise file, {path} is a directory")
     if not path.is_file():
         raise StudentFileError(f"FILE must be an exercise file, {path} does not exist")
     spec = importlib.util.spec_from_file_location(f"_vae_np_student_{abs(hash(path))}", path)
@@ -54,9 +56,23 @@ def load_student_file(path):
         spec.loader.exec_module(module)
     except SyntaxError as exc:
         raise StudentFileError(f"{path}, line {exc.lineno}: syntax error: {exc.msg}") from None
-    except Exception as exc:                       # the student's module-level code failed
+    except (Exception, SystemExit) as exc:         # the student's module-level code failed
         raise StudentFileError(f"{path} fails on import: {type(exc).__name__}: {exc}") from None
     return module
+
+
+def _guarded(fn):
+    """The student's function with sys.exit() / exit() turned into an error of that exercise
+    (SystemExit is no Exception: it would end the grading with no table)."""
+    if not callable(fn):
+        return fn
+
+    def call(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except SystemExit as exc:
+            raise RuntimeError(f"called sys.exit({exc.code!r})") from None
+    return call
 
 
 class _WrongCount(AssertionError):
@@ -235,8 +251,8 @@ def grade_assembly(fn) -> Result:
 def grade_file(path) -> list:
     """Results for every exercise of the student's file, in the order of the stubs."""
     module = load_student_file(path)
-    results = [grade_exercise(ex, getattr(module, ex.name, None)) for ex in EXERCISES]
-    assembly = grade_assembly(getattr(module, "vae_backward", None))
+    results = [grade_exercise(ex, _guarded(getattr(module, ex.name, None))) for ex in EXERCISES]
+    assembly = grade_assembly(_guarded(getattr(module, "vae_backward", None)))
     if assembly.status == "failed" and any(r.status != "passed" for r in results):
         assembly.hint += "; the pieces it calls do not all pass yet: fix them first"
     results.append(assembly)

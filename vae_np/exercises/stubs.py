@@ -167,6 +167,9 @@ def write_stubs(directory) -> Path:
     if path.exists():
         raise ValueError(f"{path} exists already; check it with 'vae-np exercises check {path}' "
                          f"or choose another DIR")
-    directory.mkdir(parents=True, exist_ok=True)
-    path.write_text(TEMPLATE.replace("{filename}", str(path)))
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        path.write_text(TEMPLATE.replace("{filename}", str(path)))
+    except OSError as exc:
+        raise ValueError(f"DIR {directory} cannot be written: {exc.strerror or exc}") from None
     return path
