@@ -235,3 +235,16 @@ def test_sys_exit_a_directory_and_an_unwritable_dir_are_one_line(tmp_path, capsy
     assert cli.main(["exercises", "init", str(blocker / "sub")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith(f"vae-np: error: DIR {blocker / 'sub'} ")
+
+
+def test_an_assembly_off_by_1e_6_fails(tmp_path):
+    """Two analytic gradients agree to rounding (RTOL 1e-10 of check_assembly): a vae_backward
+    with one tensor 1 + 1e-6 times the library's fails, with the factor (a tolerance of 1e-3
+    passed every other test)."""
+    text = LIBRARY_SOLUTION.replace('"decoder.0.W": dW_d0,', '"decoder.0.W": dW_d0 * (1 + 1e-6),')
+    assert text != LIBRARY_SOLUTION
+    results = {r.exercise: r for r in grade_file(write(tmp_path, text))}
+    assert results["vae_backward"].status == "failed"
+    assert "decoder.0.W" in results["vae_backward"].hint
+    assert "your gradient is 1.000001 x the true one" in results["vae_backward"].hint
+    assert all(r.status == "passed" for name, r in results.items() if name != "vae_backward")

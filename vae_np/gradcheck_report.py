@@ -36,7 +36,10 @@ def describe_ratio(r) -> str:
         return "analytic / numerical is not one constant"
     if abs(r) < 5e-4:
         return "your gradient is 0 where the true one is not"
-    words = f"your gradient is {r:.3f} x the true one"
+    factor = f"{r:.3f}"
+    if r != 1 and round(r, 3) == 1:     # enough digits that 1.000001 does not read as 1.000
+        factor = f"{r:.15f}".rstrip("0")
+    words = f"your gradient is {factor} x the true one"
     if abs(r + 1) < 5e-4:
         words += " (the sign is flipped)"
     return words
