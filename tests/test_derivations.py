@@ -154,7 +154,7 @@ def test_compare_gradients_rejects_a_small_error_in_one_component():
     assert not compare_gradients("t.small", "s", "a = b", analytic, fd, bound).passed
 
 
-def test_monte_carlo_record_catches_the_variance_for_std_pitfall():
+def test_monte_carlo_record_catches_a_sampler_reading_sigma_as_a_variance():
     # The sampler reads the sigma head as a variance. With sigma != 1 the sample
     # average of ln q/p no longer matches the closed-form KL: the 4-SE check must fail.
     rng = np.random.default_rng(0)

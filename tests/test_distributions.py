@@ -1,7 +1,8 @@
 """Distributional tests: the sampler, the sigma head and the KL mean the same Gaussian.
 
-Pitfall 1 of DESIGN.md (std = exp(s) in the sampler but variance = exp(s) in the KL) passes every
-finite-difference check; only moments of z catch it. Here:
+A sampler that reads the sigma head as a log-std (std = exp(s)) while the KL reads it as a
+log-variance (variance = exp(s)) passes every finite-difference check; only moments of z catch it.
+Here:
 
 * z = mu + sigma * eps, through ops.reparameterize_forward with sigma from each sigma
   parameterization, has sample mean mu and sample variance sigma^2, where sigma^2 is computed from
@@ -100,7 +101,7 @@ def test_sampler_and_kl_agree_far_from_unit_variance(sigma_param):
     assert_kl_matches_samples(kl, mean, var, mu, sigma ** 2)
 
 
-def test_moment_check_catches_pitfall_1():
+def test_moment_check_catches_a_log_std_sampler():
     """The check above is not vacuous: a sampler reading the logvar head as a log-std
     (std = exp(s)) while the KL reads it as a log-variance fails it by a wide margin."""
     mu, s = np.zeros((1, 2)), np.array([[-2.0, 2.0]])
