@@ -210,3 +210,18 @@ def test_a_planted_mistake_that_changes_nothing_says_so():
     assert result["passed"]
     assert lesson.format_lesson(result).endswith(
         "\n  the planted mistake changes no gradient of this model and batch")
+
+
+CB_784 = dict(lr=1e-3, x_dim=784, hidden=(64,), z_dim=8, batch=8, k=2,
+              likelihood="continuous-bernoulli", sigma_param="softplus")
+
+
+@pytest.mark.parametrize("seed, activation", [(1, "relu"), (10, "tanh")])
+def test_a_loss_that_cancels_its_terms_is_no_false_failure(seed, activation):
+    """784 continuous Bernoulli pixel terms of about 1 sum to a loss of about 2, and the loss
+    rounds like its terms: with the noise floor sized by |loss| both models failed the lesson (at
+    dz, encoder.0.b) with correct gradients. A planted mistake still fails where it is."""
+    assert lesson.explain(seed=seed, activation=activation, **CB_784)["passed"]
+    planted = lesson.explain(seed=seed, activation=activation, mistake="kl-gradient-doubled",
+                             **CB_784)
+    assert planted["first_failure"] == "sigma"
