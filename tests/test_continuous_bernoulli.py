@@ -31,9 +31,14 @@ def direct_log_c(logits):
 
 
 def nll_terms(logits, x):
-    """Sum of |terms| of the NLL (the F of the central difference's rounding noise)."""
-    return float(np.sum(np.abs(ops.softplus(logits)) + np.abs(x * logits)
-                        + np.abs(direct_log_c(np.where(logits == 0, 1.0, logits)))))
+    """Sum of |terms| of the NLL (the F of the central difference's rounding noise). ln C is
+    ln 2 where |l| < 1e-300: l/2 underflows there, and the direct formula's 0/0 made F infinite
+    (so any gradient passed) whenever hypothesis drew a subnormal logit."""
+    tiny = np.abs(logits) < 1e-300
+    log_c = np.where(tiny, math.log(2), direct_log_c(np.where(tiny, 1.0, logits)))
+    terms = float(np.sum(np.abs(ops.softplus(logits)) + np.abs(x * logits) + log_c))
+    assert math.isfinite(terms)
+    return terms
 
 
 @given(data=st.data())
@@ -47,6 +52,16 @@ def test_backward_matches_central_differences_across_the_logits(data):
     numeric = central_difference(
         lambda v: float(weights @ ops.continuous_bernoulli_nll_forward(v, x)[0]), logits)
     assert_fd_close(analytic, numeric, nll_terms(logits, x), "dnll/dlogits")
+
+
+def test_central_difference_check_fails_a_wrong_backward_at_a_subnormal_logit():
+    logits, x = np.array([[5e-324, 0.3, -2.0]]), np.array([[0.2, 0.5, 0.9]])
+    _, cache = ops.continuous_bernoulli_nll_forward(logits, x)
+    wrong = 2 * ops.continuous_bernoulli_nll_backward(np.ones(1), cache)
+    numeric = central_difference(
+        lambda v: float(np.sum(ops.continuous_bernoulli_nll_forward(v, x)[0])), logits)
+    with pytest.raises(AssertionError):
+        assert_fd_close(wrong, numeric, nll_terms(logits, x), "dnll/dlogits")
 
 
 @given(data=st.data())
