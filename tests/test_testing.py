@@ -143,6 +143,13 @@ def test_mutation_count_and_missing_gradients_are_reported():
     assert "not a finite numeric array" in message
 
 
+def test_an_infinite_rounding_scale_is_refused():
+    """assert_fd_close(a, n, f_terms=inf) accepted any gradient (its bound was infinite)."""
+    from vae_np.testing.numerical import assert_fd_close
+    with pytest.raises(ValueError, match="f_terms"):
+        assert_fd_close(np.ones(2), -np.ones(2), np.inf)
+
+
 def test_caller_arrays_are_never_touched_and_bad_options_are_value_errors():
     x = X.copy()
     assert_backward(ops.relu_forward, ops.relu_backward, x, complex_step=False)

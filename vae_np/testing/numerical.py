@@ -56,6 +56,8 @@ def assert_fd_close(analytic, numeric, f_terms, what=""):
     """Analytic gradient vs central differences; ``f_terms`` = sum of |terms| of the objective."""
     analytic, numeric = np.asarray(analytic, float), np.asarray(numeric, float)
     assert analytic.shape == numeric.shape, (what, analytic.shape, numeric.shape)
+    if not np.isfinite(f_terms):            # an infinite scale would let any gradient pass
+        raise ValueError(f"f_terms must be finite, got {f_terms!r}")
     bound = FD_RTOL * (np.abs(analytic) + np.abs(numeric)) + FD_ATOL_PER_F * f_terms
     bad = np.abs(analytic - numeric) > bound
     assert not bad.any(), (f"{what}: analytic and central-difference gradients differ at "
