@@ -62,6 +62,20 @@ def test_wrong_gradient_fails(method, mistake):
         assert good_row.status == "pass"
 
 
+@pytest.mark.parametrize("method", ["coordinates", "complex"])
+def test_one_coordinate_ten_times_the_tolerance_off_fails(method):
+    """1e-5 relative at one coordinate is ten times tol = 1e-6 and 600 times sqrt(eps), the
+    largest discrepancy float64 rounding may explain: FAIL, not inconclusive (a rounding
+    threshold raised from sqrt(eps) to 1e-4 made it inconclusive and the report PASSED)."""
+    f, params, grads = smooth_problem()
+    wrong = {n: g.copy() for n, g in grads.items()}
+    wrong["b"][0, 0] *= 1 + 1e-5
+    report = check_gradients(f, params, wrong, method=method)
+    row = report.rows[1]
+    assert report.verdict == "FAILED" and row.failed == 1 and row.inconclusive == 0, str(report)
+    assert row.worst_index == (0, 0)
+
+
 def test_report_table_and_dict():
     f, params, grads = smooth_problem()
     report = check_gradients(f, params, grads, method="coordinates")

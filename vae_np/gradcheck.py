@@ -13,7 +13,8 @@ optional absolute error the caller knows the analytic gradient may carry (the ro
 float32 gradient, see ``vae_np.model_gradcheck``): the error is below ``tol`` when the gradients
 agree to ``tol`` relatively, or to within what the quotient can resolve. A
 failing coordinate whose one-sided slopes disagree (|f(x+h) - 2 f(x) + f(x-h)| / h larger than a
-tenth of the discrepancy, beyond rounding) straddles a kink (a ReLU at 0) and is counted as
+tenth of the discrepancy, beyond rounding) by an amount that does not shrink with the step as a
+smooth function's curvature does (``_kink``) straddles a kink (a ReLU at 0) and is counted as
 skipped, not failed. An agreement that holds only within a noise too coarse to resolve ``tol``
 (noise above ``tol`` times both |a| + |n| and the gradient scale |f| h_rel / h, as in float32 with
 h_rel = 1e-6, where the noise is ~|f| / |x|) is counted inconclusive, neither passed nor failed;
@@ -101,7 +102,8 @@ def _judge(row, quote, f_0, h, tol, dtype, h_rel, index, floor=0.0):
     forward and backward pass easily errs by 10 eps = 1e-6 relative, a wrong formula by O(1)):
     inconclusive;
     a larger one: a kink when the one-sided slopes differ by more than rounding can explain
-    (|f+ - 2 f0 + f-| / h > a tenth of the discrepancy): skipped; otherwise it must persist at
+    (|f+ - 2 f0 + f-| / h > a tenth of the discrepancy) and not as a smooth curvature would
+    (``_kink``): skipped; otherwise it must persist at
     the step H = eps^(1/3) scale (optimal for central differences: 6e-6 in float64, 5e-3 in
     float32), consistently at 2H, beyond a generous 64 eps |f| / 2H of noise: then a failure,
     else inconclusive (the rounding of f was larger than estimated, as it is where f is
@@ -121,7 +123,7 @@ def _judge(row, quote, f_0, h, tol, dtype, h_rel, index, floor=0.0):
             row.inconclusive += 1                   # agreement only within a coarse noise
     elif abs(n - a) <= np.sqrt(eps) * (abs(a) + abs(n)):
         row.inconclusive += 1                       # within the rounding of the dtype itself
-    elif abs(f_plus - 2 * f_0 + f_minus) - 2 * noise * span > 0.1 * h * abs(n - a):
+    elif _kink(quote, f_0, h, a, n, f_plus, f_minus, noise * span / 16, tol):
         row.skipped_kink += 1                       # one-sided slopes disagree: a kink inside
     elif _persists(quote, h * eps ** (1 / 3) / h_rel, tol, eps):
         row.failed += 1
@@ -129,6 +131,28 @@ def _judge(row, quote, f_0, h, tol, dtype, h_rel, index, floor=0.0):
         row.record(index, a, n, err, max(noise, floor))
     else:
         row.inconclusive += 1                       # not reproducible at a larger step: noise
+
+
+def _kink(quote, f_0, h, a, n, f_plus, f_minus, f_noise, tol):
+    """Whether the discrepancy a - n comes from a kink within the step (a ReLU at 0), not from a
+    wrong a. ``f_noise`` is eps |f|, the rounding of one value of f.
+
+    The one-sided slopes must disagree beyond rounding: the second difference
+    S(h) = |f(x+h) - 2 f(x) + f(x-h)| exceeds 0.1 h |n - a| + 32 f_noise. A smooth f has
+    S(h) = f'' h^2 too, which beats 0.1 h |n - a| whenever |n - a| < 10 f'' h (a gradient off
+    by 1e-5 passed as a kink), so S must also not grow like h^2: a kink at distance d < h/2 from
+    x gives S(2h) / S(h) = (2h - d) / (h - d) <= 3, a smooth f gives 4. A kink at h/2 <= d < h
+    is not straddled by the step h/2, where the discrepancy vanishes (a wrong a keeps it).
+    """
+    second = abs(f_plus - 2 * f_0 + f_minus)
+    if second - 32 * f_noise <= 0.1 * h * abs(n - a):
+        return False
+    _, _, f_plus2, f_minus2, span2 = quote(2 * h)
+    if span2 > 0 and abs(f_plus2 - 2 * f_0 + f_minus2) + 64 * f_noise < 3 * second:
+        return True
+    a_half, n_half, _, _, span_half = quote(h / 2)
+    return span_half > 0 and (abs(n_half - a_half) <= tol * (abs(a_half) + abs(n_half))
+                              + 64 * f_noise / span_half)
 
 
 def _persists(quote, H, tol, eps):
