@@ -316,6 +316,19 @@ def test_float32_model_check_fails_a_gradient_one_percent_off(method):
     assert "decoder.out.W" in [r.name for r in report.rows if r.failed], str(report)
 
 
+def test_a_float64_model_with_a_reference_keeps_the_float64_tolerance():
+    """reference= on a float64 model used float32's sqrt(eps32) = 3.5e-4 and passed a gradient
+    1e-4 off that the plain check fails."""
+    model = VAE(4, (3,), 2, "tanh", "gaussian", seed=0, dtype=np.float64)
+    x = np.random.default_rng(0).normal(size=(3, 4))
+    reference = VAE(4, (3,), 2, "tanh", "gaussian", seed=1, dtype=np.float64)
+    assert check_model(model, x, reference=reference).passed
+    for method in ("coordinates", "directional"):
+        report = check_model(_Doubled(model, "decoder.out.W", 1 + 1e-4), x, method=method,
+                             reference=reference)
+        assert report.verdict == "FAILED" and report.tol == 1e-6, str(report)
+
+
 def test_float32_reference_must_match_the_model():
     model = VAE(4, (3,), 2, "tanh", "gaussian", seed=0, dtype=np.float32)
     x = np.zeros((2, 4))

@@ -44,7 +44,8 @@ def check_model(model, x, k=1, eps=None, *, method="directional", coords=None, d
     x : (B, x_dim) data;  k : samples per example;  eps : (k, B, z_dim) or (B, z_dim) for k = 1
     method, coords, directions, h_rel, rng : as for ``vae_np.gradcheck.check_gradients``
         (h_rel is the relative step; a complex step cannot run through a real parameter buffer)
-    tol : error threshold; default 1e-6, or sqrt(eps32) = 3.5e-4 with ``reference``
+    tol : error threshold; default 1e-6, or sqrt(eps32) = 3.5e-4 with ``reference`` for a
+        float32 model (a float64 model keeps 1e-6)
     reference : None, "float64", or a float64 model of the same architecture. With it, the
         model's (float32) analytic gradient is checked against central differences of the
         reference holding the model's parameters (copied into it), data and noise; "float64"
@@ -74,9 +75,12 @@ def check_model(model, x, k=1, eps=None, *, method="directional", coords=None, d
     dtype = next(iter(model.params.values())).dtype
     x_ref = x if x.dtype == np.uint8 else x.astype(dtype).astype(np.float64)
     eps_ref = check_array("eps", eps).astype(dtype).astype(np.float64)
-    floor = {n: FLOAT32_TOL * float(np.max(np.abs(g), initial=0.0)) for n, g in grads.items()}
+    # the rounding of the model's own dtype: sqrt(eps32) for float32; for a float64 model the
+    # plain check's 1e-6 (sqrt(eps32) would pass a float64 gradient 1e-4 off)
+    rounding = float(np.sqrt(np.finfo(dtype).eps))
+    floor = {n: rounding * float(np.max(np.abs(g), initial=0.0)) for n, g in grads.items()}
     return check_gradients(lambda params: ref.loss_and_grads(x_ref, k=k, eps=eps_ref)[0],
-                           ref.params, grads, tol=FLOAT32_TOL if tol is None else tol,
+                           ref.params, grads, tol=max(1e-6, rounding) if tol is None else tol,
                            floor=floor, **options)
 
 
