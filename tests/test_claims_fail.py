@@ -240,6 +240,8 @@ CASES = [
     ("beta_bound.optimum", [(beta, "beta_optimal_q", posterior_instead)],
      "the posterior used as the beta-optimal q"),
     ("beta_bound.holds", [(beta, "beta_objective", beta_quartered)], "beta / 4 used"),
+    ("beta_bound.holds", [(beta, "logsumexp", shift_result(0.05))],
+     "ln p(x) + 0.05 (the inequalities alone passed it; beta = 1 is tight)"),
     ("loss_scaling.batch_mean", [(NegativeELBO, "backward", None)], "d loss/d kl = 1, not 1/B"),
     ("loss_scaling.adam", [(scaling, "Adam", LargeEpsAdam)], "Adam eps = 1e-3"),
     ("loss_scaling.sgd", [(scaling, "SGD", FixedLrSGD)], "SGD's lr not divided by B"),
