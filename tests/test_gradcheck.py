@@ -220,6 +220,19 @@ def test_report_names_the_worst_coordinate_and_its_values():
     json.dumps(report.to_dict())
 
 
+@pytest.mark.parametrize("method", ["coordinates", "complex"])
+def test_a_small_error_at_one_coordinate_is_no_constant_factor(method):
+    """One coordinate 1e-4 off fails, and the report must not call it a constant factor (a slack
+    of the ratio fit inflated a millionfold said 'your gradient is 1.00001 x the true one')."""
+    f, params, grads = smooth_problem()
+    wrong = {n: g.copy() for n, g in grads.items()}
+    wrong["b"][2, 1] += 1e-4
+    report = check_gradients(f, params, wrong, method=method)
+    row = report.rows[1]
+    assert row.status == "FAIL" and row.worst_index == (2, 1) and row.ratio is None, str(report)
+    assert "b: worst at coordinate (2, 1)" in str(report) and "not one constant" in str(report)
+
+
 def test_constant_ratio():
     n = np.array([1.0, -2.0, 0.5, 0.0])
     assert constant_ratio(2 * n, n, 1e-6) == pytest.approx(2.0)
