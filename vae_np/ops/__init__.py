@@ -18,7 +18,9 @@ The submodules group the pairs by the part of the model they belong to:
 * ``ops.activations``: ReLU, leaky ReLU, tanh, sigmoid, softplus, identity (and the stable scalar
   helpers ``softplus`` and ``sigmoid``);
 * ``ops.gaussian``: the diagonal Gaussian posterior: sigma heads, reparameterization, KL;
-* ``ops.likelihoods``: the decoder's -ln p(x|z).
+* ``ops.likelihoods``: the decoder's -ln p(x|z);
+* ``ops.flows``: normalizing-flow steps (planar, radial) with their invertibility
+  reparameterizations and log-determinants.
 
 Everything is also importable from ``vae_np.ops`` directly.
 """
@@ -31,6 +33,8 @@ from .dense import dense_backward, dense_forward
 from .gaussian import (SIGMA_PARAMETERIZATIONS, kl_backward, kl_forward, reparameterize_backward,
                        reparameterize_forward, sigma_logvar_backward, sigma_logvar_forward,
                        sigma_softplus_backward, sigma_softplus_forward)
+from .flows import (planar_backward, planar_forward, planar_u_hat_backward, planar_u_hat_forward,
+                    radial_backward, radial_forward, radial_params_backward, radial_params_forward)
 from .likelihoods import (bernoulli_nll_backward, bernoulli_nll_forward,
                           continuous_bernoulli_log_normaliser,
                           continuous_bernoulli_log_normaliser_grad,

@@ -1,0 +1,294 @@
+"""Normalizing-flow steps (Rezende & Mohamed 2015): planar and radial maps with their log-determinants.
+
+Every array is a stack of rows: ``N`` rows of ``D`` dimensions. Every parameter is given per row (a
+caller with one global parameter broadcasts it to N rows and sums the returned gradients over rows).
+
+Planar step, with the invertibility reparameterization of u:
+
+    u_hat = u + (m(w.u) - w.u) w / |w|^2,   m(x) = -1 + softplus(x)   =>   w.u_hat = m(w.u) > -1
+    a = w.z + b,   f = z + u_hat tanh(a),
+    logdet = ln det(df/dz) = ln(1 + tanh'(a) w.u_hat),   tanh' = 1 - tanh^2 = sech^2
+
+Since w.u_hat > -1 and 0 < tanh' <= 1, 1 + tanh'(a) w.u_hat = tanh(a)^2 + tanh'(a)(1 + w.u_hat) > 0:
+the map is monotone along w, hence invertible, and its determinant is positive, so logdet is
+ln(.) of a positive number, not ln|.|. (The forward keeps ln(.) so that a complex step can pass; on
+real input it raises ValueError if the argument is not > 0, i.e. if u_hat breaks the constraint.)
+
+Radial step, with alpha > 0 and beta >= -alpha by reparameterization:
+
+    alpha = softplus(alpha_raw),   beta = -alpha + softplus(beta_raw)
+    r = |z - z_ref|,   h = 1 / (alpha + r),   f = z + beta h (z - z_ref),
+    logdet = (D - 1) ln(1 + beta h) + ln(1 + beta h - beta r h^2)
+
+(dh/dr = -h^2, so the last factor is 1 + beta h + beta r dh/dr; it equals 1 + alpha beta h^2.)
+With beta >= -alpha both factors are >= r / (alpha + r) > 0 for r > 0.
+
+Each op is a ``name_forward -> (..., cache)`` / ``name_backward(d..., cache) -> grads`` pair; the
+backward passes write one chain-rule factor per line. Complex input follows the same analytic
+formulas (no abs, no maximum), so complex-step checks pass through every op.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .._validate import check_op_shape as _check_shape
+from .activations import sigmoid, softplus
+
+
+# --------------------------------------------------------------------------- checks
+def _check_rows(where, name, a):
+    """ValueError unless ``a`` is an (N, D) array of rows; returns N."""
+    if np.ndim(a) != 2:
+        raise ValueError(f"{where}: {name} must be an (N, D) array of rows, got shape "
+                         f"{np.shape(a)}")
+    return np.shape(a)[0]
+
+
+def _check_positive_argument(where, what, value):
+    """ln(value) on real input needs value > 0; NaN passes (the divergence guard reports it)."""
+    if not np.iscomplexobj(value) and np.any(value <= 0):
+        raise ValueError(f"{where}: {what} must be > 0 for the map to be invertible, got min "
+                         f"{np.nanmin(value):.3g}")
+
+
+def _sech2(a):
+    """tanh'(a) = 1 - tanh(a)^2 = sech(a)^2 with full relative precision (1 - tanh^2 loses it once
+    tanh is near 1): 4 e^{-2|a|} / (1 + e^{-2|a|})^2 on real input, 1 / cosh(a)^2 on complex."""
+    if np.iscomplexobj(a):
+        return 1 / np.cosh(a) ** 2
+    e = np.exp(-2 * np.abs(a))
+    return 4 * e / (1 + e) ** 2
+
+
+# --------------------------------------------------------------------------- planar
+def planar_u_hat_forward(u, w):
+    """u_hat = u + (m(w.u) - w.u) w / |w|^2, m(x) = -1 + softplus(x): then w.u_hat = m(w.u) > -1.
+
+    m(x) - x = -1 + softplus(-x) (softplus(x) - x = softplus(-x)), which is how the coefficient
+    c = (m - w.u) / |w|^2 is computed: no cancellation for large w.u.
+
+    Parameters
+    ----------
+    u, w : (N, D), w with no zero row
+
+    Returns
+    -------
+    u_hat : (N, D);  cache : (u, w, wu, ww, c)
+    """
+    _check_rows("planar_u_hat_forward", "u", u)
+    _check_shape("planar_u_hat_forward", "w", w, np.shape(u))
+    wu = np.sum(w * u, axis=-1)                 # w.u          (N,)
+    ww = np.sum(w * w, axis=-1)                 # |w|^2        (N,)
+    if not np.iscomplexobj(ww) and np.any(ww == 0):
+        raise ValueError("planar_u_hat_forward: w must have no zero row (u_hat divides by |w|^2)")
+    c = (softplus(-wu) - 1) / ww                # (m(w.u) - w.u) / |w|^2
+    u_hat = u + c[:, None] * w
+    return u_hat, (u, w, wu, ww, c)
+
+
+def planar_u_hat_backward(du_hat, cache):
+    """Gradients of u_hat = u + c w, c = (softplus(-w.u) - 1) / |w|^2.
+
+    dc/d(w.u)   = -sigmoid(-w.u) / |w|^2        (= (m'(w.u) - 1) / |w|^2, m' = sigmoid)
+    dc/d|w|^2   = -c / |w|^2
+    d(w.u)/du = w,  d(w.u)/dw = u,  d|w|^2/dw = 2 w
+
+    Returns
+    -------
+    du, dw : (N, D)
+    """
+    u, w, wu, ww, c = cache
+    _check_shape("planar_u_hat_backward", "du_hat", du_hat, np.shape(u))
+    du = du_hat * 1                             # du_hat/du = I (direct term)
+    dw = du_hat * c[:, None]                    # du_hat/dw = c I (direct term)
+    dc = np.sum(du_hat * w, axis=-1)            # du_hat/dc = w
+    dwu = dc * (-sigmoid(-wu) / ww)             # dc/d(w.u)
+    dww = dc * (-c / ww)                        # dc/d|w|^2
+    du = du + dwu[:, None] * w                  # d(w.u)/du = w
+    dw = dw + dwu[:, None] * u                  # d(w.u)/dw = u
+    dw = dw + dww[:, None] * (2 * w)            # d|w|^2/dw = 2 w
+    return du, dw
+
+
+def planar_forward(z, u_hat, w, b):
+    """One planar step f = z + u_hat tanh(w.z + b) and logdet = ln(1 + tanh'(w.z + b) w.u_hat).
+
+    Parameters
+    ----------
+    z, u_hat, w : (N, D);  b : (N,). u_hat should come from planar_u_hat_forward (w.u_hat > -1).
+
+    Returns
+    -------
+    f : (N, D);  logdet : (N,);  cache
+    """
+    n = _check_rows("planar_forward", "z", z)
+    _check_shape("planar_forward", "u_hat", u_hat, np.shape(z))
+    _check_shape("planar_forward", "w", w, np.shape(z))
+    _check_shape("planar_forward", "b", b, (n,))
+    a = np.sum(w * z, axis=-1) + b              # (N,)
+    t = np.tanh(a)                              # h(a)
+    s = _sech2(a)                               # h'(a) = 1 - tanh(a)^2
+    wuh = np.sum(w * u_hat, axis=-1)            # w.u_hat (N,)
+    det = 1 + s * wuh                           # det(I + u_hat h'(a) w^T) (matrix determinant lemma)
+    _check_positive_argument("planar_forward", "1 + (1 - tanh(w.z + b)^2) w.u_hat (use u_hat "
+                             "from planar_u_hat_forward, which keeps w.u_hat > -1)", det)
+    f = z + u_hat * t[:, None]
+    logdet = np.log(det)
+    return f, logdet, (z, u_hat, w, t, s, wuh, det)
+
+
+def planar_backward(df, dlogdet, cache):
+    """Gradients of f = z + u_hat h(a) and logdet = ln(1 + h'(a) w.u_hat), a = w.z + b, h = tanh.
+
+    Through f:       dz += df;  du_hat += df h(a);  da += (df . u_hat) h'(a)
+    Through logdet:  ddet = dlogdet / det
+                     d(w.u_hat) = ddet h'(a)  ->  du_hat += . w,  dw += . u_hat
+                     dh'        = ddet w.u_hat  ->  da += . h''(a),  h''(a) = -2 tanh(a) (1 - tanh(a)^2)
+    Through a:       dz += da w;  dw += da z;  db = da
+
+    Returns
+    -------
+    dz, du_hat, dw : (N, D);  db : (N,)
+    """
+    z, u_hat, w, t, s, wuh, det = cache
+    _check_shape("planar_backward", "df", df, np.shape(z))
+    _check_shape("planar_backward", "dlogdet", dlogdet, np.shape(t))
+    # f = z + u_hat h(a)
+    dz = df * 1                                 # df/dz (direct) = I
+    du_hat = df * t[:, None]                    # df/du_hat = h(a)
+    dh = np.sum(df * u_hat, axis=-1)            # df/dh = u_hat
+    da = dh * s                                 # dh/da = h'(a)
+    # logdet = ln det, det = 1 + h'(a) w.u_hat
+    ddet = dlogdet / det                        # d ln(det) / d det = 1 / det
+    dwuh = ddet * s                             # d det / d(w.u_hat) = h'(a)
+    dhp = ddet * wuh                            # d det / d h'(a) = w.u_hat
+    da = da + dhp * (-2 * t * s)                # d h'(a) / da = h''(a) = -2 tanh (1 - tanh^2)
+    du_hat = du_hat + dwuh[:, None] * w         # d(w.u_hat)/du_hat = w
+    dw = dwuh[:, None] * u_hat                  # d(w.u_hat)/dw = u_hat
+    # a = w.z + b
+    dz = dz + da[:, None] * w                   # da/dz = w
+    dw = dw + da[:, None] * z                   # da/dw = z
+    db = da * 1                                 # da/db = 1
+    return dz, du_hat, dw, db
+
+
+# --------------------------------------------------------------------------- radial
+def radial_params_forward(alpha_raw, beta_raw):
+    """alpha = softplus(alpha_raw) > 0, beta = -alpha + softplus(beta_raw) >= -alpha.
+
+    Parameters
+    ----------
+    alpha_raw, beta_raw : (N,)
+
+    Returns
+    -------
+    alpha, beta : (N,);  cache : (alpha_raw, beta_raw)
+    """
+    if np.ndim(alpha_raw) != 1:
+        raise ValueError(f"radial_params_forward: alpha_raw must be an (N,) array, got shape "
+                         f"{np.shape(alpha_raw)}")
+    _check_shape("radial_params_forward", "beta_raw", beta_raw, np.shape(alpha_raw))
+    alpha = softplus(alpha_raw)
+    beta = -alpha + softplus(beta_raw)
+    return alpha, beta, (alpha_raw, beta_raw)
+
+
+def radial_params_backward(dalpha, dbeta, cache):
+    """dalpha/dalpha_raw = sigmoid(alpha_raw), dbeta/dalpha_raw = -sigmoid(alpha_raw),
+    dbeta/dbeta_raw = sigmoid(beta_raw).
+
+    Returns
+    -------
+    dalpha_raw, dbeta_raw : (N,)
+    """
+    alpha_raw, beta_raw = cache
+    _check_shape("radial_params_backward", "dalpha", dalpha, np.shape(alpha_raw))
+    _check_shape("radial_params_backward", "dbeta", dbeta, np.shape(alpha_raw))
+    sa = sigmoid(alpha_raw)                     # softplus' = sigmoid
+    dalpha_raw = dalpha * sa                    # dalpha/dalpha_raw
+    dalpha_raw = dalpha_raw + dbeta * (-sa)     # dbeta/dalpha_raw (beta = -alpha + ...)
+    dbeta_raw = dbeta * sigmoid(beta_raw)       # dbeta/dbeta_raw
+    return dalpha_raw, dbeta_raw
+
+
+def radial_forward(z, z_ref, alpha, beta):
+    """One radial step f = z + beta h (z - z_ref), h = 1 / (alpha + r), r = |z - z_ref|.
+
+    logdet = (D - 1) ln(1 + beta h) + ln(1 + beta h - beta r h^2)   (each argument > 0 for
+    alpha > 0, beta >= -alpha, r > 0; checked on real input). r is sqrt(sum (z - z_ref)^2), the
+    analytic form, so complex input works; its gradient needs r > 0.
+
+    Parameters
+    ----------
+    z, z_ref : (N, D);  alpha, beta : (N,) with alpha > 0 and beta >= -alpha
+
+    Returns
+    -------
+    f : (N, D);  logdet : (N,);  cache
+    """
+    n = _check_rows("radial_forward", "z", z)
+    _check_shape("radial_forward", "z_ref", z_ref, np.shape(z))
+    _check_shape("radial_forward", "alpha", alpha, (n,))
+    _check_shape("radial_forward", "beta", beta, (n,))
+    if not np.iscomplexobj(alpha) and np.any(alpha <= 0):
+        raise ValueError("radial_forward: alpha must be > 0 (use radial_params_forward)")
+    if not np.iscomplexobj(beta) and np.any(beta < -alpha):
+        raise ValueError("radial_forward: beta must be >= -alpha (use radial_params_forward)")
+    dim = np.shape(z)[1]
+    d = z - z_ref                               # (N, D)
+    r = np.sqrt(np.sum(d * d, axis=-1))         # (N,)
+    h = 1 / (alpha + r)
+    bh = beta * h
+    p = 1 + bh                                  # the D - 1 directions orthogonal to z - z_ref
+    q = 1 + bh - beta * r * h * h               # the radial direction: 1 + beta (h + r h')
+    _check_positive_argument("radial_forward", "1 + beta h (need beta >= -alpha and r > 0)", p)
+    _check_positive_argument("radial_forward", "1 + beta h - beta r h^2 (need beta >= -alpha)", q)
+    f = z + bh[:, None] * d
+    logdet = (dim - 1) * np.log(p) + np.log(q)
+    return f, logdet, (d, r, h, alpha, beta, p, q)
+
+
+def radial_backward(df, dlogdet, cache):
+    """Gradients of f = z + beta h d and logdet = (D - 1) ln p + ln q, with d = z - z_ref,
+    r = |d|, h = 1 / (alpha + r), p = 1 + beta h, q = 1 + beta h - beta r h^2.
+
+    Through f:        dd = df beta h;  d(beta h) = df . d
+    Through logdet:   dp = dlogdet (D - 1) / p;  dq = dlogdet / q
+      p:  d(beta h) += dp
+      q:  d(beta h) += dq;  dbeta = -dq r h^2;  dr = -dq beta h^2;  dh = -dq 2 beta r h
+    beta h:           dbeta += d(beta h) h;  dh += d(beta h) beta
+    h = 1/(alpha+r):  dalpha = -dh h^2;  dr += -dh h^2
+    r = |d|:          dd += dr d / r
+    d = z - z_ref:    dz = df + dd;  dz_ref = -dd
+
+    Returns
+    -------
+    dz, dz_ref : (N, D);  dalpha, dbeta : (N,)
+    """
+    d, r, h, alpha, beta, p, q = cache
+    _check_shape("radial_backward", "df", df, np.shape(d))
+    _check_shape("radial_backward", "dlogdet", dlogdet, np.shape(r))
+    dim = np.shape(d)[1]
+    # f = z + (beta h) d
+    dd = df * (beta * h)[:, None]               # df/dd = beta h
+    dbh = np.sum(df * d, axis=-1)               # df/d(beta h) = d
+    # logdet = (D - 1) ln p + ln q
+    dp = dlogdet * (dim - 1) / p                # d logdet / dp
+    dq = dlogdet / q                            # d logdet / dq
+    dbh = dbh + dp                              # dp/d(beta h) = 1
+    dbh = dbh + dq                              # dq/d(beta h) = 1
+    dbeta = dq * (-r * h * h)                   # dq/dbeta (the -beta r h^2 term) = -r h^2
+    dr = dq * (-beta * h * h)                   # dq/dr (same term) = -beta h^2
+    dh = dq * (-2 * beta * r * h)               # dq/dh (same term) = -2 beta r h
+    # beta h
+    dbeta = dbeta + dbh * h                     # d(beta h)/dbeta = h
+    dh = dh + dbh * beta                        # d(beta h)/dh = beta
+    # h = 1 / (alpha + r)
+    dalpha = dh * (-h * h)                      # dh/dalpha = -h^2
+    dr = dr + dh * (-h * h)                     # dh/dr = -h^2
+    # r = sqrt(d.d)
+    dd = dd + (dr / r)[:, None] * d             # dr/dd = d / r
+    # d = z - z_ref
+    dz = df + dd                                # f's direct z, and dd/dz = I
+    dz_ref = -dd                                # dd/dz_ref = -I
+    return dz, dz_ref, dalpha, dbeta
