@@ -20,7 +20,8 @@ The submodules group the pairs by the part of the model they belong to:
 * ``ops.gaussian``: the diagonal Gaussian posterior: sigma heads, reparameterization, KL;
 * ``ops.likelihoods``: the decoder's -ln p(x|z);
 * ``ops.flows``: normalizing-flow steps (planar, radial) with their invertibility
-  reparameterizations and log-determinants.
+  reparameterizations and log-determinants;
+* ``ops.masked``: the MADE prior's masked affine map and categorical -ln p (vae_np.made).
 
 Everything is also importable from ``vae_np.ops`` directly.
 """
@@ -35,6 +36,8 @@ from .gaussian import (SIGMA_PARAMETERIZATIONS, kl_backward, kl_forward, reparam
                        sigma_softplus_backward, sigma_softplus_forward)
 from .flows import (planar_backward, planar_forward, planar_u_hat_backward, planar_u_hat_forward,
                     radial_backward, radial_forward, radial_params_backward, radial_params_forward)
+from .masked import (categorical_nll_backward, categorical_nll_forward, log_softmax,
+                     masked_dense_backward, masked_dense_forward)
 from .likelihoods import (bernoulli_nll_backward, bernoulli_nll_forward,
                           continuous_bernoulli_log_normaliser,
                           continuous_bernoulli_log_normaliser_grad,
