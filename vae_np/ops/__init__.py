@@ -21,7 +21,9 @@ The submodules group the pairs by the part of the model they belong to:
 * ``ops.likelihoods``: the decoder's -ln p(x|z);
 * ``ops.flows``: normalizing-flow steps (planar, radial) with their invertibility
   reparameterizations and log-determinants;
-* ``ops.masked``: the MADE prior's masked affine map and categorical -ln p (vae_np.made).
+* ``ops.masked``: the MADE prior's masked affine map and categorical -ln p (vae_np.made);
+* ``ops.vq``: the VQ-VAE's nearest-code search and its three gradient terms (straight-through,
+  codebook, commitment).
 
 Everything is also importable from ``vae_np.ops`` directly.
 """
@@ -36,11 +38,14 @@ from .gaussian import (SIGMA_PARAMETERIZATIONS, kl_backward, kl_forward, reparam
                        sigma_softplus_backward, sigma_softplus_forward)
 from .flows import (planar_backward, planar_forward, planar_u_hat_backward, planar_u_hat_forward,
                     radial_backward, radial_forward, radial_params_backward, radial_params_forward)
-from .masked import (categorical_nll_backward, categorical_nll_forward, log_softmax,
-                     masked_dense_backward, masked_dense_forward)
 from .likelihoods import (bernoulli_nll_backward, bernoulli_nll_forward,
                           continuous_bernoulli_log_normaliser,
                           continuous_bernoulli_log_normaliser_grad,
                           continuous_bernoulli_nll_backward, continuous_bernoulli_nll_forward,
                           gaussian_learned_nll_backward, gaussian_learned_nll_forward,
                           gaussian_nll_backward, gaussian_nll_forward)
+from .masked import (categorical_nll_backward, categorical_nll_forward, log_softmax,
+                     masked_dense_backward, masked_dense_forward)
+from .vq import (code_distances, nearest_code, vq_codebook_backward, vq_codebook_forward,
+                 vq_commitment_backward, vq_commitment_forward, vq_quantize_forward,
+                 vq_straight_through_backward)
