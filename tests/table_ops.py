@@ -83,3 +83,29 @@ for _entry, _kind, _word, _what, _call in [
 ]:
     case(_entry, _kind, _word, _what, _call)
 
+
+# ------------------------------------------------------------------------------ ops.vq (VQ-VAE)
+_ZE, _CB, _C = np.zeros((2, 3, 1)), np.zeros((4, 1)), np.zeros((2, 3), dtype=np.int64)
+for _entry, _kind, _word, _what, _call in [
+    ("ops.vq_quantize_forward", "range", "codes", "code 4 of a 4-code codebook",
+     lambda tmp: ops.vq_quantize_forward(_CB, np.full((2, 3), 4))),
+    ("ops.vq_quantize_forward", "dtype", "codes", "float codes",
+     lambda tmp: ops.vq_quantize_forward(_CB, np.zeros((2, 3)))),
+    ("ops.vq_straight_through_backward", "shape", "dz_q", "dz_q (2, 3, 2) for z_q (2, 3, 1)",
+     lambda tmp: ops.vq_straight_through_backward(np.ones((2, 3, 2)),
+                                                  ops.vq_quantize_forward(_CB, _C)[1])),
+    ("ops.vq_codebook_forward", "shape", "codes", "codes (2, 1) for z_e (2, 3, 1)",
+     lambda tmp: ops.vq_codebook_forward(_ZE, _CB, _C[:, :1])),
+    ("ops.vq_codebook_forward", "shape", "codebook", "codebook (4, 2) for D = 1",
+     lambda tmp: ops.vq_codebook_forward(_ZE, np.zeros((4, 2)), _C)),
+    ("ops.vq_codebook_backward", "shape", "dloss", "dloss (1,) for B = 2",
+     lambda tmp: ops.vq_codebook_backward(np.ones(1), ops.vq_codebook_forward(_ZE, _CB, _C)[1])),
+    ("ops.vq_commitment_forward", "shape", "z_q", "z_q (2, 1, 1) for z_e (2, 3, 1)",
+     lambda tmp: ops.vq_commitment_forward(_ZE, _ZE[:, :1], 0.25)),
+    ("ops.vq_commitment_forward", "range", "beta", "beta = -1",
+     lambda tmp: ops.vq_commitment_forward(_ZE, _ZE, -1.0)),
+    ("ops.vq_commitment_backward", "shape", "dloss", "dloss (2, 1) for B = 2",
+     lambda tmp: ops.vq_commitment_backward(np.ones((2, 1)),
+                                            ops.vq_commitment_forward(_ZE, _ZE, 0.25)[1])),
+]:
+    case(_entry, _kind, _word, _what, _call)
