@@ -1,44 +1,170 @@
-"""The flow ops (vae_np.ops.flows) and the flow chain (vae_np.flow_chain) against numerical
-derivatives in float64."""
-import numpy as np
+"""The gradients of the flow ops (vae_np.ops.flows) and the flow chain (vae_np.flow_chain), bad
+input and mutation, in float64.
 
+``assert_backward`` compares each backward with central differences (its bound is the quotient's
+measured truncation plus the rounding of the summed terms) and with the complex step (exact to
+rounding), for drawn N, D in 1..6 and raw parameters up to |50|. The ops output (f, logdet),
+stacked as one (N, D + 1) array whose last column is logdet; a drawn mask checks the
+log-determinant's gradient alone, f's alone, or both. A planted public bug, a planar backward
+without the tanh'' term, must fail. (The properties are in tests/test_flow_properties.py.)
+"""
+import numpy as np
+import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+from _flow_helpers import (DIMS, RAW, ROWS, draw_dout, planar_det_ref, stacked,
+                           well_conditioned)
+from strategies import arrays, assert_unchanged, snapshot
 from vae_np import flow_chain
 from vae_np.ops import flows
 from vae_np.testing import assert_backward
+from vae_np.testing.backward import BackwardMismatch
 
 
-def _stacked(forward, backward):
-    """An op returning (f, logdet, cache) as one (N, D + 1) output, for assert_backward."""
-    def fwd(*inputs):
-        f, logdet, cache = forward(*inputs)
-        return np.concatenate([f, logdet[:, None]], axis=1), cache
+# --------------------------------------------------------------------------- gradients
+@given(data=st.data(), N=ROWS, D=DIMS)
+def test_planar_u_hat_gradients(data, N, D):
+    u, w = data.draw(arrays((N, D), elements=RAW)), data.draw(arrays((N, D), elements=RAW))
+    assume(np.all(np.sum(w * w, 1) >= 1e-2))
+    assert_backward(flows.planar_u_hat_forward, flows.planar_u_hat_backward, u, w,
+                    dout=data.draw(arrays((N, D), -2, 2)), complex_step=True)
+
+
+@given(data=st.data(), N=ROWS, D=DIMS)
+def test_planar_gradients_including_logdet(data, N, D):
+    z = data.draw(arrays((N, D)))
+    u, w = data.draw(arrays((N, D), elements=RAW)), data.draw(arrays((N, D), elements=RAW))
+    b = data.draw(arrays((N,), elements=RAW))
+    assume(np.all(np.sum(w * w, 1) >= 1e-2))
+    u_hat, _ = flows.planar_u_hat_forward(u, w)
+    assume(np.all(planar_det_ref(z, u_hat, w, b) >= 1e-3))    # away from a singular step
+    assert_backward(*stacked(flows.planar_forward, flows.planar_backward), z, u_hat, w, b,
+                    dout=draw_dout(data, N, D), names=["z", "u_hat", "w", "b"], complex_step=True)
+
+
+@given(data=st.data(), N=ROWS)
+def test_radial_params_gradients(data, N):
+    def fwd(alpha_raw, beta_raw):
+        alpha, beta, cache = flows.radial_params_forward(alpha_raw, beta_raw)
+        return np.stack([alpha, beta], 1), cache
 
     def bwd(dout, cache):
-        return backward(dout[:, :-1], dout[:, -1], cache)
+        return flows.radial_params_backward(dout[:, 0], dout[:, 1], cache)
+    assert_backward(fwd, bwd, data.draw(arrays((N,), elements=RAW)),
+                    data.draw(arrays((N,), elements=RAW)), dout=data.draw(arrays((N, 2), -2, 2)),
+                    complex_step=True)
+
+
+@given(data=st.data(), N=ROWS, D=DIMS)
+def test_radial_gradients_including_logdet(data, N, D):
+    # alpha, beta themselves (a step of 1e-6 must keep alpha > 0 and beta >= -alpha); extreme raw
+    # values reach the op through the chain test below
+    z, z_ref = data.draw(arrays((N, D))), data.draw(arrays((N, D)))
+    alpha = data.draw(arrays((N,), 0.05, 5))
+    beta = -alpha + data.draw(arrays((N,), 1e-3, 10))
+    assume(np.all(np.linalg.norm(z - z_ref, axis=1) >= 1e-2))  # r = 0 is the map's kink
+    assert_backward(*stacked(flows.radial_forward, flows.radial_backward), z, z_ref, alpha, beta,
+                    dout=draw_dout(data, N, D), names=["z", "z_ref", "alpha", "beta"],
+                    complex_step=True)
+
+
+def chain_pair(kind):
+    def fwd(z0, *raws):
+        zs, logdets, caches = flow_chain.chain_forward(kind, z0, list(raws))
+        return np.concatenate([zs[-1], np.sum(logdets, axis=0)[:, None]], axis=1), caches
+
+    def bwd(dout, caches):
+        dz0, draws = flow_chain.chain_backward(dout[:, :-1], dout[:, -1], caches)
+        return (dz0, *draws)
     return fwd, bwd
 
 
-def test_smoke_one_random_case():
-    rng = np.random.default_rng(0)
-    N, D = 3, 2
-    u, w, z = (rng.standard_normal((N, D)) for _ in range(3))
-    b = rng.standard_normal(N)
-    assert_backward(flows.planar_u_hat_forward, flows.planar_u_hat_backward, u, w,
-                    complex_step=True)
+@given(data=st.data(), kind=st.sampled_from(sorted(flow_chain.FLOW_KINDS)),
+       N=st.integers(1, 2), D=DIMS, L=st.integers(1, 4))
+def test_chain_gradients(data, kind, N, D, L):
+    z0 = data.draw(arrays((N, D)))
+    P = flow_chain.raw_size(kind, D)
+    raws = [data.draw(arrays((N, P), elements=RAW)) for _ in range(L)]
+    assume(well_conditioned(kind, z0, raws))
+    assert_backward(*chain_pair(kind), z0, *raws, dout=draw_dout(data, N, D),
+                    names=["z0"] + [f"raws[{l}]" for l in range(L)], complex_step=True)
+
+
+# --------------------------------------------------------------------------- planted gradient bug
+def planar_backward_without_h2(df, dlogdet, cache):
+    """Planted public bug: the logdet's gradient through a misses d h'(a)/da = h''(a)."""
+    dz, du_hat, dw, db = flows.planar_backward(df, dlogdet, cache)
+    z, u_hat, w, t, s, wuh, det = cache
+    da_h2 = dlogdet / det * wuh * (-2 * t * s)            # the term the bug leaves out
+    return dz - da_h2[:, None] * w, du_hat, dw - da_h2[:, None] * z, db - da_h2
+
+
+def test_planar_backward_without_the_h2_term_fails():
+    rng = np.random.default_rng(4)
+    z, u, w = (rng.standard_normal((3, 2)) for _ in range(3))
+    b = rng.standard_normal(3)
     u_hat, _ = flows.planar_u_hat_forward(u, w)
-    assert_backward(*_stacked(flows.planar_forward, flows.planar_backward), z, u_hat, w, b,
-                    complex_step=True)
-    alpha, beta, _ = flows.radial_params_forward(rng.standard_normal(N), rng.standard_normal(N))
-    assert_backward(*_stacked(flows.radial_forward, flows.radial_backward), z,
-                    rng.standard_normal((N, D)), alpha, beta, complex_step=True)
-    for kind in flow_chain.FLOW_KINDS:
-        raws = [rng.standard_normal((N, flow_chain.raw_size(kind, D))) for _ in range(2)]
+    dout = rng.standard_normal((3, 3))
+    assert_backward(*stacked(flows.planar_forward, flows.planar_backward), z, u_hat, w, b,
+                    dout=dout)
+    with pytest.raises(BackwardMismatch):
+        assert_backward(*stacked(flows.planar_forward, planar_backward_without_h2), z, u_hat, w,
+                        b, dout=dout)
 
-        def fwd(z0, *raws):
-            zs, logdets, caches = flow_chain.chain_forward(kind, z0, list(raws))
-            return np.concatenate([zs[-1], sum(logdets)[:, None]], axis=1), caches
 
-        def bwd(dout, caches):
-            dz0, draws = flow_chain.chain_backward(dout[:, :-1], dout[:, -1], caches)
-            return (dz0, *draws)
-        assert_backward(fwd, bwd, z, *raws, complex_step=True)
+# --------------------------------------------------------------------------- inputs, bad input
+@given(data=st.data(), kind=st.sampled_from(sorted(flow_chain.FLOW_KINDS)), N=ROWS, D=DIMS)
+def test_no_input_is_mutated(data, kind, N, D):
+    z0 = data.draw(arrays((N, D)))
+    raws = [data.draw(arrays((N, flow_chain.raw_size(kind, D)))) for _ in range(2)]
+    dz, dlogdet = data.draw(arrays((N, D))), data.draw(arrays((N,)))
+    assume(well_conditioned(kind, z0, raws))
+    before = snapshot(z0, *raws, dz, dlogdet)
+    zs, logdets, caches = flow_chain.chain_forward(kind, z0, raws)
+    flow_chain.chain_backward(dz, dlogdet, caches)
+    assert_unchanged(before, z0, *raws, dz, dlogdet)
+
+
+Z, R = np.zeros((2, 3)), np.ones((2, 3))
+BAD_INPUT = [
+    ("w", lambda: flows.planar_u_hat_forward(R, np.ones((2, 2)))),
+    ("w", lambda: flows.planar_u_hat_forward(R, np.array([[1.0, 0, 0], [0, 0, 0]]))),
+    ("u", lambda: flows.planar_u_hat_forward(np.ones(3), np.ones(3))),
+    ("u_hat", lambda: flows.planar_forward(Z, np.ones((2, 2)), R, np.zeros(2))),
+    ("b", lambda: flows.planar_forward(Z, R, R, np.zeros(3))),
+    ("u_hat", lambda: flows.planar_forward(Z, -R, R, np.zeros(2))),      # w.u = -3: raw u
+    ("df", lambda: flows.planar_backward(np.ones((2, 2)), np.ones(2),
+                                         flows.planar_forward(Z, R / 9, R, np.zeros(2))[2])),
+    ("dlogdet", lambda: flows.radial_backward(R, np.ones(3),
+                                              flows.radial_forward(Z, R, np.ones(2),
+                                                                   np.ones(2))[2])),
+    ("z_ref", lambda: flows.radial_forward(Z, np.ones((3, 3)), np.ones(2), np.ones(2))),
+    ("alpha", lambda: flows.radial_forward(Z, R, np.ones(3), np.ones(2))),
+    ("alpha", lambda: flows.radial_forward(Z, R, np.zeros(2), np.ones(2))),
+    ("beta", lambda: flows.radial_forward(Z, R, np.ones(2), -2 * np.ones(2))),
+    ("beta_raw", lambda: flows.radial_params_forward(np.ones(2), np.ones(3))),
+    ("kind", lambda: flow_chain.chain_forward("sylvester", Z, [])),
+    (r"raws\[1\]", lambda: flow_chain.chain_forward("radial", Z, [np.ones((2, 5)),
+                                                                  np.ones((2, 6))])),
+    ("z0", lambda: flow_chain.chain_forward("planar", np.ones(3), [])),
+    ("dzL", lambda: flow_chain.chain_backward(np.ones((2, 2)), np.ones(2), flow_chain.
+                                              chain_forward("radial", Z, [np.ones((2, 5))])[2])),
+    ("dlogdet_sum", lambda: flow_chain.chain_backward(R, np.ones(3), flow_chain.chain_forward(
+        "radial", Z, [np.ones((2, 5))])[2])),
+    ("raw", lambda: flow_chain.split_raw("planar", np.ones((2, 6)), 3)),
+]
+
+
+@pytest.mark.parametrize("name, call", BAD_INPUT)
+def test_bad_input_names_the_argument(name, call):
+    with pytest.raises(ValueError, match=name):
+        call()
+
+
+def test_zero_length_chain_is_the_identity():
+    z0 = np.arange(6.0).reshape(3, 2)
+    zs, logdets, caches = flow_chain.chain_forward("planar", z0, [])
+    assert len(zs) == 1 and zs[0] is z0 and logdets == []
+    dz0, draws = flow_chain.chain_backward(np.ones((3, 2)), np.ones(3), caches)
+    assert np.array_equal(dz0, np.ones((3, 2))) and draws == []

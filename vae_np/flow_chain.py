@@ -1,4 +1,5 @@
-"""A chain of L flow steps of one kind, from raw (unconstrained) parameters: z_L = f_L o ... o f_1(z_0).
+"""A chain of L flow steps of one kind, from raw (unconstrained) parameters:
+z_L = f_L o ... o f_1(z_0).
 
 Each step l reads its raw parameters, one row per row of z, from an array raws[l] of shape (N, P):
 
@@ -22,12 +23,14 @@ from __future__ import annotations
 import numpy as np
 
 from ._validate import check_choice, check_int
+from ._validate import check_op_shape as _check_shape
 from .ops.flows import (planar_backward, planar_forward, planar_u_hat_backward,
                         planar_u_hat_forward, radial_backward, radial_forward,
                         radial_params_backward, radial_params_forward)
 
 FLOW_KINDS = {
-    "planar": "f(z) = z + u_hat tanh(w.z + b), u_hat = u + (m(w.u) - w.u) w / |w|^2; raw = [u, w, b]",
+    "planar": "f(z) = z + u_hat tanh(w.z + b), u_hat = u + (m(w.u) - w.u) w / |w|^2; "
+              "raw = [u, w, b]",
     "radial": "f(z) = z + beta (z - z_ref) / (alpha + |z - z_ref|), alpha = softplus(alpha_raw), "
               "beta = -alpha + softplus(beta_raw); raw = [z_ref, alpha_raw, beta_raw]",
 }
@@ -35,7 +38,8 @@ FLOW_KINDS = {
 
 
 def raw_size(kind, D):
-    """Raw parameters per step per row: planar 2D + 1 (u, w, b), radial D + 2 (z_ref, alpha, beta)."""
+    """Raw parameters per step per row: planar 2D + 1 (u, w, b), radial D + 2
+    (z_ref, alpha_raw, beta_raw)."""
     check_choice("kind", kind, FLOW_KINDS)
     D = check_int("D", D, minimum=1)
     return 2 * D + 1 if kind == "planar" else D + 2
@@ -77,7 +81,8 @@ def chain_forward(kind, z0, raws):
 
     Parameters
     ----------
-    kind : "planar" or "radial";  z0 : (N, D);  raws : list of L arrays (N, P), P = raw_size(kind, D)
+    kind : "planar" or "radial";  z0 : (N, D)
+    raws : list of L arrays (N, P), P = raw_size(kind, D)
 
     Returns
     -------
@@ -85,6 +90,7 @@ def chain_forward(kind, z0, raws):
     caches : list of L step caches for chain_backward
     """
     D = _check_chain_input(kind, z0, raws)
+    shape = np.shape(z0)
     zs, logdets, caches = [z0], [], []
     for raw in raws:
         p = split_raw(kind, raw, D)
@@ -96,7 +102,7 @@ def chain_forward(kind, z0, raws):
             z, logdet, op_cache = radial_forward(zs[-1], p["z_ref"], alpha, beta)
         zs.append(z)
         logdets.append(logdet)
-        caches.append((kind, D, param_cache, op_cache))
+        caches.append((kind, shape, param_cache, op_cache))
     return zs, logdets, caches
 
 
@@ -105,7 +111,8 @@ def chain_backward(dzL, dlogdet_sum, caches):
 
     Parameters
     ----------
-    dzL : (N, D), dloss/dz_L;  dlogdet_sum : (N,), dloss/d(sum_l logdet_l);  caches : chain_forward's
+    dzL : (N, D), dloss/dz_L;  dlogdet_sum : (N,), dloss/d(sum_l logdet_l)
+    caches : the list chain_forward returned
 
     Returns
     -------
@@ -113,10 +120,14 @@ def chain_backward(dzL, dlogdet_sum, caches):
     """
     if not isinstance(caches, list):
         raise ValueError("caches must be the list chain_forward returned")
+    if caches:
+        shape = caches[0][1]
+        _check_shape("chain_backward", "dzL", dzL, shape)
+        _check_shape("chain_backward", "dlogdet_sum", dlogdet_sum, shape[:1])
     dz = dzL
     draws = [None] * len(caches)
     for l in reversed(range(len(caches))):
-        kind, D, param_cache, op_cache = caches[l]
+        kind, _, param_cache, op_cache = caches[l]
         # d(sum logdet)/d logdet_l = 1: every step receives dlogdet_sum itself
         if kind == "planar":
             dz, du_hat, dw_op, db = planar_backward(dz, dlogdet_sum, op_cache)

@@ -1,4 +1,4 @@
-"""Normalizing-flow steps (Rezende & Mohamed 2015): planar and radial maps with their log-determinants.
+"""Normalizing-flow steps (Rezende & Mohamed 2015): planar and radial maps and their log-dets.
 
 Every array is a stack of rows: ``N`` rows of ``D`` dimensions. Every parameter is given per row (a
 caller with one global parameter broadcasts it to N rows and sums the returned gradients over rows).
@@ -51,12 +51,36 @@ def _check_positive_argument(where, what, value):
                          f"{np.nanmin(value):.3g}")
 
 
+def _positive_side(x):
+    """+1 where Re x >= 0, else -1: a constant on each side, so x * side is analytic in x."""
+    return np.where(np.real(x) >= 0, 1.0, -1.0)
+
+
+def _softplus(x):
+    """softplus(x) = ln(1 + e^x): ops.activations' stable form on real input; on complex input
+    x + ln(1 + e^-x) where Re x >= 0 and ln(1 + e^x) elsewhere (the same analytic function, with no
+    overflow of e^x for a complex step at a large raw value)."""
+    if not np.iscomplexobj(x):
+        return softplus(x)
+    side = _positive_side(x)
+    return np.where(side > 0, x, 0) + np.log1p(np.exp(-side * x))
+
+
+def _sigmoid(x):
+    """sigmoid(x) = 1 / (1 + e^-x): ops.activations' on real input; on complex input
+    e^x / (1 + e^x) where Re x < 0, so that e^-x never overflows."""
+    if not np.iscomplexobj(x):
+        return sigmoid(x)
+    side = _positive_side(x)
+    e = np.exp(-side * x)                       # |e| <= 1
+    return np.where(side > 0, 1, e) / (1 + e)
+
+
 def _sech2(a):
     """tanh'(a) = 1 - tanh(a)^2 = sech(a)^2 with full relative precision (1 - tanh^2 loses it once
-    tanh is near 1): 4 e^{-2|a|} / (1 + e^{-2|a|})^2 on real input, 1 / cosh(a)^2 on complex."""
-    if np.iscomplexobj(a):
-        return 1 / np.cosh(a) ** 2
-    e = np.exp(-2 * np.abs(a))
+    tanh is near 1): 4 e / (1 + e)^2 with e = e^{-2|a|} (real input) or e^{-2 a sign(Re a)}
+    (complex input; the sign is constant near a, so the formula stays analytic)."""
+    e = np.exp(-2 * _positive_side(a) * a)      # |e| <= 1: no overflow
     return 4 * e / (1 + e) ** 2
 
 
@@ -81,7 +105,7 @@ def planar_u_hat_forward(u, w):
     ww = np.sum(w * w, axis=-1)                 # |w|^2        (N,)
     if not np.iscomplexobj(ww) and np.any(ww == 0):
         raise ValueError("planar_u_hat_forward: w must have no zero row (u_hat divides by |w|^2)")
-    c = (softplus(-wu) - 1) / ww                # (m(w.u) - w.u) / |w|^2
+    c = (_softplus(-wu) - 1) / ww               # (m(w.u) - w.u) / |w|^2
     u_hat = u + c[:, None] * w
     return u_hat, (u, w, wu, ww, c)
 
@@ -102,7 +126,7 @@ def planar_u_hat_backward(du_hat, cache):
     du = du_hat * 1                             # du_hat/du = I (direct term)
     dw = du_hat * c[:, None]                    # du_hat/dw = c I (direct term)
     dc = np.sum(du_hat * w, axis=-1)            # du_hat/dc = w
-    dwu = dc * (-sigmoid(-wu) / ww)             # dc/d(w.u)
+    dwu = dc * (-_sigmoid(-wu) / ww)            # dc/d(w.u)
     dww = dc * (-c / ww)                        # dc/d|w|^2
     du = du + dwu[:, None] * w                  # d(w.u)/du = w
     dw = dw + dwu[:, None] * u                  # d(w.u)/dw = u
@@ -129,11 +153,11 @@ def planar_forward(z, u_hat, w, b):
     t = np.tanh(a)                              # h(a)
     s = _sech2(a)                               # h'(a) = 1 - tanh(a)^2
     wuh = np.sum(w * u_hat, axis=-1)            # w.u_hat (N,)
-    det = 1 + s * wuh                           # det(I + u_hat h'(a) w^T) (matrix determinant lemma)
+    det = 1 + s * wuh                           # det(I + u_hat h'(a) w^T), determinant lemma
     _check_positive_argument("planar_forward", "1 + (1 - tanh(w.z + b)^2) w.u_hat (use u_hat "
                              "from planar_u_hat_forward, which keeps w.u_hat > -1)", det)
     f = z + u_hat * t[:, None]
-    logdet = np.log(det)
+    logdet = np.log1p(s * wuh)                  # ln(det), accurate also when s w.u_hat is tiny
     return f, logdet, (z, u_hat, w, t, s, wuh, det)
 
 
@@ -143,7 +167,8 @@ def planar_backward(df, dlogdet, cache):
     Through f:       dz += df;  du_hat += df h(a);  da += (df . u_hat) h'(a)
     Through logdet:  ddet = dlogdet / det
                      d(w.u_hat) = ddet h'(a)  ->  du_hat += . w,  dw += . u_hat
-                     dh'        = ddet w.u_hat  ->  da += . h''(a),  h''(a) = -2 tanh(a) (1 - tanh(a)^2)
+                     dh'        = ddet w.u_hat  ->  da += . h''(a),
+                                                    h''(a) = -2 tanh(a) (1 - tanh(a)^2)
     Through a:       dz += da w;  dw += da z;  db = da
 
     Returns
@@ -188,8 +213,8 @@ def radial_params_forward(alpha_raw, beta_raw):
         raise ValueError(f"radial_params_forward: alpha_raw must be an (N,) array, got shape "
                          f"{np.shape(alpha_raw)}")
     _check_shape("radial_params_forward", "beta_raw", beta_raw, np.shape(alpha_raw))
-    alpha = softplus(alpha_raw)
-    beta = -alpha + softplus(beta_raw)
+    alpha = _softplus(alpha_raw)
+    beta = -alpha + _softplus(beta_raw)
     return alpha, beta, (alpha_raw, beta_raw)
 
 
@@ -204,10 +229,10 @@ def radial_params_backward(dalpha, dbeta, cache):
     alpha_raw, beta_raw = cache
     _check_shape("radial_params_backward", "dalpha", dalpha, np.shape(alpha_raw))
     _check_shape("radial_params_backward", "dbeta", dbeta, np.shape(alpha_raw))
-    sa = sigmoid(alpha_raw)                     # softplus' = sigmoid
+    sa = _sigmoid(alpha_raw)                    # softplus' = sigmoid
     dalpha_raw = dalpha * sa                    # dalpha/dalpha_raw
     dalpha_raw = dalpha_raw + dbeta * (-sa)     # dbeta/dalpha_raw (beta = -alpha + ...)
-    dbeta_raw = dbeta * sigmoid(beta_raw)       # dbeta/dbeta_raw
+    dbeta_raw = dbeta * _sigmoid(beta_raw)      # dbeta/dbeta_raw
     return dalpha_raw, dbeta_raw
 
 
@@ -239,12 +264,14 @@ def radial_forward(z, z_ref, alpha, beta):
     r = np.sqrt(np.sum(d * d, axis=-1))         # (N,)
     h = 1 / (alpha + r)
     bh = beta * h
-    p = 1 + bh                                  # the D - 1 directions orthogonal to z - z_ref
-    q = 1 + bh - beta * r * h * h               # the radial direction: 1 + beta (h + r h')
+    p_1 = bh                                    # p - 1
+    q_1 = bh - beta * r * h * h                 # q - 1
+    p = 1 + p_1                                 # the D - 1 directions orthogonal to z - z_ref
+    q = 1 + q_1                                 # the radial direction: 1 + beta (h + r h')
     _check_positive_argument("radial_forward", "1 + beta h (need beta >= -alpha and r > 0)", p)
     _check_positive_argument("radial_forward", "1 + beta h - beta r h^2 (need beta >= -alpha)", q)
     f = z + bh[:, None] * d
-    logdet = (dim - 1) * np.log(p) + np.log(q)
+    logdet = (dim - 1) * np.log1p(p_1) + np.log1p(q_1)     # ln p, ln q accurate near p, q = 1
     return f, logdet, (d, r, h, alpha, beta, p, q)
 
 
