@@ -24,8 +24,16 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
     For x below about -88 (float32) or -709 (float64) e^-x overflows to inf and the result is 0,
     which is also the correctly rounded value of sigmoid(x) there; that overflow is silenced.
     """
+    if not (isinstance(x, np.ndarray) and x.dtype.kind == "f"):
+        with np.errstate(over="ignore"):
+            return 1 / (1 + np.exp(-x))
+    # The same arithmetic in one work array: on the K x B x D logits of an IWAE step each fresh
+    # temporary costs as much as the arithmetic itself.
+    y = np.negative(x)
     with np.errstate(over="ignore"):
-        return 1 / (1 + np.exp(-x))
+        np.exp(y, out=y)
+    y += 1
+    return np.reciprocal(y, out=y)
 
 
 # --------------------------------------------------------------------------- activations
@@ -63,7 +71,12 @@ def tanh_forward(x):
 def tanh_backward(dy, y):
     """dx = dy * (1 - y^2)."""
     _check_shape("tanh_backward", "dy", dy, y.shape)
-    return dy * (1 - y * y)
+    dx = y * y
+    np.subtract(1, dx, out=dx)
+    if dx.dtype != np.result_type(dx, dy):     # e.g. a complex dy: no in-place product
+        return dy * dx
+    dx *= dy                       # in place: one temporary instead of three
+    return dx
 
 
 def sigmoid_forward(x):

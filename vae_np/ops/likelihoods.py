@@ -34,7 +34,8 @@ def bernoulli_nll_forward(logits, x):
         return np.sum(softplus(logits) - x * logits, axis=-1), (logits, x)
     # softplus(l) - x l = ln(1 + e^-|l|) + max(l, 0) - x l, in place in two work arrays: this is
     # the largest elementwise job of a training step.
-    t = -np.abs(logits)
+    t = np.abs(logits)
+    np.negative(t, out=t)
     np.exp(t, out=t)
     np.log1p(t, out=t)                      # ln(1 + e^-|l|): never log(0), never overflows
     u = np.maximum(logits, 0.0)
@@ -48,7 +49,12 @@ def bernoulli_nll_backward(dnll, cache):
     """dlogits = dnll * (sigmoid(l) - x)."""
     logits, x = cache
     _check_shape("bernoulli_nll_backward", "dnll", dnll, logits.shape[:-1])
-    return dnll[..., None] * (sigmoid(logits) - x)
+    dlogits = sigmoid(logits)           # a new array, updated in place below
+    if dlogits.dtype != np.result_type(dlogits, x, dnll):
+        return dnll[..., None] * (dlogits - x)
+    dlogits -= x
+    dlogits *= dnll[..., None]
+    return dlogits
 
 
 def gaussian_nll_forward(mean, x, sigma=1.0):
