@@ -109,3 +109,40 @@ for _entry, _kind, _word, _what, _call in [
                                             ops.vq_commitment_forward(_ZE, _ZE, 0.25)[1])),
 ]:
     case(_entry, _kind, _word, _what, _call)
+
+
+# ------------------------------------------------------------------------------ ops.flows
+_FZ, _F1, _FN = np.zeros((2, 3)), np.ones((2, 3)), np.ones(2)
+for _entry, _kind, _word, _what, _call in [
+    ("ops.planar_u_hat_forward", "shape", "w", "w (2, 2) for u (2, 3)",
+     lambda tmp: ops.planar_u_hat_forward(_F1, np.ones((2, 2)))),
+    ("ops.planar_u_hat_forward", "range", "w", "a zero row of w (u_hat divides by |w|^2)",
+     lambda tmp: ops.planar_u_hat_forward(_F1, np.array([[1.0, 0, 0], [0, 0, 0]]))),
+    ("ops.planar_u_hat_backward", "shape", "du_hat", "du_hat (2, 2) for u (2, 3)",
+     lambda tmp: ops.planar_u_hat_backward(np.ones((2, 2)),
+                                           ops.planar_u_hat_forward(_F1, _F1)[1])),
+    ("ops.planar_forward", "shape", "u_hat", "u_hat (2, 2) for z (2, 3)",
+     lambda tmp: ops.planar_forward(_FZ, np.ones((2, 2)), _F1, _FN)),
+    ("ops.planar_forward", "shape", "b", "b (3,) for N = 2",
+     lambda tmp: ops.planar_forward(_FZ, _F1, _F1, np.ones(3))),
+    ("ops.planar_forward", "range", "u_hat", "w.u_hat = -3 (a raw u, not u_hat)",
+     lambda tmp: ops.planar_forward(_FZ, -_F1, _F1, _FN)),
+    ("ops.planar_backward", "shape", "dlogdet", "dlogdet (1,) for N = 2",
+     lambda tmp: ops.planar_backward(_F1, np.ones(1), ops.planar_forward(_FZ, _F1, _F1,
+                                                                         _FN)[2])),
+    ("ops.radial_params_forward", "shape", "beta_raw", "beta_raw (3,) for alpha_raw (2,)",
+     lambda tmp: ops.radial_params_forward(_FN, np.ones(3))),
+    ("ops.radial_params_backward", "shape", "dbeta", "dbeta (3,) for N = 2",
+     lambda tmp: ops.radial_params_backward(_FN, np.ones(3),
+                                            ops.radial_params_forward(_FN, _FN)[2])),
+    ("ops.radial_forward", "shape", "z_ref", "z_ref (3, 3) for z (2, 3)",
+     lambda tmp: ops.radial_forward(_FZ, np.ones((3, 3)), _FN, _FN)),
+    ("ops.radial_forward", "range", "alpha", "alpha = 0",
+     lambda tmp: ops.radial_forward(_FZ, _F1, np.zeros(2), _FN)),
+    ("ops.radial_forward", "range", "beta", "beta = -2 alpha",
+     lambda tmp: ops.radial_forward(_FZ, _F1, _FN, -2 * _FN)),
+    ("ops.radial_backward", "shape", "df", "df (2, 2) for z (2, 3)",
+     lambda tmp: ops.radial_backward(np.ones((2, 2)), _FN,
+                                     ops.radial_forward(_FZ, _F1, _FN, _FN)[2])),
+]:
+    case(_entry, _kind, _word, _what, _call)

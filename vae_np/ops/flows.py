@@ -44,6 +44,14 @@ def _check_rows(where, name, a):
     return np.shape(a)[0]
 
 
+def _check_cache(where, cache, size, source):
+    """A backward given something other than its forward's cache says so (instead of failing to
+    unpack it)."""
+    if not (isinstance(cache, tuple) and len(cache) == size):
+        raise ValueError(f"{where}: cache must be the tuple {source} returned; got "
+                         f"{type(cache).__name__}")
+
+
 def _check_positive_argument(where, what, value):
     """ln(value) on real input needs value > 0; NaN passes (the divergence guard reports it)."""
     if not np.iscomplexobj(value) and np.any(value <= 0):
@@ -121,6 +129,7 @@ def planar_u_hat_backward(du_hat, cache):
     -------
     du, dw : (N, D)
     """
+    _check_cache("planar_u_hat_backward", cache, 5, "planar_u_hat_forward")
     u, w, wu, ww, c = cache
     _check_shape("planar_u_hat_backward", "du_hat", du_hat, np.shape(u))
     du = du_hat * 1                             # du_hat/du = I (direct term)
@@ -175,6 +184,7 @@ def planar_backward(df, dlogdet, cache):
     -------
     dz, du_hat, dw : (N, D);  db : (N,)
     """
+    _check_cache("planar_backward", cache, 7, "planar_forward")
     z, u_hat, w, t, s, wuh, det = cache
     _check_shape("planar_backward", "df", df, np.shape(z))
     _check_shape("planar_backward", "dlogdet", dlogdet, np.shape(t))
@@ -226,6 +236,7 @@ def radial_params_backward(dalpha, dbeta, cache):
     -------
     dalpha_raw, dbeta_raw : (N,)
     """
+    _check_cache("radial_params_backward", cache, 2, "radial_params_forward")
     alpha_raw, beta_raw = cache
     _check_shape("radial_params_backward", "dalpha", dalpha, np.shape(alpha_raw))
     _check_shape("radial_params_backward", "dbeta", dbeta, np.shape(alpha_raw))
@@ -292,6 +303,7 @@ def radial_backward(df, dlogdet, cache):
     -------
     dz, dz_ref : (N, D);  dalpha, dbeta : (N,)
     """
+    _check_cache("radial_backward", cache, 7, "radial_forward")
     d, r, h, alpha, beta, p, q = cache
     _check_shape("radial_backward", "df", df, np.shape(d))
     _check_shape("radial_backward", "dlogdet", dlogdet, np.shape(r))
