@@ -49,6 +49,7 @@ class ExampleNoise:
 def pair_bytes(model) -> int:
     """Approximate bytes of work arrays per (sample, example) pair of one forward pass."""
     width = 6 * model.x_dim + 3 * sum(model.hidden) + 6 * model.z_dim
+    width += getattr(model.posterior, "work_per_sample", 0)    # a flow's steps and parameters
     return int(width * model.dtype.itemsize)
 
 
@@ -104,7 +105,7 @@ def elbo(model, X, k=1, seed=0, max_bytes=MAX_BYTES) -> ElboResult:
             count = min(samples, k - first)
             r, kl_b = model.elbo_terms(X[start:stop], count, eps=noise.draw(count))
             recon[start:stop] += r * (count / k)
-        kl[start:stop] = kl_b
+            kl[start:stop] += kl_b * (count / k)    # a flow's Monte Carlo KL differs per chunk
     per_example = recon + kl
     return ElboResult(float(per_example.mean()), float(recon.mean()), float(kl.mean()), per_example)
 

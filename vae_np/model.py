@@ -20,10 +20,12 @@ from . import ops
 from ._validate import (check_array, check_choice, check_dtype, check_int, check_positive,
                         check_rng)
 from .batch import as_batch, check_representable
+from .flow_chain import FLOW_KINDS
 from .layers import MLP, Dense, FlatParameters
 from .likelihood import LIKELIHOOD_COMPONENTS, MEAN_LINKS, DecoderSettings
 from .objective import ESTIMATORS, OBJECTIVES
 from .posterior import SIGMA_HEADS, DiagonalGaussian
+from .posterior_flow import FlowPosterior
 from .trace import Trace
 
 LIKELIHOODS = tuple(LIKELIHOOD_COMPONENTS)
@@ -52,6 +54,21 @@ def _hidden(hidden):
     return tuple(check_int("hidden", h) for h in hidden)
 
 
+def _flow(flow, flow_length):
+    """(flow, flow_length) checked: (None, None) or (a FLOW_KINDS name, an int >= 0)."""
+    if flow is None:
+        if flow_length is not None:
+            raise ValueError(f"flow_length applies to a flow posterior: pass flow as one of "
+                             f"{sorted(FLOW_KINDS)} with it, or flow_length=None; "
+                             f"got flow_length={flow_length!r} with flow=None")
+        return None, None
+    check_choice("flow", flow, FLOW_KINDS)
+    if flow_length is None:
+        raise ValueError(f"flow_length must be an integer >= 0 (the number of flow steps) "
+                         f"with flow={flow!r}, got None")
+    return flow, check_int("flow_length", flow_length, minimum=0)
+
+
 class VAE:
     """A VAE with MLP encoder and decoder and hand-written backward passes.
 
@@ -71,6 +88,11 @@ class VAE:
     sigma_param : str         "logvar" (sigma = exp(s/2)) or "softplus" (softplus(s) + sigma_min)
     decoder_mean : str        "identity" or "sigmoid" (squash the Gaussian mean into (0, 1))
     init_std : float or None  None: W, b ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)); else N(0, init_std^2)
+    flow : None or str        None: q(z|x) is the diagonal Gaussian (analytic KL); "planar" or
+                              "radial" (``flow_chain.FLOW_KINDS``): that Gaussian followed by
+                              ``flow_length`` amortized flow steps (``posterior_flow``), with a
+                              Monte Carlo KL
+    flow_length : int or None the number of flow steps L >= 0 (required with a flow; None without)
 
     Attributes
     ----------
@@ -85,7 +107,8 @@ class VAE:
 
     def __init__(self, x_dim, hidden=(400,), z_dim=20, activation="relu", likelihood="bernoulli",
                  sigma_param="logvar", dtype=np.float64, seed=0, *, sigma_min=1e-4,
-                 decoder_sigma=1.0, decoder_sigma_min=0.0, decoder_mean="identity", init_std=None):
+                 decoder_sigma=1.0, decoder_sigma_min=0.0, decoder_mean="identity", init_std=None,
+                 flow=None, flow_length=None):
         self.x_dim = check_int("x_dim", x_dim)
         self.z_dim = check_int("z_dim", z_dim)
         self.hidden = _hidden(hidden)
@@ -101,6 +124,7 @@ class VAE:
         if init_std is not None:
             init_std = check_positive("init_std", init_std)
         self.init_std = init_std
+        self.flow, self.flow_length = _flow(flow, flow_length)
         self.dtype = check_dtype("dtype", dtype)
         self.seed = check_int("seed", seed, minimum=0)
         self.rng = np.random.default_rng(seed)
@@ -109,7 +133,7 @@ class VAE:
         self._store = FlatParameters(spec, self.dtype)
         self.flat, self.grad_flat = self._store.flat, self._store.grad_flat
         self.params, self.grads = self._store.params, self._store.grads
-        self.n_encoder = self._store.slices["encoder.sigma.b"].stop
+        self.n_encoder = self._store.slices[self._posterior_spec(1)[-1][0] + ".b"].stop
         self._build_components(act)
         self._initialize(spec)
 
@@ -120,7 +144,7 @@ class VAE:
         dims_enc = (self.x_dim,) + self.hidden
         dims_dec = (self.z_dim,) + self.hidden[::-1]
         layers = [(f"encoder.{i}", (dims_enc[i], dims_enc[i + 1])) for i in range(depth)]
-        layers += DiagonalGaussian.param_spec(dims_enc[-1], self.z_dim)
+        layers += self._posterior_spec(dims_enc[-1])
         layers += [(f"decoder.{i}", (dims_dec[i], dims_dec[i + 1])) for i in range(depth)]
         layers += [(head, (dims_dec[-1], self.x_dim))
                    for head in LIKELIHOOD_COMPONENTS[self.likelihood].heads]
@@ -129,20 +153,31 @@ class VAE:
             spec += [(prefix + ".W", shape), (prefix + ".b", (shape[1],))]
         return spec
 
+    def _posterior_spec(self, width):
+        if self.flow is None:
+            return DiagonalGaussian.param_spec(width, self.z_dim)
+        return FlowPosterior.param_spec(width, self.z_dim, self.flow, self.flow_length)
+
     def _build_components(self, activation):
         depth = len(self.hidden)
         store = self._store
         self.encoder = MLP([Dense(store, f"encoder.{i}") for i in range(depth)], activation,
                            "a", "h", "x")
-        self.posterior = DiagonalGaussian(store, SIGMA_HEADS[self.sigma_param](self.sigma_min),
-                                          self.encoder.output_name)
+        sigma_head = SIGMA_HEADS[self.sigma_param](self.sigma_min)
+        if self.flow is None:
+            self.posterior = DiagonalGaussian(store, sigma_head, self.encoder.output_name)
+        else:
+            self.posterior = FlowPosterior(store, sigma_head, self.encoder.output_name, self.flow,
+                                           self.flow_length, self.z_dim)
         self.decoder = MLP([Dense(store, f"decoder.{i}") for i in range(depth)], activation,
                            "c", "g", "z")
         settings = DecoderSettings(self.decoder_sigma, self.decoder_sigma_min, self.decoder_mean)
         likelihood = LIKELIHOOD_COMPONENTS[self.likelihood]
         self.decoder_likelihood = likelihood(store, self.decoder.output_name, settings)
         self.objectives = {(name, "standard"): cls() for name, cls in OBJECTIVES.items()}
-        self.objectives.update({key: cls() for key, cls in ESTIMATORS.items()})
+        refused = getattr(self.posterior, "refused_estimators", {})
+        self.objectives.update({key: cls() for key, cls in ESTIMATORS.items()
+                                if key[1] not in refused})
         self.objective = self.objectives["elbo", "standard"]     # the default objective
 
     def _initialize(self, spec):
@@ -163,12 +198,13 @@ class VAE:
                     sigma_param=self.sigma_param, dtype=self.dtype.name, seed=self.seed,
                     sigma_min=self.sigma_min, decoder_sigma=self.decoder_sigma,
                     decoder_sigma_min=self.decoder_sigma_min, decoder_mean=self.decoder_mean,
-                    init_std=self.init_std)
+                    init_std=self.init_std, flow=self.flow, flow_length=self.flow_length)
 
     def __repr__(self):
         arch = "-".join(map(str, (self.x_dim,) + self.hidden + (self.z_dim,)))
         act = self.activation if isinstance(self.activation, str) else "custom activation"
-        return (f"VAE({arch}, {act}, {self.likelihood}, sigma={self.sigma_param}, "
+        flow = "" if self.flow is None else f"{self.flow} flow x {self.flow_length}, "
+        return (f"VAE({arch}, {act}, {self.likelihood}, sigma={self.sigma_param}, {flow}"
                 f"{self.dtype.name}, {self.flat.size} parameters)")
 
     # ------------------------------------------------------------------ inputs
@@ -250,6 +286,10 @@ class VAE:
             pass
         check_choice("objective", name, OBJECTIVES)
         check_choice("estimator", estimator, ("standard",) + tuple(e for _, e in ESTIMATORS))
+        refused = getattr(self.posterior, "refused_estimators", {})
+        if estimator in refused:
+            raise ValueError(f"estimator={estimator!r} is not supported with flow={self.flow!r}: "
+                             f"{refused[estimator]}")
         if (name, estimator) not in self.objectives:
             raise ValueError(f"estimator={estimator!r} applies to objective="
                              f"{[o for o, e in ESTIMATORS if e == estimator]}, not {name!r}")
