@@ -155,3 +155,181 @@ def test_log_z_check_fails_for_a_grid_too_narrow_or_a_shifted_log_z():
     narrow = T.log_normalizer("2", half_width=4.0, n=201)
     assert abs(narrow - _closed_form_log_z("2")) > 1e-2
     assert abs(T.log_normalizer("3") + 1e-8 - _closed_form_log_z("3")) > 1e-10
+
+
+# --------------------------------------------------------------------------- the fitting objective
+def _objective_check(kind, target, length=3, n=6, seed=0, objective=None):
+    """The objective's hand-written gradient against central differences, eps frozen (float64),
+    with every parameter away from its initial values: mu0, log_sigma0 and raw ~ N(0, 0.5^2)."""
+    objective = objective or flows2d.objective
+    rng = np.random.default_rng(seed)
+    theta = rng.normal(0.0, 0.5, flows2d.param_size(kind, length))
+    eps = rng.standard_normal((n, 2))
+    loss, grad, f = objective(theta, kind, length, target, eps, 0.7)
+    num = central_difference(lambda th: objective(th, kind, length, target, eps, 0.7)[0], theta)
+    zL, S, log_q0, _ = flows2d.push(theta, kind, length, eps)
+    u, _ = T.energy(target, zL)
+    # the terms the loss sums: ln q0, the log-determinants, U (and U's parts, < |U| + 50)
+    terms = float(np.mean(np.abs(log_q0) + np.abs(S) + np.abs(u) + 50))
+    assert_fd_close(grad, num, terms, f"d objective/d theta, {kind}, U{target}")
+    return loss
+
+
+@pytest.mark.parametrize("kind", ["planar", "radial"])
+@pytest.mark.parametrize("target", T.TARGETS)
+def test_objective_gradient_matches_central_differences(kind, target):
+    _objective_check(kind, target)
+
+
+def test_objective_gradient_check_fails_for_planted_bugs(monkeypatch):
+    """Drop d ln q0/d log_sigma0 = -1; forget the 1/N of the rows' mean in dz_L (U's gradient N
+    times too large); average the rows' raw gradients instead of summing them: each fails."""
+    original = flows2d.objective
+
+    def drop_minus_one(theta, kind, length, target, eps, beta=1.0):
+        loss, grad, f = original(theta, kind, length, target, eps, beta)
+        grad[2:4] += 1.0
+        return loss, grad, f
+
+    with pytest.raises(AssertionError):
+        _objective_check("planar", "1", objective=drop_minus_one)
+    energy = T.energy
+    with monkeypatch.context() as m:      # the energy's gradient N times too large
+        m.setattr(flows2d.targets, "energy",
+                  lambda t, z: (energy(t, z)[0], z.shape[0] * energy(t, z)[1]))
+        with pytest.raises(AssertionError):
+            _objective_check("radial", "3")
+    with monkeypatch.context() as m:      # sum over rows replaced by the mean
+        real = flows2d.chain_backward
+        m.setattr(flows2d, "chain_backward", lambda dzL, dS, caches: (
+            real(dzL, dS, caches)[0], [d / dzL.shape[0] for d in real(dzL, dS, caches)[1]]))
+        with pytest.raises(AssertionError):
+            _objective_check("planar", "2")
+
+
+# --------------------------------------------------------------------------- KL by Monte Carlo
+def _identity_radial_fit(target, length=2):
+    """A fit whose radial steps are the identity: alpha_raw = beta_raw = 0 gives alpha = ln 2,
+    beta = -ln 2 + softplus(0) = 0, so q_L = q_0 = N(mu0, diag sigma0^2)."""
+    theta = np.zeros(flows2d.param_size("radial", length))
+    theta[:4] = [0.3, -0.2, 0.1, -0.3]
+    theta[4:] = np.tile([1.5, -0.5, 0.0, 0.0], length)            # z_ref, alpha_raw, beta_raw
+    return flows2d.FlowFit(target, "radial", length, theta, np.zeros(1), T.log_normalizer(target))
+
+
+def _gaussian_kl_by_quadrature(target, mu, log_sigma, half_width=8.0, n=801):
+    """KL(N(mu, diag sigma^2) || p) = int q (ln q + U) dz + ln Z on a grid (Riemann sum)."""
+    axis = np.linspace(-half_width, half_width, n)
+    z1, z2 = np.meshgrid(axis, axis)
+    z = np.stack([z1.ravel(), z2.ravel()], 1)
+    sigma = np.exp(log_sigma)
+    log_q = (-0.5 * np.sum(((z - mu) / sigma) ** 2, 1) - np.sum(log_sigma) - math.log(2 * math.pi))
+    u, _ = T.energy(target, z)
+    h = axis[1] - axis[0]
+    return float(np.sum(np.exp(log_q) * (log_q + u)) * h * h) + T.log_normalizer(target)
+
+
+@pytest.mark.parametrize("target", ["1", "4"])
+def test_mc_kl_of_an_identity_flow_equals_the_gaussian_kl_by_quadrature(target):
+    fit = _identity_radial_fit(target)
+    eps = np.random.default_rng(3).standard_normal((5, 2))
+    zL, S, _, _ = flows2d.push(fit.theta, "radial", 2, eps)
+    assert np.allclose(zL, fit.theta[:2] + np.exp(fit.theta[2:4]) * eps, atol=1e-15)
+    assert np.abs(S).max() < 1e-15
+    kl, se = flows2d.mc_kl(fit, np.random.default_rng(0), n=100_000)
+    exact = _gaussian_kl_by_quadrature(target, fit.theta[:2], fit.theta[2:4])
+    assert exact > 0 and 0 < se < 0.02
+    assert abs(kl - exact) < 4 * se
+
+
+def test_mc_kl_check_fails_without_the_2pi_of_ln_q0(monkeypatch):
+    monkeypatch.setattr(flows2d, "LN_2PI", 0.0)
+    fit = _identity_radial_fit("1")
+    kl, se = flows2d.mc_kl(fit, np.random.default_rng(0), n=20_000)
+    assert not abs(kl - _gaussian_kl_by_quadrature("1", fit.theta[:2], fit.theta[2:4])) < 4 * se
+
+
+# --------------------------------------------------------------------------- fitting
+def _fit_and_kls(rng_seed=0, iterations=150):
+    fit = flows2d.fit_flow_2d("1", "radial", 2, iterations, np.random.default_rng(rng_seed),
+                              batch=128, lr=0.02)
+    start = flows2d.FlowFit("1", "radial", 2,
+                            flows2d.init_params("radial", 2, np.random.default_rng(rng_seed),
+                                                flows2d.INIT_SCALE),
+                            np.zeros(1), fit.log_z)
+    before = flows2d.mc_kl(start, np.random.default_rng(9), n=20_000)
+    after = flows2d.mc_kl(fit, np.random.default_rng(9), n=20_000)
+    return fit, before, after
+
+
+def test_a_short_fit_lowers_the_kl():
+    fit, (kl0, se0), (kl1, se1) = _fit_and_kls()
+    assert fit.history.shape == (150,) and np.isfinite(fit.history).all()
+    assert kl1 < kl0 - 0.5 and kl1 > 0
+    assert abs(kl1 - fit.history[-20:].mean()) < 0.5     # the batch estimates track the MC KL
+
+
+def test_a_fit_climbing_the_gradient_does_not_lower_the_kl(monkeypatch):
+    original = flows2d.objective
+    monkeypatch.setattr(flows2d, "objective", lambda *a, **k: (lambda r: (r[0], -r[1], r[2]))(
+        original(*a, **k)))
+    _, (kl0, _), (kl1, _) = _fit_and_kls()
+    assert not kl1 < kl0 - 0.5
+
+
+def test_histogram_density_integrates_to_the_fraction_inside():
+    z = np.random.default_rng(0).normal(0, 2, (20_000, 2))
+    img = flows2d.histogram_density(z, 3.0, 30)
+    inside = np.mean(np.all(np.abs(z) < 3.0, 1))
+    assert img.shape == (30, 30) and img.sum() * 0.2 ** 2 == pytest.approx(inside, rel=1e-12)
+
+
+# --------------------------------------------------------------------------- the command
+def test_flows_command_writes_the_table_and_figure(tmp_path, capsys):
+    out = tmp_path / "f"
+    code = main(["flows", "--out", str(out), "--targets", "2", "--kinds", "radial", "--lengths",
+                 "1", "2", "--iterations", "30", "--samples", "3000"])
+    assert code == 0
+    captured = capsys.readouterr()
+    assert "flows U2 radial L=2 (2/2)  iteration 30/30" in captured.err
+    table = (out / "kl_table.md").read_text()
+    assert "| U2 | 2.1087 | radial |" in table and "L = 1 | L = 2" in table
+    result = json.loads((out / "kl_table.json").read_text())
+    assert [(r["target"], r["kind"], r["length"]) for r in result["results"]] == [
+        ("2", "radial", 1), ("2", "radial", 2)]
+    assert all(r["kl"] > 0 and r["se"] > 0 for r in result["results"])
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        assert "figure skipped" in captured.err and not (out / "flows_grid.png").exists()
+    else:
+        assert (out / "flows_grid.png").stat().st_size > 1000
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--targets", "5"], "--targets: invalid choice: '5'"),
+    (["--lengths", "0"], "--lengths: must be >= 1, got 0"),
+    (["--kinds", "sylvester"], "--kinds: invalid choice: 'sylvester'"),
+    (["--iterations", "-3"], "--iterations: must be >= 1"),
+])
+def test_bad_command_input_is_a_one_line_error(tmp_path, capsys, argv, words):
+    with pytest.raises(SystemExit) as exc:
+        main(["flows", "--out", str(tmp_path / "x")] + argv)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and words in err
+    assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("call, words", [
+    (lambda: T.energy("5", np.zeros((1, 2))), "target must be one of"),
+    (lambda: T.energy(1, np.zeros((3, 3))), "z must have shape (any, 2)"),
+    (lambda: flows2d.fit_flow_2d("1", "planar", 0, 5, np.random.default_rng()), "length must be"),
+    (lambda: flows2d.fit_flow_2d("1", "nice", 2, 5, np.random.default_rng()), "kind must be"),
+    (lambda: flows2d.fit_flow_2d("1", "planar", 2, 5, 0), "rng must be a numpy"),
+    (lambda: flows2d.fit_flow_2d("1", "planar", 2, 5, np.random.default_rng(), anneal=2),
+     "anneal must be a fraction"),
+])
+def test_bad_library_input_is_a_value_error(call, words):
+    with pytest.raises(ValueError, match=words.replace("(", r"\(").replace(")", r"\)")):
+        call()
