@@ -9,6 +9,7 @@ from pathlib import Path
 from . import runs
 from .cli_args import FLOAT, INT
 from .cli_common import load_data, run_dir_args
+from .cli_prior import is_vq_run, run_evaluate_vq
 from .evaluate import active_units, elbo, evaluation_set, iwae_nll
 
 
@@ -28,10 +29,14 @@ def register(subparsers):
     p.add_argument("--max-mb", type=FLOAT, default=64, help="work memory bound (default 64 MB)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    p.add_argument("--no-bound", action="store_true",
+                   help="VQ-VAE runs: report without a learned prior (no bound)")
     p.set_defaults(func=run_evaluate)
 
 
 def run_evaluate(args) -> int:
+    if is_vq_run(args.run_dir):          # a VQ-VAE run: its bound with the learned prior
+        return run_evaluate_vq(args)
     config, model, epoch, _ = runs.load_run(args.run_dir, dtype=args.dtype)
     runs.check_config(config, Path(args.run_dir) / runs.CONFIG_NAME, ("dataset",))
     dataset = load_data(config, args)

@@ -9,6 +9,7 @@ from . import figures, runs
 from .batch import to_float
 from .cli_args import INT, OUT_FILE
 from .cli_common import SAMPLE_STREAM, draw, load_data, run_dir_args
+from .cli_prior import is_vq_run, run_reconstruct_vq, run_sample_vq
 from .evaluate import evaluation_set
 
 
@@ -28,6 +29,8 @@ def register(subparsers):
 
 
 def run_sample(args) -> int:
+    if is_vq_run(args.run_dir):          # a VQ-VAE run: decoded samples of its learned prior
+        return run_sample_vq(args)
     config, model, epoch, _ = runs.load_run(args.run_dir)
     path = Path(args.run_dir) / runs.CONFIG_NAME
     runs.check_config(config, path, ("image_shape",))
@@ -42,6 +45,8 @@ def run_sample(args) -> int:
 
 
 def run_reconstruct(args) -> int:
+    if is_vq_run(args.run_dir):
+        return run_reconstruct_vq(args)
     config, model, epoch, _ = runs.load_run(args.run_dir)
     runs.check_config(config, Path(args.run_dir) / runs.CONFIG_NAME, ("dataset",))
     dataset = load_data(config, args)
