@@ -375,3 +375,49 @@ def test_help_fits_100_columns(command, capsys, monkeypatch):
     assert exc.value.code == 0
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) > 3 and max(len(line) for line in lines) <= 100, max(lines, key=len)
+
+
+# ------------------------------------------------------------------ flow posteriors
+FLOW = ["--flow", "planar", "--flow-length", "3", "--no-figures"]
+
+
+def test_a_flow_run_is_recorded_resumed_bit_for_bit_and_evaluated(tmp_path, capsys):
+    whole = train(tmp_path, "whole", *FLOW, "--epochs", "3")
+    part = train(tmp_path, "part", *FLOW, "--epochs", "1")
+    model = json.loads((part / "config.json").read_text())["model"]
+    assert (model["flow"], model["flow_length"]) == ("planar", 3)
+    assert cli.main(["train", "--resume", str(part), "--epochs", "3", "-q", "--no-figures"]) == 0
+    a, b = trained(whole), trained(part)
+    assert sorted(a) == sorted(b) and "encoder.flow.W" in a
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+    plain = trained(train(tmp_path, "plain", "--no-figures", "--epochs", "3"))
+    assert not np.array_equal(plain["encoder.mu.W"], a["encoder.mu.W"])   # the flow trained
+    capsys.readouterr()
+    assert cli.main(["evaluate", str(part), "--json", "--iwae-k", "20", "--limit", "30"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["n_examples"] == 30 and result["iwae_k"] == 20
+    assert np.isfinite(result["iwae_nll"]) and result["iwae_nll"] < result["test_loss_avg"] + 1
+
+
+def test_bad_flow_options_are_one_line(tmp_path, capsys):
+    run = train(tmp_path, "r", *FLOW, "--epochs", "1")
+    for argv, message in [
+            (["train", *TINY, "--flow", "planar"], "--flow and --flow-length go together"),
+            (["train", *TINY, "--flow-length", "4"], "--flow and --flow-length go together"),
+            (["train", *TINY, *FLOW, "--objective", "iwae", "--estimator", "dreg"],
+             "--estimator dreg is not supported with --flow"),
+            (["train", *TINY, "--flow", "planer", "--flow-length", "2"], "invalid choice"),
+            (["train", *TINY, "--flow", "radial", "--flow-length", "-1"], "--flow-length"),
+            (["train", "--resume", str(run), "--flow", "radial"], "--flow cannot be given"),
+            (["train", "--resume", str(run), "--flow-length", "5"],
+             "--flow-length cannot be given")]:
+        if argv[1] != "--resume":
+            argv = argv + ["--out", str(tmp_path / "bad")]
+        assert message in fail(argv, capsys)
+    assert not (tmp_path / "bad").exists()
+    config = json.loads((run / "config.json").read_text())
+    config["model"]["flow_length"] = "ten"
+    (run / "config.json").write_text(json.dumps(config))
+    line = fail(["train", "--resume", str(run), "--epochs", "2", "-q"], capsys)
+    assert "config.json: 'model' entry: flow_length must be an integer >= 0" in line

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import numpy as np
 
-from . import figures, presets, runs
+from . import cli_train_vq, figures, presets, runs
 from .cli_args import FLOAT, INT, INT0, OUT_DIR, POSITIVE, WIDTHS, flatten_widths
 from .cli_common import SAMPLE_STREAM, TRAIN_STREAM, load_data
 from .data.registry import DATASET_NAMES
 from .evaluate import elbo, evaluation_set
-from .model import DECODER_MEANS, LIKELIHOODS
+from .model import DECODER_MEANS, FLOW_KINDS, LIKELIHOODS
 from .objective import OBJECTIVES
 from .ops import ACTIVATIONS, SIGMA_PARAMETERIZATIONS
 from .optim import OPTIMIZERS
@@ -53,6 +53,9 @@ def register(subparsers):
     p.add_argument("--init-std", type=POSITIVE,
                    help="N(0, s^2) weights (default U(+-1/sqrt(fan_in)))")
     p.add_argument("--decoder-sigma-min", type=FLOAT, help="lower bound of a learned decoder sigma")
+    p.add_argument("--flow", choices=sorted(FLOW_KINDS),
+                   help="a normalizing-flow posterior: the Gaussian, then --flow-length steps")
+    p.add_argument("--flow-length", type=INT0, help="number of flow steps L (with --flow)")
     p.add_argument("--optimizer", choices=sorted(OPTIMIZERS), help="default adam")
     p.add_argument("--lr", type=POSITIVE, help="(base) learning rate (default 1e-3)")
     p.add_argument("--optim-eps", type=POSITIVE, help="eps of adam / adagrad")
@@ -75,6 +78,7 @@ def register(subparsers):
     p.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its checkpoint")
     p.add_argument("--no-figures", action="store_true", help="do not draw figures/*.png")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    cli_train_vq.add_arguments(p)       # --model vqvae and its options
     p.set_defaults(func=run_train)
 
 
@@ -95,6 +99,8 @@ class _Run:
 
 def run_train(args) -> int:
     """Open (or continue) the run, train its remaining epochs, draw its figures."""
+    if cli_train_vq.wants_vq(args):     # --model vqvae, or --resume of a VQ-VAE run
+        return cli_train_vq.run_train_vq(args)
     run_dir, config, dataset = _continued_run(args) if args.resume else _new_run(args)
     model = runs.build_model(config, path=run_dir / runs.CONFIG_NAME if args.resume else None)
     if model.x_dim != dataset.n_features:
@@ -165,10 +171,17 @@ def _new_config(args):
         raise ValueError(f"--optim-eps applies to adam and adagrad, not {s['optimizer']}")
     if s["estimator"] == "dreg" and s["objective"] != "iwae":
         raise ValueError("--estimator dreg applies to --objective iwae")
+    if (args.flow is None) != (args.flow_length is None):
+        raise ValueError("--flow and --flow-length go together, e.g. --flow planar --flow-length "
+                         "10")
+    if args.flow is not None and s["estimator"] == "dreg":
+        raise ValueError("--estimator dreg is not supported with --flow (it needs the inverse "
+                         "of the flow); use --estimator standard")
     model = dict(x_dim=1, hidden=list(s["hidden"]), z_dim=s["z_dim"], activation=s["activation"],
                  likelihood=s["likelihood"], sigma_param=s["sigma_param"], dtype=s["dtype"],
                  seed=s["seed"], decoder_mean=s["decoder_mean"], init_std=s["init_std"],
-                 decoder_sigma_min=s["decoder_sigma_min"])
+                 decoder_sigma_min=s["decoder_sigma_min"], flow=args.flow,
+                 flow_length=args.flow_length)
     training = {key: s[key] for key in ("dataset", "optimizer", "lr", "optimizer_options",
                                         "lr_schedule", "epochs", "batch_size", "k", "schedule",
                                         "seed", "objective", "estimator")}
@@ -178,7 +191,8 @@ def _new_config(args):
 
 
 def _check_resume_args(args):
-    given = [key for key in SETTINGS + ("preset", "out", "limit", "optim_eps")
+    given = [key for key in SETTINGS + ("preset", "out", "limit", "optim_eps", "flow",
+                                        "flow_length")
              if key != "epochs" and getattr(args, key, None) is not None]
     if given:
         names = ", ".join("--" + key.replace("_", "-") for key in given)
