@@ -146,3 +146,29 @@ for _entry, _kind, _word, _what, _call in [
                                      ops.radial_forward(_FZ, _F1, _FN, _FN)[2])),
 ]:
     case(_entry, _kind, _word, _what, _call)
+
+
+# ------------------------------------------------------------------------------ ops.masked (MADE)
+_X, _W, _MASK = np.ones((2, 3)), np.ones((3, 2)), np.ones((3, 2))
+_LOGITS, _CODES = np.zeros((2, 3, 4)), np.zeros((2, 3), dtype=np.int64)
+for _entry, _kind, _word, _what, _call in [
+    ("ops.masked_dense_forward", "shape", "mask", "mask (2, 3) for W (3, 2)",
+     lambda tmp: ops.masked_dense_forward(_X, _W, np.ones(2), np.ones((2, 3)))),
+    ("ops.masked_dense_forward", "shape", "b (n_out,)", "b (1,) for W (3, 2)",
+     lambda tmp: ops.masked_dense_forward(_X, _W, np.ones(1), _MASK)),
+    ("ops.masked_dense_backward", "shape", "dy", "dy (2, 1) for y (2, 2)",
+     lambda tmp: ops.masked_dense_backward(np.ones((2, 1)),
+                                           ops.masked_dense_forward(_X, _W, np.ones(2), _MASK)[1])),
+    ("ops.categorical_nll_forward", "shape", "codes", "codes (2, 2) for logits (2, 3, 4)",
+     lambda tmp: ops.categorical_nll_forward(_LOGITS, _CODES[:, :2])),
+    ("ops.categorical_nll_forward", "range", "codes", "code -1 (would wrap to the last value)",
+     lambda tmp: ops.categorical_nll_forward(_LOGITS, _CODES - 1)),
+    ("ops.categorical_nll_forward", "range", "codes", "code 4 of 4 values",
+     lambda tmp: ops.categorical_nll_forward(_LOGITS, _CODES + 4)),
+    ("ops.categorical_nll_forward", "dtype", "codes", "float codes",
+     lambda tmp: ops.categorical_nll_forward(_LOGITS, np.zeros((2, 3)))),
+    ("ops.categorical_nll_backward", "shape", "dnll", "dnll (1,) for B = 2",
+     lambda tmp: ops.categorical_nll_backward(np.ones(1),
+                                              ops.categorical_nll_forward(_LOGITS, _CODES)[1])),
+]:
+    case(_entry, _kind, _word, _what, _call)

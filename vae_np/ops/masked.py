@@ -83,9 +83,16 @@ def categorical_nll_forward(logits, codes):
     if logits.ndim != 3 or np.shape(codes) != logits.shape[:2]:
         raise ValueError(f"categorical_nll_forward: expected logits (B, M, K) and codes (B, M); "
                          f"got logits {logits.shape}, codes {np.shape(codes)}")
+    codes = np.asarray(codes)
+    K = logits.shape[2]
+    if codes.size and (not np.issubdtype(codes.dtype, np.integer) or codes.min() < 0
+                       or codes.max() >= K):       # a negative index would wrap silently
+        raise ValueError(f"categorical_nll_forward: codes must be integers in [0, {K}), got "
+                         f"dtype {codes.dtype}" + (f", values {codes.min()}..{codes.max()}"
+                                                   if codes.dtype.kind in "iub" else ""))
     log_p = log_softmax(logits)
     onehot = np.zeros(logits.shape, dtype=np.real(logits).dtype)
-    np.put_along_axis(onehot, np.asarray(codes)[..., None], 1.0, axis=-1)
+    np.put_along_axis(onehot, codes[..., None], 1.0, axis=-1)
     nll = -np.sum(log_p * onehot, axis=(1, 2))
     return nll, (np.exp(log_p), onehot)
 
