@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from . import flows2d, flows2d_targets
-from .cli_args import INT, INT0, OUT_DIR, POSITIVE
+from .cli_args import FLOAT, INT, INT0, OUT_DIR, POSITIVE
 from .flow_chain import FLOW_KINDS
 
 DEFAULT_ITERATIONS = 1000
@@ -51,6 +51,9 @@ def register(subparsers):
                         "command in a few minutes on 2 cores)")
     p.add_argument("--batch", type=INT, default=256, help="samples per step (default 256)")
     p.add_argument("--lr", type=POSITIVE, default=0.01, help="Adam's step size (default 0.01)")
+    p.add_argument("--anneal", type=FLOAT, default=flows2d.ANNEAL,
+                   help=f"fraction of the iterations over which U is annealed from 0.01 U to U "
+                        f"(default {flows2d.ANNEAL}; 0: none)")
     p.add_argument("--samples", type=INT, default=100_000,
                    help="Monte Carlo samples of the final KL and of each picture (default 100000)")
     p.add_argument("--seed", type=INT0, default=0, help="seed of every draw (default 0)")
@@ -88,7 +91,8 @@ def fit_all(args):
         stream = [args.seed, int(target), sorted(FLOW_KINDS).index(kind), length]
         fit = flows2d.fit_flow_2d(target, kind, length, args.iterations,
                                   np.random.default_rng(stream + [0]), batch=args.batch,
-                                  lr=args.lr, progress=_FitProgress(label, args.quiet))
+                                  lr=args.lr, anneal=args.anneal,
+                                  progress=_FitProgress(label, args.quiet))
         z, f = flows2d.sample(fit, args.samples, np.random.default_rng(stream + [1]))
         kl = float(np.mean(f) + fit.log_z)
         se = float(np.std(f, ddof=1) / np.sqrt(f.size))
@@ -117,7 +121,8 @@ def format_table(results, args) -> str:
     lengths = sorted(set(args.lengths))
     lines = ["# KL(q || p) of flows fitted to the 2-D densities U1-U4", "",
              f"`python -m vae_np flows --iterations {args.iterations} --batch {args.batch} "
-             f"--lr {args.lr} --seed {args.seed}`: Adam, learned q_0 = N(mu0, diag sigma0^2), "
+             f"--lr {args.lr} --anneal {args.anneal} --seed {args.seed}`: Adam, learned "
+             "q_0 = N(mu0, diag sigma0^2), U annealed over that fraction of the iterations, "
              f"KL in nats by Monte Carlo with {args.samples} samples (+- one standard error), "
              "ln Z by 2-D quadrature.", "",
              "| target | ln Z | kind | " + " | ".join(f"L = {L}" for L in lengths) + " |",
@@ -167,13 +172,15 @@ def _unique(values):
 def run_flows(args) -> int:
     args.targets, args.kinds = _unique(args.targets), _unique(args.kinds)
     args.lengths = sorted(set(args.lengths))
+    if args.anneal > 1:
+        raise ValueError(f"--anneal must be a fraction in [0, 1], got {args.anneal}")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     results, images = fit_all(args)
     table = format_table(results, args)
     (out / "kl_table.md").write_text(table)
     settings = {k: getattr(args, k) for k in ("targets", "kinds", "lengths", "iterations",
-                                               "batch", "lr", "samples", "seed")}
+                                               "batch", "lr", "anneal", "samples", "seed")}
     (out / "kl_table.json").write_text(json.dumps(
         {"settings": settings, "results": results,
          "not_falling": [list(x) for x in not_falling(results)]}, indent=1) + "\n")

@@ -29,8 +29,9 @@ Its gradient with the noise eps held fixed (``objective``), one chain-rule facto
 
 q_0 is learned rather than fixed at N(0, I): with it a length-L flow can only do better than the
 best diagonal Gaussian, and the flow steps spend no capacity on moving and scaling the mass. U is
-optionally annealed as in the paper (beta_t U with beta_t rising linearly from 0.01 to 1 over the
-first ``anneal`` fraction of the iterations); the recorded history is always the beta = 1 value.
+annealed as in the paper by default (beta_t U with beta_t rising linearly from 0.01 to 1 over the
+first ``anneal`` fraction of the iterations, :data:`ANNEAL`): early on, q spreads over all modes
+before U's full weight makes them separate; the recorded history is always the beta = 1 value.
 
 Parameters live in one float64 vector theta = [mu0 (2) | log_sigma0 (2) | raw_1 (P) | ... | raw_L
 (P)], P = raw_size(kind, 2), which Adam (vae_np.optim) updates in place.
@@ -72,6 +73,12 @@ class FlowFit:
     log_z: float
     seconds: float = 0.0
     settings: dict = field(default_factory=dict)
+
+
+ANNEAL = 0.5
+"""Default fraction of the iterations over which U is annealed. Without annealing, planar flows
+on the bimodal U1 settled on one mode: KL 0.70 nats ~ ln 2, the cost of missing one of two equal
+modes, at L = 8 and L = 32 alike (1000 steps); annealed over the first half, L = 8 reached 0.16."""
 
 
 def check_kind(kind) -> str:
@@ -145,7 +152,7 @@ def objective(theta, kind, length, target, eps, beta=1.0):
     return loss, grad, log_q0 - S + u
 
 
-def fit_flow_2d(target, kind, length, iterations, rng, batch=256, lr=0.01, anneal=0.0,
+def fit_flow_2d(target, kind, length, iterations, rng, batch=256, lr=0.01, anneal=ANNEAL,
                 init_scale=INIT_SCALE, progress=None):
     """Fit q_L to target ``"1"``..``"4"`` with Adam on the reparameterized KL(q || p).
 
@@ -155,7 +162,7 @@ def fit_flow_2d(target, kind, length, iterations, rng, batch=256, lr=0.01, annea
     iterations : Adam steps;  rng : numpy Generator (initialisation and every batch's eps)
     batch : samples per step;  lr : Adam's step size
     anneal : fraction of the iterations over which beta rises linearly from 0.01 to 1 (0: no
-             annealing, beta = 1 throughout)
+             annealing, beta = 1 throughout; default :data:`ANNEAL`)
     progress : optional callable(step, steps, kl_estimate)
 
     Returns
