@@ -298,6 +298,9 @@ def test_flows_command_writes_the_table_and_figure(tmp_path, capsys):
     assert [(r["target"], r["kind"], r["length"]) for r in result["results"]] == [
         ("2", "radial", 1), ("2", "radial", 2)]
     assert all(r["kl"] > 0 and r["se"] > 0 for r in result["results"])
+    # the table's KL (3000 fresh samples) agrees with the fit's last batch estimate (256 samples,
+    # standard error ~0.1 here): both add ln Z = 2.11, so a KL without it is 2 nats off
+    assert all(abs(r["kl"] - r["final_batch_kl"]) < 0.5 for r in result["results"])
     try:
         import matplotlib  # noqa: F401
     except ImportError:
@@ -336,3 +339,12 @@ def test_bad_command_input_is_a_one_line_error(tmp_path, capsys, argv, words):
 def test_bad_library_input_is_a_value_error(call, words):
     with pytest.raises(ValueError, match=words.replace("(", r"\(").replace(")", r"\)")):
         call()
+
+
+def test_the_table_names_where_the_kl_does_not_fall():
+    from vae_np.cli_flows import not_falling
+    rows = [("1", "planar", 2, 0.9), ("1", "planar", 8, 0.5), ("1", "planar", 32, 0.5),
+            ("1", "radial", 2, 0.4), ("1", "radial", 8, 0.41), ("1", "radial", 32, 0.1)]
+    results = [{"target": t, "kind": k, "length": L, "kl": kl} for t, k, L, kl in rows]
+    assert not_falling(results) == [("1", "planar", 8, 32), ("1", "radial", 2, 8)]
+    assert not_falling(results[:3:2]) == []      # L = 2 -> 32 falls
