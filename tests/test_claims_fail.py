@@ -11,6 +11,7 @@ import math
 import numpy as np
 import pytest
 
+import test_flow_claims
 import test_iwae_claims
 from vae_np import ops
 from vae_np.derivations import (CLAIMS, beta, cb, collapse, decoder, elbo, gradient_estimators, kl,
@@ -304,7 +305,7 @@ def _score_bug(f, mu, sigma, n, rng):
 
 CLAIM_FUNCTIONS = CLAIMS
 """Every claim ``verify`` runs (the registry itself, so that a new claim cannot go unlisted);
-the IWAE claims' bugs are in test_iwae_claims.py."""
+the IWAE claims' bugs are in test_iwae_claims.py, the flow claims' in test_flow_claims.py."""
 
 
 # Cases where the bug stops the linear VAE's fit from reaching a certified maximum: the record
@@ -320,6 +321,7 @@ def test_every_record_has_a_failing_case():
     names = {r.name for f in CLAIM_FUNCTIONS.values() for r in f(seed=0)}
     covered = {case[0] for case in CASES if (case[0], case[2]) not in UNCERTIFIED}
     covered |= {case[0] for case in test_iwae_claims.CASES}
+    covered |= {case[0] for case in test_flow_claims.CASES}
     missing = names - covered
     assert not missing, sorted(missing)
 

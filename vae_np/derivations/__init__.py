@@ -22,6 +22,7 @@ loss_scaling          batch sum = B x mean; Adam scale-free, SGD needs lr / B; p
 continuous_bernoulli  int_0^1 lambda^x (1 - lambda)^(1-x) dx = 1 / C(lambda); CB ops checked
 iwae_bound            ELBO = L_1 <= L_K <= L_{K+1} <= ln p(x), ln p(x) - L_K ~ Var(w/p) / 2K
 iwae_gradient         IWAE gradient = FD of L_K = sum_k w~_k grad(-ln w_k); w~ differentiated: bias
+flows                 int q_K dz_K = 1 (planar, radial); logdet = ln det J (FD); u_hat => invertible
 ====================  ============================================================================
 """
 from __future__ import annotations
@@ -34,6 +35,7 @@ from .kl import compare_gradients, kl_closed_form, kl_gradient, kl_integrals
 from .beta import beta_bound
 from .cb import continuous_bernoulli
 from .collapse import posterior_collapse
+from .flows import flow_claims
 from .iwae import iwae_bound, iwae_gradient
 from .linear import linear_vae
 from .mle import ml_kl
@@ -55,6 +57,7 @@ CLAIMS = {
     "continuous_bernoulli": continuous_bernoulli,
     "iwae_bound": iwae_bound,
     "iwae_gradient": iwae_gradient,
+    "flows": flow_claims,
 }
 """Claim name -> function(seed) -> list of Claim, in the order of the derivation."""
 
@@ -113,4 +116,5 @@ def _name_list(names) -> list:
 __all__ = ["Claim", "CLAIMS", "run_claims", "check_claim_names", "make_claim", "compare_gradients",
            "kl_integrals", "kl_closed_form", "kl_gradient", "elbo_mixture", "elbo_continuous",
            "ml_kl", "estimators", "decoder_sigma", "linear_vae", "posterior_collapse",
-           "beta_bound", "loss_scaling", "continuous_bernoulli", "iwae_bound", "iwae_gradient"]
+           "beta_bound", "loss_scaling", "continuous_bernoulli", "iwae_bound", "iwae_gradient",
+           "flow_claims"]

@@ -1,0 +1,113 @@
+"""Every record of the flow claims (vae_np.derivations.flows) passes at several seeds and FAILS
+with the quantity it checks broken: a logdet doubled or shifted, the radial logdet's h' term with
+its sign flipped, u_hat dividing by |w| instead of |w|^2, the raw map corrected after all, the
+closed-form KL shifted. ``CASES`` is read by tests/test_claims_fail.py's coverage test."""
+import numpy as np
+import pytest
+
+from vae_np import flow_chain, ops
+from vae_np.derivations import flows as flow_claims_module
+from vae_np.derivations.flows import flow_claims
+
+RECORDS = ["flows.planar_mass", "flows.radial_mass", "flows.planar_logdet", "flows.radial_logdet",
+           "flows.invertible", "flows.not_invertible_without_u_hat", "flows.zero_length_kl"]
+
+
+def run(record, seed=0):
+    return {r.name: r for r in flow_claims(seed=seed)}[record]
+
+
+def patch_op(monkeypatch, name, wrong):
+    """Replace the op everywhere the claims reach it: vae_np.ops and the chain's own import."""
+    original = getattr(ops, name)
+    replacement = wrong(original)
+    monkeypatch.setattr(ops, name, replacement)
+    if hasattr(flow_chain, name):
+        monkeypatch.setattr(flow_chain, name, replacement)
+
+
+def logdet_changed(kind, change):
+    def bug(monkeypatch):
+        def wrong(original):
+            def forward(*args):
+                f, logdet, cache = original(*args)
+                return f, change(logdet), cache
+            return forward
+        patch_op(monkeypatch, f"{kind}_forward", wrong)
+    return bug
+
+
+def radial_h_prime_sign_flipped(monkeypatch):
+    """The radial logdet's last factor 1 + beta h + beta r h^2 (h' = -h^2 taken as +h^2)."""
+    def wrong(original):
+        def forward(z, z_ref, alpha, beta):
+            f, logdet, cache = original(z, z_ref, alpha, beta)
+            r = np.sqrt(np.sum((z - z_ref) ** 2, axis=1))
+            h = 1 / (alpha + r)
+            return f, (logdet - np.log(1 + beta * h - beta * r * h * h)
+                       + np.log(1 + beta * h + beta * r * h * h)), cache
+        return forward
+    patch_op(monkeypatch, "radial_forward", wrong)
+
+
+def u_hat_divided_by_norm(monkeypatch):
+    """(m(w.u) - w.u) w / |w| instead of / |w|^2."""
+    def wrong(original):
+        def forward(u, w):
+            u_hat, cache = original(u, w)
+            norm = np.sqrt(np.sum(w * w, axis=1))[:, None]
+            return u + (u_hat - u) * norm, cache             # c |w|^2 / |w| = c |w|
+        return forward
+    patch_op(monkeypatch, "planar_u_hat_forward", wrong)
+
+
+def raw_map_corrected(monkeypatch):
+    """The 'raw' map of the counter-claim given the correction after all: nothing to show."""
+    monkeypatch.setattr(flow_claims_module, "unconstrained_u",
+                        lambda u, w: ops.planar_u_hat_forward(u, w)[0])
+
+
+def kl_shifted(shift):
+    def bug(monkeypatch):
+        def wrong(original):
+            def forward(mu, sigma):
+                kl, cache = original(mu, sigma)
+                return kl + shift, cache
+            return forward
+        patch_op(monkeypatch, "kl_forward", wrong)
+    return bug
+
+
+CASES = [
+    ("flows.planar_mass", logdet_changed("planar", lambda ld: 2 * ld), "logdet doubled"),
+    ("flows.planar_mass", logdet_changed("planar", lambda ld: ld + 1e-6), "logdet + 1e-6"),
+    ("flows.radial_mass", logdet_changed("radial", lambda ld: ld + 1e-3), "logdet + 1e-3"),
+    ("flows.radial_mass", radial_h_prime_sign_flipped, "h' sign flipped"),
+    ("flows.planar_logdet", logdet_changed("planar", lambda ld: 2 * ld), "logdet doubled"),
+    ("flows.planar_logdet", logdet_changed("planar", lambda ld: ld + 1e-6), "logdet + 1e-6"),
+    ("flows.radial_logdet", radial_h_prime_sign_flipped, "h' sign flipped"),
+    ("flows.radial_logdet", logdet_changed("radial", lambda ld: ld + 1e-6), "logdet + 1e-6"),
+    ("flows.invertible", u_hat_divided_by_norm, "|w| for |w|^2"),
+    ("flows.not_invertible_without_u_hat", raw_map_corrected, "raw u corrected"),
+    ("flows.zero_length_kl", kl_shifted(0.2), "closed-form KL + 0.2"),
+]
+
+
+def test_every_flow_record_has_a_case():
+    assert [r.name for r in flow_claims(0)] == RECORDS
+    assert {c[0] for c in CASES} == set(RECORDS)
+
+
+@pytest.mark.parametrize("seed", [3, 4])            # 0, 1, 2 in test_derivations
+def test_the_flow_claims_pass(seed):
+    records = flow_claims(seed)
+    assert all(r.passed for r in records), [(r.name, r.error, r.tolerance) for r in records
+                                            if not r.passed]
+
+
+@pytest.mark.parametrize("record, bug, what", CASES, ids=[f"{c[0]}: {c[2]}" for c in CASES])
+def test_the_record_fails_under_its_bug(record, bug, what, monkeypatch):
+    bug(monkeypatch)
+    with np.errstate(all="ignore"):
+        result = run(record)
+    assert not result.passed, f"{record} passed with {what}"
