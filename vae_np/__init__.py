@@ -4,6 +4,8 @@ Public API
 ----------
 VAE                      the model (vae_np.model)
 VQVAE                    the VQ-VAE: discrete latents, straight-through gradient (vae_np.vqvae)
+MADEPrior                an autoregressive prior over a VQ-VAE's codes (vae_np.made); its bound
+                         on -ln p(x) and fitting in vae_np.vq_prior
 fit                      the training loop (vae_np.train)
 SGD, Momentum, Adagrad, Adam   optimizers on the flat parameter vector (vae_np.optim)
 gradcheck                finite-difference, directional and complex-step checks (module)
@@ -24,9 +26,10 @@ of the claims), vae_np.numerics (central differences, relative error, ln 2 pi).
 from . import gradcheck, ops
 from .model import VAE
 from .vqvae import VQVAE
+from .made import MADEPrior
 from .optim import SGD, Adagrad, Adam, Momentum
 from .train import TrainingDivergedError, fit
 
 __version__ = "0.1.0"
-__all__ = ["VAE", "VQVAE", "fit", "SGD", "Momentum", "Adagrad", "Adam", "TrainingDivergedError",
+__all__ = ["VAE", "VQVAE", "MADEPrior", "fit", "SGD", "Momentum", "Adagrad", "Adam", "TrainingDivergedError",
            "gradcheck", "ops", "__version__"]
