@@ -31,5 +31,5 @@ from .optim import SGD, Adagrad, Adam, Momentum
 from .train import TrainingDivergedError, fit
 
 __version__ = "0.1.0"
-__all__ = ["VAE", "VQVAE", "MADEPrior", "fit", "SGD", "Momentum", "Adagrad", "Adam", "TrainingDivergedError",
-           "gradcheck", "ops", "__version__"]
+__all__ = ["VAE", "VQVAE", "MADEPrior", "fit", "SGD", "Momentum", "Adagrad", "Adam",
+           "TrainingDivergedError", "gradcheck", "ops", "__version__"]
