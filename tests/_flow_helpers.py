@@ -1,10 +1,13 @@
 """Shared helpers of the flow tests (tests/test_flow_ops.py, tests/test_flow_properties.py):
 drawn raw parameters, the stacked (f, logdet) output for assert_backward, independent reference
-formulas, and the central-difference Jacobian with its error bound."""
+formulas, the central-difference Jacobian with its error bound, and ``check_backward``."""
 import numpy as np
 from hypothesis import strategies as st
 
 from strategies import arrays, floats
+from vae_np.numerics import difference_quotient, step_size
+from vae_np.testing.backward import (COMPLEX_ATOL, COMPLEX_FLOOR, COMPLEX_H, COMPLEX_RTOL,
+                                     SUBNORMAL)
 
 EPS = np.finfo(np.float64).eps
 RAW = st.one_of(floats(-3, 3), floats(-50, 50))       # moderate and extreme raw parameters
@@ -83,3 +86,59 @@ def jacobian_logdet(step, z, h=1e-5):
     sign, lnabs = np.linalg.slogdet(J1)
     bound = 2 * np.sum(np.abs(np.linalg.inv(J1)).transpose(0, 2, 1) * dJ, axis=(1, 2)) + 1e-12
     return sign, lnabs, bound
+
+
+def check_backward(forward, backward, inputs, dout, names):
+    """backward(dout, cache) against central differences and the complex step of
+    L = sum(forward(*inputs)[0] * dout), every input, every coordinate, in float64.
+
+    Like ``vae_np.testing.assert_backward`` (same step h = 1e-6 max(1, |x|), same tolerance 1e-6,
+    same truncation estimate |n(2h) - n(h)|, same rounding floor 16 eps sum|out * dout| / span,
+    same complex-step bound), plus the measured rounding noise of the quotient: the flow ops round
+    intermediates that L does not show (a = w.z + b of size 64 moved by 5e-10; w.u_hat summed from
+    terms of size 100 down to -1), whose noise can exceed the floor that sum|out * dout| sets. The
+    quotient at five steps h (1 + k 1e-3), k = -2..2, differs by that noise and not by the
+    gradient (a wrong backward is off by the same amount at all five), so 4 x their spread is
+    added. Raises AssertionError naming the input and coordinate."""
+    xs = [np.array(v, dtype=np.float64) for v in inputs]
+    dout = np.array(dout, dtype=np.float64)
+    before, dout_before = [x.copy() for x in xs], dout.copy()
+    out, cache = forward(*xs)
+    floor_terms = float(np.sum(np.abs(np.asarray(out) * dout)))
+    grads = backward(dout, cache)
+    grads = list(grads) if isinstance(grads, (tuple, list)) else [grads]
+    assert len(grads) == len(xs), f"backward returned {len(grads)} gradients for {len(xs)}"
+    for i, (x, g) in enumerate(zip(xs, grads)):
+        g = np.asarray(g, dtype=np.float64)
+        assert g.shape == x.shape and np.all(np.isfinite(g)), (names[i], g.shape, x.shape)
+
+        def L(v, i=i):
+            return np.sum(np.asarray(forward(*xs[:i], v, *xs[i + 1:])[0]) * dout)
+        probe = x.copy()
+        for j in range(x.size):
+            h = step_size(probe.flat[j], 1e-6)
+            quotients = [difference_quotient(L, probe, j, h * (1 + k * 1e-3)) for k in range(-2, 3)]
+            n, span = quotients[2][0], quotients[2][3]
+            spread = np.ptp([q[0] for q in quotients])
+            n2 = difference_quotient(L, probe, j, 2 * h)[0]
+            bound = (1e-6 * (abs(g.flat[j]) + abs(n)) + abs(n2 - n)
+                     + 16 * (EPS * floor_terms + SUBNORMAL) / span + 4 * spread)
+            assert abs(g.flat[j] - n) <= bound, (
+                f"{names[i]}[{np.unravel_index(j, x.shape)}]: analytic {g.flat[j]!r}, central "
+                f"difference {n!r}, allowed {bound:.3g}")
+        xc = x.astype(np.complex128)
+        for j in range(x.size):
+            old = xc.flat[j]
+            xc.flat[j] = old + 1j * COMPLEX_H
+            imag = np.imag(np.asarray(forward(*xs[:i], xc, *xs[i + 1:])[0])) * dout
+            xc.flat[j] = old
+            n_c, S = float(np.sum(imag)) / COMPLEX_H, float(np.sum(np.abs(imag))) / COMPLEX_H
+            scale = max(1.0, float(np.max(np.abs(g))), float(np.max(np.abs(dout))))
+            slack = (COMPLEX_RTOL * (abs(g.flat[j]) + abs(n_c)) + 64 * EPS * S + COMPLEX_FLOOR
+                     + COMPLEX_ATOL * scale)
+            assert abs(g.flat[j] - n_c) <= slack, (
+                f"{names[i]}[{np.unravel_index(j, x.shape)}]: analytic {g.flat[j]!r}, complex "
+                f"step {n_c!r}, allowed {slack:.3g}")
+    for name, x, old in zip(names, xs, before):
+        assert np.array_equal(x, old), f"{name} was modified in place"
+    assert np.array_equal(dout, dout_before), "backward modified dout in place"

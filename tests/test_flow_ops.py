@@ -1,19 +1,20 @@
 """The gradients of the flow ops (vae_np.ops.flows) and the flow chain (vae_np.flow_chain), bad
 input and mutation, in float64.
 
-``assert_backward`` compares each backward with central differences (its bound is the quotient's
-measured truncation plus the rounding of the summed terms) and with the complex step (exact to
-rounding), for drawn N, D in 1..6 and raw parameters up to |50|. The ops output (f, logdet),
+``check_backward`` (tests/_flow_helpers.py: ``vae_np.testing.assert_backward``'s checks plus the
+measured rounding noise of intermediates such as w.u_hat) compares each backward with central
+differences and with the complex step (exact to rounding), for drawn N, D in 1..6 and raw
+parameters up to |50|. The ops output (f, logdet),
 stacked as one (N, D + 1) array whose last column is logdet; a drawn mask checks the
 log-determinant's gradient alone, f's alone, or both. A planted public bug, a planar backward
-without the tanh'' term, must fail. (The properties are in tests/test_flow_properties.py.)
+without the tanh'' term, must fail both checks. (The properties are in tests/test_flow_properties.py.)
 """
 import numpy as np
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from _flow_helpers import (DIMS, RAW, ROWS, draw_dout, planar_det_ref, stacked,
+from _flow_helpers import (DIMS, RAW, ROWS, check_backward, draw_dout, planar_det_ref, stacked,
                            well_conditioned)
 from strategies import arrays, assert_unchanged, snapshot
 from vae_np import flow_chain
@@ -27,8 +28,8 @@ from vae_np.testing.backward import BackwardMismatch
 def test_planar_u_hat_gradients(data, N, D):
     u, w = data.draw(arrays((N, D), elements=RAW)), data.draw(arrays((N, D), elements=RAW))
     assume(np.all(np.sum(w * w, 1) >= 1e-2))
-    assert_backward(flows.planar_u_hat_forward, flows.planar_u_hat_backward, u, w,
-                    dout=data.draw(arrays((N, D), -2, 2)), complex_step=True)
+    check_backward(flows.planar_u_hat_forward, flows.planar_u_hat_backward, (u, w),
+                   data.draw(arrays((N, D), -2, 2)), ["u", "w"])
 
 
 @given(data=st.data(), N=ROWS, D=DIMS)
@@ -39,8 +40,8 @@ def test_planar_gradients_including_logdet(data, N, D):
     assume(np.all(np.sum(w * w, 1) >= 1e-2))
     u_hat, _ = flows.planar_u_hat_forward(u, w)
     assume(np.all(planar_det_ref(z, u_hat, w, b) >= 1e-3))    # away from a singular step
-    assert_backward(*stacked(flows.planar_forward, flows.planar_backward), z, u_hat, w, b,
-                    dout=draw_dout(data, N, D), names=["z", "u_hat", "w", "b"], complex_step=True)
+    check_backward(*stacked(flows.planar_forward, flows.planar_backward), (z, u_hat, w, b),
+                   draw_dout(data, N, D), ["z", "u_hat", "w", "b"])
 
 
 @given(data=st.data(), N=ROWS)
@@ -51,9 +52,9 @@ def test_radial_params_gradients(data, N):
 
     def bwd(dout, cache):
         return flows.radial_params_backward(dout[:, 0], dout[:, 1], cache)
-    assert_backward(fwd, bwd, data.draw(arrays((N,), elements=RAW)),
-                    data.draw(arrays((N,), elements=RAW)), dout=data.draw(arrays((N, 2), -2, 2)),
-                    complex_step=True)
+    check_backward(fwd, bwd, (data.draw(arrays((N,), elements=RAW)),
+                              data.draw(arrays((N,), elements=RAW))),
+                   data.draw(arrays((N, 2), -2, 2)), ["alpha_raw", "beta_raw"])
 
 
 @given(data=st.data(), N=ROWS, D=DIMS)
@@ -64,9 +65,8 @@ def test_radial_gradients_including_logdet(data, N, D):
     alpha = data.draw(arrays((N,), 0.05, 5))
     beta = -alpha + data.draw(arrays((N,), 1e-3, 10))
     assume(np.all(np.linalg.norm(z - z_ref, axis=1) >= 1e-2))  # r = 0 is the map's kink
-    assert_backward(*stacked(flows.radial_forward, flows.radial_backward), z, z_ref, alpha, beta,
-                    dout=draw_dout(data, N, D), names=["z", "z_ref", "alpha", "beta"],
-                    complex_step=True)
+    check_backward(*stacked(flows.radial_forward, flows.radial_backward), (z, z_ref, alpha, beta),
+                   draw_dout(data, N, D), ["z", "z_ref", "alpha", "beta"])
 
 
 def chain_pair(kind):
@@ -87,8 +87,8 @@ def test_chain_gradients(data, kind, N, D, L):
     P = flow_chain.raw_size(kind, D)
     raws = [data.draw(arrays((N, P), elements=RAW)) for _ in range(L)]
     assume(well_conditioned(kind, z0, raws))
-    assert_backward(*chain_pair(kind), z0, *raws, dout=draw_dout(data, N, D),
-                    names=["z0"] + [f"raws[{l}]" for l in range(L)], complex_step=True)
+    check_backward(*chain_pair(kind), (z0, *raws), draw_dout(data, N, D),
+                   ["z0"] + [f"raws[{l}]" for l in range(L)])
 
 
 # --------------------------------------------------------------------------- planted gradient bug
@@ -108,9 +108,14 @@ def test_planar_backward_without_the_h2_term_fails():
     dout = rng.standard_normal((3, 3))
     assert_backward(*stacked(flows.planar_forward, flows.planar_backward), z, u_hat, w, b,
                     dout=dout)
+    check_backward(*stacked(flows.planar_forward, flows.planar_backward), (z, u_hat, w, b), dout,
+                   ["z", "u_hat", "w", "b"])
     with pytest.raises(BackwardMismatch):
         assert_backward(*stacked(flows.planar_forward, planar_backward_without_h2), z, u_hat, w,
                         b, dout=dout)
+    with pytest.raises(AssertionError, match="central difference"):
+        check_backward(*stacked(flows.planar_forward, planar_backward_without_h2),
+                       (z, u_hat, w, b), dout, ["z", "u_hat", "w", "b"])
 
 
 # --------------------------------------------------------------------------- inputs, bad input
@@ -168,3 +173,26 @@ def test_zero_length_chain_is_the_identity():
     assert len(zs) == 1 and zs[0] is z0 and logdets == []
     dz0, draws = flow_chain.chain_backward(np.ones((3, 2)), np.ones(3), caches)
     assert np.array_equal(dz0, np.ones((3, 2))) and draws == []
+
+
+def test_rounding_of_intermediates_is_noise_not_a_wrong_gradient():
+    """Found by hypothesis: a = w.z + b = 64 moves by 5e-10 when w_0 moves by h, so the quotient
+    of the logdet (of size 1e-56) carries a relative noise of 1e-5, above assert_backward's floor
+    (it counts the terms of L only). check_backward measures that noise and passes the correct
+    backward, and still fails one whose w gradient is 1 + 1e-3 times the true one."""
+    z, u, w, b = np.array([[5e-4, -1.0]]), np.zeros((1, 2)), np.array([[1.0, -41.0]]), np.ones(1)
+    b = 23 * b
+    u_hat, _ = flows.planar_u_hat_forward(u, w)
+    dout = np.array([[0.0, 0.0, 1.0]])
+    with pytest.raises(BackwardMismatch):
+        assert_backward(*stacked(flows.planar_forward, flows.planar_backward), z, u_hat, w, b,
+                        dout=dout)
+    check_backward(*stacked(flows.planar_forward, flows.planar_backward), (z, u_hat, w, b), dout,
+                   ["z", "u_hat", "w", "b"])
+
+    def off(df, dlogdet, cache):
+        dz, du_hat, dw, db = flows.planar_backward(df, dlogdet, cache)
+        return dz, du_hat, dw * (1 + 1e-3), db
+    with pytest.raises(AssertionError, match=r"^w\["):
+        check_backward(*stacked(flows.planar_forward, off), (z, u_hat, w, b), dout,
+                       ["z", "u_hat", "w", "b"])
