@@ -1,0 +1,133 @@
+"""One training step of the VAE with a planar-flow posterior (784-400-40 ReLU, Bernoulli, an
+amortized flow of L = 10 and L = 40 steps, batch 100, the ELBO with its Monte Carlo KL, Adam),
+vae_np beside the same model in PyTorch when torch is installed.
+
+    python benchmarks/bench_flow_step.py [--steps 20] [--rounds 5] [--lengths 10 40] [--json]
+
+Both sides compute, per example, z_0 = mu + sigma eps, L planar steps with the invertibility
+reparameterization u_hat, the log-determinants, and loss = mean_b [nll + ln q_0(z_0) -
+sum_l logdet_l - ln p(z_L)]; the flow's raw parameters come from one dense head of width
+L (2 Z + 1). The two libraries alternate in rounds of ``--steps`` steps (after a warm-up round
+each); the figure to quote is the median over rounds of the ratio vae_np / PyTorch.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import statistics
+import time
+
+import numpy as np
+
+from _common import blas_info, emit, positive_int
+
+import vae_np
+
+D, H, Z, B = 784, 400, 40, 100
+
+
+def numpy_steps(X, length):
+    model = vae_np.VAE(D, (H,), Z, "relu", "bernoulli", dtype=np.float32, seed=0, flow="planar",
+                       flow_length=length)
+    opt, rng = vae_np.Adam(1e-3), np.random.default_rng(0)
+
+    def run(steps):
+        for i in range(steps):
+            x = X[(i * B) % len(X):(i * B) % len(X) + B]
+            eps = rng.standard_normal((1, B, Z), dtype=np.float32)
+            trace = model.backward(model.forward(x, eps))
+            opt.step(model.flat, model.grad_flat)
+        return trace.loss
+    return run
+
+
+def torch_steps(X, length):
+    """The same model and loss in PyTorch (autograd), or None without torch."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    torch.manual_seed(0)
+    torch.set_num_threads(os.cpu_count() or 1)
+    nn, F = torch.nn, torch.nn.functional
+    enc = nn.Sequential(nn.Linear(D, H), nn.ReLU())
+    mu_head, logvar_head = nn.Linear(H, Z), nn.Linear(H, Z)
+    flow_head = nn.Linear(H, length * (2 * Z + 1))
+    dec = nn.Sequential(nn.Linear(Z, H), nn.ReLU(), nn.Linear(H, D))
+    params = [p for m in (enc, mu_head, logvar_head, flow_head, dec) for p in m.parameters()]
+    opt = torch.optim.Adam(params, lr=1e-3)
+    Xt = torch.from_numpy(X)
+    half_ln_2pi = 0.5 * math.log(2 * math.pi)
+
+    def loss(x):
+        h = enc(x)
+        mu, logvar = mu_head(h), logvar_head(h)
+        sigma = torch.exp(0.5 * logvar)
+        eps = torch.randn(mu.shape)
+        z = mu + sigma * eps
+        log_q = (-0.5 * eps * eps - torch.log(sigma) - half_ln_2pi).sum(-1)
+        raw = flow_head(h).view(B, length, 2 * Z + 1)
+        for step in range(length):
+            u, w, b = raw[:, step, :Z], raw[:, step, Z:2 * Z], raw[:, step, 2 * Z]
+            wu = (w * u).sum(-1, keepdim=True)
+            u_hat = u + (F.softplus(wu) - 1 - wu) * w / (w * w).sum(-1, keepdim=True)
+            t = torch.tanh((w * z).sum(-1) + b)
+            z = z + u_hat * t[:, None]
+            log_q = log_q - torch.log1p((1 - t * t) * (w * u_hat).sum(-1))
+        log_pz = (-0.5 * z * z - half_ln_2pi).sum(-1)
+        nll = F.binary_cross_entropy_with_logits(dec(z), x, reduction="none").sum(-1)
+        return (nll + log_q - log_pz).mean()
+
+    def run(steps):
+        for i in range(steps):
+            x = Xt[(i * B) % len(X):(i * B) % len(X) + B]
+            opt.zero_grad()
+            value = loss(x)
+            value.backward()
+            opt.step()
+        return float(value.detach())
+    return run
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--steps", type=positive_int, default=20, help="steps per round")
+    parser.add_argument("--rounds", type=positive_int, default=5)
+    parser.add_argument("--lengths", type=positive_int, nargs="+", default=[10, 40])
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    rng = np.random.default_rng(0)
+    X = (rng.random((2000, D)) < 0.2).astype(np.float32)      # binary, MNIST-shaped
+    results = {}
+    for length in args.lengths:
+        runners = {"vae_np": numpy_steps(X, length), "pytorch": torch_steps(X, length)}
+        runners = {name: run for name, run in runners.items() if run is not None}
+        ms = {name: [] for name in runners}
+        for name, run in runners.items():
+            run(args.steps // 4 or 1)                                # warm-up
+        for r in range(args.rounds):
+            for name in (list(runners) if r % 2 == 0 else list(runners)[::-1]):
+                time.sleep(0.3)
+                start = time.perf_counter()
+                runners[name](args.steps)
+                ms[name].append(1e3 * (time.perf_counter() - start) / args.steps)
+        row = {f"{name}_ms": statistics.median(v) for name, v in ms.items()}
+        if "pytorch" in ms:
+            row["ratio"] = statistics.median(a / b for a, b in zip(ms["vae_np"], ms["pytorch"]))
+        results[f"L={length}"] = row
+    if args.json:
+        emit(dict(blas=blas_info(), **results), True)
+        return
+    print(f"planar-flow VAE step, 784-400-40 relu, batch {B}, float32, ELBO; {blas_info()}")
+    if not any("pytorch_ms" in row for row in results.values()):
+        print("torch is not installed (pip install -e '.[bench]'): vae_np figures alone")
+    for key, row in results.items():
+        line = f"{key:>5}: vae_np {row['vae_np_ms']:.2f} ms/step"
+        if "pytorch_ms" in row:
+            line += f", PyTorch {row['pytorch_ms']:.2f} ms/step, ratio {row['ratio']:.3f}"
+        print(line)
+
+
+if __name__ == "__main__":
+    main()
