@@ -7,7 +7,8 @@ Writes into ``--out``:
                                  target x kind x length (ln Z of each target by 2-D quadrature)
     flows_grid.png               rows = targets; columns = the target density, then the fitted
                                  densities (histograms of samples of q_L) for each kind and length
-                                 (needs the plot extra; without it the figure is skipped and said so)
+                                 (needs the plot extra; without it the figure is skipped, and
+                                 the command says so)
 
 Every fit has its own random stream, default_rng([seed, target, kind, length]), so a fit's result
 does not depend on which other fits the command runs.
@@ -32,7 +33,8 @@ PLOT_HALF_WIDTH, PLOT_BINS = 5.0, 100
 
 def register(subparsers):
     p = subparsers.add_parser(
-        "flows", help="fit normalizing flows to the 2-D densities U1-U4 (Rezende & Mohamed, Fig. 3)",
+        "flows",
+        help="fit normalizing flows to the 2-D densities U1-U4 (Rezende & Mohamed, Fig. 3)",
         description="Fit a flow q_L (learned diagonal Gaussian q_0, then L planar or radial steps "
                     "with global parameters) to each unnormalised target exp(-U(z)) by minimising "
                     "the reparameterized KL(q_L || p) with Adam; write KL(q_L || p) with its "

@@ -12,7 +12,7 @@ repeated over the N rows of the batch for :func:`vae_np.flow_chain.chain_forward
 gradients from ``chain_backward`` are summed. The reparameterized estimate of the objective is
 
     KL(q_L || p) = E_eps[ ln q_0(z_0) - sum_l logdet_l + U(z_L) ] + ln Z
-                ~= 1/N sum_n f_n + ln Z,   f_n = ln q_0(z_0n) - S_n + U(z_Ln),  S_n = sum_l logdet_ln
+                ~= 1/N sum_n f_n + ln Z,  f_n = ln q_0(z_0n) - S_n + U(z_Ln),  S_n = sum_l logdet_ln
 
 Its gradient with the noise eps held fixed (``objective``), one chain-rule factor per line:
 
@@ -145,7 +145,8 @@ def objective(theta, kind, length, target, eps, beta=1.0):
     dmu0, dlog_sigma0, draw_global = unpack(grad, kind, length)
     sigma0 = np.exp(theta[D:Q0_SIZE])
     dmu0[:] = dz0.sum(0)                           # dz_0/dmu0 = 1
-    dlog_sigma0[:] = (dz0 * eps).sum(0) * sigma0   # dz_0/dsigma0 = eps, dsigma0/dlog_sigma0 = sigma0
+    # dz_0/dsigma0 = eps, dsigma0/dlog_sigma0 = sigma0
+    dlog_sigma0[:] = (dz0 * eps).sum(0) * sigma0
     dlog_sigma0 -= 1.0                             # mean over rows of d ln q_0/d log_sigma0 = -1
     for g, dr in zip(draw_global, draws):
         g[:] = dr.sum(0)                           # the global raw vector feeds every row

@@ -3,7 +3,7 @@ ln Z by quadrature.
 
 Each target is p(z) = exp(-U(z)) / Z on z in R^2, given by its energy U:
 
-    w1(z) = sin(2 pi z1 / 4),  w2(z) = 3 exp(-1/2 ((z1 - 1)/0.6)^2),  w3(z) = 3 sigmoid((z1 - 1)/0.3)
+    w1(z) = sin(2 pi z1 / 4),  w2(z) = 3 exp(-1/2 ((z1 - 1)/0.6)^2),  w3(z) = 3 sigmoid((z1-1)/0.3)
     U1 = 1/2 ((|z| - 2)/0.4)^2 - ln( exp(-1/2 ((z1 - 2)/0.6)^2) + exp(-1/2 ((z1 + 2)/0.6)^2) )
     U2 = 1/2 ((z2 - w1)/0.4)^2                                                           + W(z1)
     U3 = -ln( exp(-1/2 ((z2 - w1)/0.35)^2) + exp(-1/2 ((z2 - w1 + w2)/0.35)^2) )          + W(z1)
