@@ -223,10 +223,9 @@ def _figures(run_dir, config, model, x_test):
     x = x_test[np.sort(rng.choice(len(x_test), size=min(32, len(x_test)), replace=False))]
     try:
         shape = config.get("image_shape") or [1, model.x_dim]
-        written = [figures.reconstructions(out / "reconstructions.png",
-                                           x.astype(float) / (255 if x.dtype == np.uint8 else 1),
-                                           model.reconstruct(x), shape[-2:],
-                                           title="VQ-VAE: inputs | decoded codes")]
+        x_float = x.astype(float) / (255 if x.dtype == np.uint8 else 1)
+        written = [reconstructions_figure(out / "reconstructions.png", x_float,
+                                          model.reconstruct(x), shape[-2:])]
         written.append(code_usage_figure(out / "code_usage.png", model, x_test))
     except figures.PlotUnavailable:
         print(f"figures skipped: {figures.HINT}", file=sys.stderr)
@@ -250,5 +249,17 @@ def code_usage_figure(path, model, X, batch_size=1000):
     ax.set_ylabel("fraction of latent vectors")
     ax.set_title(f"code usage on the test set: {usage:.0%} of {model.codebook_size} codes used, "
                  f"perplexity {perplexity:.1f}", fontsize=10)
+    fig.tight_layout()
+    return figures._save(fig, path)
+
+
+def reconstructions_figure(path, x, x_rec, image_shape):
+    """Inputs beside the decoder mean at their codes, z_q = e_codes(x), in pairs."""
+    grid = figures.tile_pairs(x, x_rec, image_shape, ncols=8)
+    scale = max(7 / max(grid.shape), 0.015)
+    fig = figures._figure(grid.shape[1] * scale + 0.4, grid.shape[0] * scale + 0.9)
+    figures._show(fig.add_subplot(1, 1, 1), grid,
+                  "each pair: input (left), decoder mean at z_q = e_codes(x) (right)")
+    fig.suptitle("VQ-VAE: inputs | reconstructions from their codes", fontsize=11)
     fig.tight_layout()
     return figures._save(fig, path)

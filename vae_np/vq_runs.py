@@ -116,7 +116,8 @@ def restore_vq_checkpoint(arrays, config, model, path="checkpoint"):
         raise ValueError(f"{path}: checkpoint is missing 'epoch'")
     history = {c: arrays["history." + c].tolist() for c in HISTORY_COLUMNS
                if "history." + c in arrays}
-    history["epoch"] = [int(e) for e in history.get("epoch", [])]
+    for column in ("epoch", "reseeded"):
+        history[column] = [int(e) for e in history.get(column, [])]
     return int(arrays["epoch"]), history
 
 
