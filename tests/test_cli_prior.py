@@ -154,3 +154,11 @@ def test_fit_prior_bad_input_one_line(run, tmp_path, capsys, argv, word):
     (tmp_path / "vae" / "config.json").write_text(json.dumps({"dataset": "sprites"}))
     argv = [a.replace("{run}", str(run)).replace("{tmp}", str(tmp_path)) for a in argv]
     one_line_error(*main(argv, capsys)[::2], word)
+
+
+def test_fit_prior_help_fits_100_columns(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "100")
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["fit-prior", "-h"])
+    lines = capsys.readouterr().out.splitlines()
+    assert exc.value.code == 0 and max(len(line) for line in lines) <= 100
