@@ -88,23 +88,25 @@ def jacobian_logdet(step, z, h=1e-5):
     return sign, lnabs, bound
 
 
-def check_backward(forward, backward, inputs, dout, names):
+def check_backward(forward, backward, inputs, dout, names, exposure=None):
     """backward(dout, cache) against central differences and the complex step of
     L = sum(forward(*inputs)[0] * dout), every input, every coordinate, in float64.
 
     Like ``vae_np.testing.assert_backward`` (same step h = 1e-6 max(1, |x|), same tolerance 1e-6,
     same truncation estimate |n(2h) - n(h)|, same rounding floor 16 eps sum|out * dout| / span,
-    same complex-step bound), plus the measured rounding noise of the quotient: the flow ops round
-    intermediates that L does not show (a = w.z + b of size 64 moved by 5e-10; w.u_hat summed from
-    terms of size 100 down to -1), whose noise can exceed the floor that sum|out * dout| sets. The
-    quotient at five steps h (1 + k 1e-3), k = -2..2, differs by that noise and not by the
-    gradient (a wrong backward is off by the same amount at all five), so 4 x their spread is
-    added. Raises AssertionError naming the input and coordinate."""
+    same complex-step bound), plus the rounding of intermediates that L does not show: a = w.z + b
+    of size 33 moved by 2e-22 (a flips by one ulp) or w.u_hat summed from terms of size 100 down to
+    -1 change L by |dL/dv| eps |v|, above the floor sum|out * dout| sets when L is e^-66 small.
+    ``exposure(*inputs, dout)`` gives per row sum_v |dL/dv| |v| over such intermediates v, and
+    4 eps exposure / span is added; so is 4 x the spread of the quotient over five steps
+    h (1 + k 1e-3), k = -2..2 (noise differs between them, a wrong gradient does not). Every input
+    has rows first. Raises AssertionError naming the input and coordinate."""
     xs = [np.array(v, dtype=np.float64) for v in inputs]
     dout = np.array(dout, dtype=np.float64)
     before, dout_before = [x.copy() for x in xs], dout.copy()
     out, cache = forward(*xs)
     floor_terms = float(np.sum(np.abs(np.asarray(out) * dout)))
+    rows = np.zeros(len(xs[0])) if exposure is None else np.asarray(exposure(*xs, dout))
     grads = backward(dout, cache)
     grads = list(grads) if isinstance(grads, (tuple, list)) else [grads]
     assert len(grads) == len(xs), f"backward returned {len(grads)} gradients for {len(xs)}"
@@ -122,7 +124,8 @@ def check_backward(forward, backward, inputs, dout, names):
             spread = np.ptp([q[0] for q in quotients])
             n2 = difference_quotient(L, probe, j, 2 * h)[0]
             bound = (1e-6 * (abs(g.flat[j]) + abs(n)) + abs(n2 - n)
-                     + 16 * (EPS * floor_terms + SUBNORMAL) / span + 4 * spread)
+                     + 16 * (EPS * floor_terms + SUBNORMAL) / span + 4 * spread
+                     + 4 * EPS * rows[np.unravel_index(j, x.shape)[0]] / span)
             assert abs(g.flat[j] - n) <= bound, (
                 f"{names[i]}[{np.unravel_index(j, x.shape)}]: analytic {g.flat[j]!r}, central "
                 f"difference {n!r}, allowed {bound:.3g}")
@@ -142,3 +145,50 @@ def check_backward(forward, backward, inputs, dout, names):
     for name, x, old in zip(names, xs, before):
         assert np.array_equal(x, old), f"{name} was modified in place"
     assert np.array_equal(dout, dout_before), "backward modified dout in place"
+
+
+def sech2_ref(a):
+    e = np.exp(-2 * np.abs(a))
+    return 4 * e / (1 + e) ** 2
+
+
+def planar_exposure(z, u_hat, w, b, dout):
+    """Per row |dL/da| (sum|w z| + |b|) + |dL/d w.u_hat| sum|w u_hat| for L = f.df + logdet dl,
+    by the textbook formulas: dL/da = (df.u_hat) tanh' + dl w.u_hat tanh'' / det,
+    dL/d(w.u_hat) = dl tanh' / det."""
+    a = np.sum(w * z, 1) + b
+    t, s, wuh = np.tanh(a), sech2_ref(a), np.sum(w * u_hat, 1)
+    det = 1 + s * wuh
+    df, dl = dout[:, :-1], dout[:, -1]
+    dl_da = np.sum(df * u_hat, 1) * s + dl * wuh * (-2 * t * s) / det
+    return (np.abs(dl_da) * (np.sum(np.abs(w * z), 1) + np.abs(b))
+            + np.abs(dl * s / det) * np.sum(np.abs(w * u_hat), 1))
+
+
+def chain_exposure(kind, z0, *raws_and_dout):
+    """planar_exposure of every planar step of the chain, dL/da_l by the complex step of L in
+    b_l (a_l = w_l.z + b_l: the same derivative), dL/d(w.u_hat)_l = dl tanh'_l / det_l (w.u_hat
+    enters only the step's logdet, which enters L with the weight dl). 0 for radial chains."""
+    *raws, dout = raws_and_dout
+    N, D = z0.shape
+    if kind != "planar":
+        return np.zeros(N)
+    from vae_np import flow_chain
+    total, z = np.zeros(N), z0
+
+    def L(rs):
+        zs, lds, _ = flow_chain.chain_forward(kind, z0, rs)
+        return np.concatenate([zs[-1], np.sum(lds, axis=0)[:, None]], 1) * dout
+    for l, raw in enumerate(raws):
+        u, w, b = raw[:, :D], raw[:, D:2 * D], raw[:, 2 * D]
+        ww, wu = np.sum(w * w, 1), np.sum(w * u, 1)
+        u_hat = u + ((softplus_ref(wu) - 1 - wu) / ww)[:, None] * w
+        moved = [r.astype(np.complex128) for r in raws]
+        moved[l][:, 2 * D] += 1e-20j
+        dl_da = np.sum(np.imag(L(moved)), 1) / 1e-20
+        a = np.sum(w * z, 1) + b
+        s, wuh = sech2_ref(a), np.sum(w * u_hat, 1)
+        total += (np.abs(dl_da) * (np.sum(np.abs(w * z), 1) + np.abs(b))
+                  + np.abs(dout[:, -1] * s / (1 + s * wuh)) * np.sum(np.abs(w * u_hat), 1))
+        z = z + u_hat * np.tanh(a)[:, None]
+    return total

@@ -1,21 +1,21 @@
 """The gradients of the flow ops (vae_np.ops.flows) and the flow chain (vae_np.flow_chain), bad
 input and mutation, in float64.
 
-``check_backward`` (tests/_flow_helpers.py: ``vae_np.testing.assert_backward``'s checks plus the
-measured rounding noise of intermediates such as w.u_hat) compares each backward with central
-differences and with the complex step (exact to rounding), for drawn N, D in 1..6 and raw
-parameters up to |50|. The ops output (f, logdet),
-stacked as one (N, D + 1) array whose last column is logdet; a drawn mask checks the
-log-determinant's gradient alone, f's alone, or both. A planted public bug, a planar backward
-without the tanh'' term, must fail both checks. (The properties are in tests/test_flow_properties.py.)
+``check_backward`` (tests/_flow_helpers.py: ``vae_np.testing.assert_backward``'s checks plus
+the rounding of intermediates such as w.u_hat) compares each backward with central differences
+and with the complex step (exact to rounding), for drawn N, D in 1..6 and raw parameters up to
+|50|. The ops output (f, logdet), stacked as one (N, D + 1) array whose last column is logdet; a
+drawn mask checks the log-determinant's gradient alone, f's alone, or both. A planted public bug,
+a planar backward without the tanh'' term, must fail both checks. (The properties are in
+tests/test_flow_properties.py.)
 """
 import numpy as np
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from _flow_helpers import (DIMS, RAW, ROWS, check_backward, draw_dout, planar_det_ref, stacked,
-                           well_conditioned)
+from _flow_helpers import (DIMS, RAW, ROWS, chain_exposure, check_backward, draw_dout,
+                           planar_det_ref, planar_exposure, stacked, well_conditioned)
 from strategies import arrays, assert_unchanged, snapshot
 from vae_np import flow_chain
 from vae_np.ops import flows
@@ -41,7 +41,7 @@ def test_planar_gradients_including_logdet(data, N, D):
     u_hat, _ = flows.planar_u_hat_forward(u, w)
     assume(np.all(planar_det_ref(z, u_hat, w, b) >= 1e-3))    # away from a singular step
     check_backward(*stacked(flows.planar_forward, flows.planar_backward), (z, u_hat, w, b),
-                   draw_dout(data, N, D), ["z", "u_hat", "w", "b"])
+                   draw_dout(data, N, D), ["z", "u_hat", "w", "b"], exposure=planar_exposure)
 
 
 @given(data=st.data(), N=ROWS)
@@ -88,7 +88,8 @@ def test_chain_gradients(data, kind, N, D, L):
     raws = [data.draw(arrays((N, P), elements=RAW)) for _ in range(L)]
     assume(well_conditioned(kind, z0, raws))
     check_backward(*chain_pair(kind), (z0, *raws), draw_dout(data, N, D),
-                   ["z0"] + [f"raws[{l}]" for l in range(L)])
+                   ["z0"] + [f"raws[{l}]" for l in range(L)],
+                   exposure=lambda *a: chain_exposure(kind, *a))
 
 
 # --------------------------------------------------------------------------- planted gradient bug
@@ -173,6 +174,29 @@ def test_zero_length_chain_is_the_identity():
     assert len(zs) == 1 and zs[0] is z0 and logdets == []
     dz0, draws = flow_chain.chain_backward(np.ones((3, 2)), np.ones(3), caches)
     assert np.array_equal(dz0, np.ones((3, 2))) and draws == []
+
+
+def test_an_intermediate_flipping_by_one_ulp_is_noise_not_a_wrong_gradient():
+    """Found by hypothesis: w_0 = 2.2e-16, a = 33 + 3.6e-15 sits at half an ulp of 33, and z_0
+    moved by 1e-6 flips a by one ulp: the quotient of a logdet of size 3e-29 is then 2e-37 where
+    the gradient is 1e-44. Without the exposure |dL/da| |a| this fails; with it the correct
+    backward passes and a w gradient 1 + 1e-3 times the true one still fails."""
+    z = np.array([[5.96046448e-08, 5.96046448e-08, 3.0, 5.96046448e-08]])
+    w = np.array([[2.22044605e-16, 5.96046448e-08, 11.0, 0.0]])
+    u_hat, _ = flows.planar_u_hat_forward(np.zeros((1, 4)), w)
+    dout, args = np.array([[0.0, 0.0, 0.0, 0.0, 1.0]]), (z, u_hat, w, np.zeros(1))
+    with pytest.raises(AssertionError, match=r"^z\["):
+        check_backward(*stacked(flows.planar_forward, flows.planar_backward), args, dout,
+                       ["z", "u_hat", "w", "b"])
+    check_backward(*stacked(flows.planar_forward, flows.planar_backward), args, dout,
+                   ["z", "u_hat", "w", "b"], exposure=planar_exposure)
+
+    def off(df, dlogdet, cache):
+        dz, du_hat, dw, db = flows.planar_backward(df, dlogdet, cache)
+        return dz, du_hat, dw * (1 + 1e-3), db
+    with pytest.raises(AssertionError, match=r"^w\["):
+        check_backward(*stacked(flows.planar_forward, off), args, dout, ["z", "u_hat", "w", "b"],
+                       exposure=planar_exposure)
 
 
 def test_rounding_of_intermediates_is_noise_not_a_wrong_gradient():
