@@ -142,3 +142,18 @@ def test_bound_at_other_codes_fails_the_identity():
     recon, prior_nll = model.nll_given_codes(X, shifted), -prior.log_prob(shifted)
     result = VQBound(recon + prior_nll, recon, prior_nll, codes)
     assert bound_errors(model, prior, X, result)[1] > 1e-3
+
+
+def test_early_stopping_keeps_the_epoch_of_lowest_validation_nll():
+    """40 uniform code vectors and a 64-unit MADE: it memorises them, the held-out -ln prior
+    rises after epoch 1, and the prior must end with epoch 1's parameters (not the last)."""
+    rng = np.random.default_rng(0)
+    train, valid = rng.integers(0, 4, (40, 3)), rng.integers(0, 4, (200, 3))
+    prior = MADEPrior(3, 4, hidden=(64,), seed=0)
+    history = fit_prior(prior, train, Adam(lr=1e-2), epochs=6, batch_size=10,
+                        rng=np.random.default_rng(1), codes_valid=valid)
+    valid_nll = [row["valid_nll"] for row in history]
+    assert valid_nll[-1] > min(valid_nll) + 0.1                # it did overfit
+    np.testing.assert_allclose(-np.mean(prior.log_prob(valid)), min(valid_nll), rtol=1e-12)
+    assert [row["best"] for row in history] == [v == min(valid_nll[:i + 1])
+                                                for i, v in enumerate(valid_nll)]

@@ -44,6 +44,9 @@ def register(subparsers):
     p.add_argument("--dtype", choices=("float32", "float64"), default="float32")
     p.add_argument("--limit", type=INT,
                    help="use the first N training and test images (default: the run's --limit)")
+    p.add_argument("--no-early-stopping", action="store_true",
+                   help="keep the last epoch (default: the epoch of lowest -ln prior on the "
+                        "validation split, when the data set has one)")
     p.add_argument("--no-figures", action="store_true", help="do not draw figures/*.png")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     p.set_defaults(func=run_fit_prior)
@@ -76,6 +79,9 @@ def run_fit_prior(args) -> int:
                       dtype=np.dtype(args.dtype))
     start = time.perf_counter()
     codes, codes_test = encode_all(model, x_train), encode_all(model, x_test)
+    codes_valid = None
+    if getattr(dataset, "x_valid", None) is not None and not args.no_early_stopping:
+        codes_valid = encode_all(model, evaluation_set(dataset, "valid", limit))
     uniform = model.n_latents * np.log(model.codebook_size)
     print(f"fitting {prior} to the codes of {len(codes)} {dataset.name} training images "
           f"(run {args.run_dir}, epoch {epoch}); a uniform prior is M ln K = {uniform:.2f} nats")
@@ -83,8 +89,11 @@ def run_fit_prior(args) -> int:
     def report(event):
         if event["kind"] == "epoch" and not args.quiet:
             progress.close()
+            valid = ("" if event["valid_nll"] is None else
+                     f"  valid {event['valid_nll']:.3f}{' (best)' if event['best'] else ''}")
             print(f"epoch {event['epoch']}/{args.epochs}  -ln prior: train {event['train_nll']:.3f}"
-                  f"  test {event['test_nll']:.3f} nats  {event['seconds']:.1f} s", flush=True)
+                  f"{valid}  test {event['test_nll']:.3f} nats  {event['seconds']:.1f} s",
+                  flush=True)
         elif event["kind"] == "step":
             if event["step"] == 1:
                 progress.epoch = event["epoch"]
@@ -92,11 +101,16 @@ def run_fit_prior(args) -> int:
 
     progress = Progress(1, args.epochs, quiet=args.quiet)
     history = fit_prior(prior, codes, Adam(lr=args.lr), args.epochs, args.batch_size,
-                        np.random.default_rng([args.seed, PRIOR_STREAM]), report, codes_test)
+                        np.random.default_rng([args.seed, PRIOR_STREAM]), report, codes_test,
+                        codes_valid)
+    kept = [row["epoch"] for row in history if row["best"]][-1]
     info = dict(fit=dict(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                         seed=args.seed, limit=limit, n_codes=len(codes), vq_epoch=epoch),
+                         seed=args.seed, limit=limit, n_codes=len(codes), vq_epoch=epoch,
+                         early_stopping=codes_valid is not None, kept_epoch=kept),
                 history=history)
     paths = save_prior(args.run_dir, prior, info)
+    print(f"kept the parameters of epoch {kept}"
+          + (" (lowest -ln prior on the validation codes)" if codes_valid is not None else ""))
     print(f"wrote {paths[0]} and {paths[1]}  ({time.perf_counter() - start:.1f} s)")
     if not args.no_figures:
         _prior_figures(args, model, prior, codes, dataset.image_shape)
