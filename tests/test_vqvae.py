@@ -122,7 +122,8 @@ def test_each_term_of_dz_e_against_central_differences():
                     f_terms=s.f_terms(), what="dz_e, decoder term")
     assert_fd_close(t.terms["commitment"], central_difference(commitment, z_base),
                     f_terms=s.f_terms(), what="dz_e, commitment term")
-    np.testing.assert_array_equal(t.grads["z_e"], t.terms["straight_through"] + t.terms["commitment"])
+    np.testing.assert_array_equal(t.grads["z_e"],
+                                  t.terms["straight_through"] + t.terms["commitment"])
 
 
 def test_codebook_term_alone_moves_the_codebook():

@@ -1,4 +1,5 @@
-"""Training the VQ-VAE: shuffled mini-batches, the codebook's health per epoch, dead codes re-seeded.
+"""Training the VQ-VAE: shuffled mini-batches, the codebook's health per epoch, dead codes
+re-seeded.
 
 Per epoch the history records the surrogate loss and its three terms, and two measures of the
 codebook's use over all the epoch's code assignments (counts n_k, frequencies p_k = n_k / sum n):
