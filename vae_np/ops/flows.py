@@ -60,8 +60,10 @@ def _check_positive_argument(where, what, value):
 
 
 def _positive_side(x):
-    """+1 where Re x >= 0, else -1: a constant on each side, so x * side is analytic in x."""
-    return np.where(np.real(x) >= 0, 1.0, -1.0)
+    """+1 where Re x >= 0, else -1 (in x's real dtype, so float32 stays float32): a constant on
+    each side, so x * side is analytic in x."""
+    real = np.real(x)
+    return np.where(real >= 0, 1, -1).astype(real.dtype, copy=False)
 
 
 def _softplus(x):
