@@ -2,13 +2,16 @@
 amortized flow of L = 10 and L = 40 steps, batch 100, the ELBO with its Monte Carlo KL, Adam),
 vae_np beside the same model in PyTorch when torch is installed.
 
-    python benchmarks/bench_flow_step.py [--steps 20] [--rounds 5] [--lengths 10 40] [--json]
+    python benchmarks/bench_flow_step.py [--steps 20] [--rounds 5] [--lengths 10 40] [--threads N]
+                                         [--json]
 
 Both sides compute, per example, z_0 = mu + sigma eps, L planar steps with the invertibility
 reparameterization u_hat, the log-determinants, and loss = mean_b [nll + ln q_0(z_0) -
 sum_l logdet_l - ln p(z_L)]; the flow's raw parameters come from one dense head of width
 L (2 Z + 1). The two libraries alternate in rounds of ``--steps`` steps (after a warm-up round
-each); the figure to quote is the median over rounds of the ratio vae_np / PyTorch.
+each); the figure to quote is the median over rounds of the ratio vae_np / PyTorch. On a loaded
+machine run it with OPENBLAS_NUM_THREADS=1 and --threads 1: PyTorch's two threads stalled on an
+oversubscribed machine (3.5 s a step at L = 40 in one such run) and measured the load, not the step.
 """
 from __future__ import annotations
 
@@ -42,14 +45,14 @@ def numpy_steps(X, length):
     return run
 
 
-def torch_steps(X, length):
+def torch_steps(X, length, threads):
     """The same model and loss in PyTorch (autograd), or None without torch."""
     try:
         import torch
     except ImportError:
         return None
     torch.manual_seed(0)
-    torch.set_num_threads(os.cpu_count() or 1)
+    torch.set_num_threads(threads)
     nn, F = torch.nn, torch.nn.functional
     enc = nn.Sequential(nn.Linear(D, H), nn.ReLU())
     mu_head, logvar_head = nn.Linear(H, Z), nn.Linear(H, Z)
@@ -95,13 +98,16 @@ def main(argv=None):
     parser.add_argument("--steps", type=positive_int, default=20, help="steps per round")
     parser.add_argument("--rounds", type=positive_int, default=5)
     parser.add_argument("--lengths", type=positive_int, nargs="+", default=[10, 40])
+    parser.add_argument("--threads", type=positive_int, default=os.cpu_count() or 1,
+                        help="PyTorch threads (set OPENBLAS_NUM_THREADS to match for NumPy)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     rng = np.random.default_rng(0)
     X = (rng.random((2000, D)) < 0.2).astype(np.float32)      # binary, MNIST-shaped
     results = {}
     for length in args.lengths:
-        runners = {"vae_np": numpy_steps(X, length), "pytorch": torch_steps(X, length)}
+        runners = {"vae_np": numpy_steps(X, length),
+                   "pytorch": torch_steps(X, length, args.threads)}
         runners = {name: run for name, run in runners.items() if run is not None}
         ms = {name: [] for name in runners}
         for name, run in runners.items():
@@ -119,7 +125,8 @@ def main(argv=None):
     if args.json:
         emit(dict(blas=blas_info(), **results), True)
         return
-    print(f"planar-flow VAE step, 784-400-40 relu, batch {B}, float32, ELBO; {blas_info()}")
+    print(f"planar-flow VAE step, 784-400-40 relu, batch {B}, float32, ELBO; {blas_info()}; "
+          f"PyTorch threads {args.threads}")
     if not any("pytorch_ms" in row for row in results.values()):
         print("torch is not installed (pip install -e '.[bench]'): vae_np figures alone")
     for key, row in results.items():

@@ -144,8 +144,8 @@ class FlowPosterior:
         for l in range(1, L + 1):
             (_, z_next), (logdet,), step_caches = flow_chain.chain_forward(
                 self.kind, z.reshape(K * B, Z), [rows[:, (l - 1) * P:l * P]])
-            z = trace.record(f"z_{l}", z_next.reshape(K, B, Z), f"z_{l} = f_{l}(z_{l - 1})   ({self.kind})",
-                             step_caches)
+            z = trace.record(f"z_{l}", z_next.reshape(K, B, Z),
+                             f"z_{l} = f_{l}(z_{l - 1})   ({self.kind})", step_caches)
             logdets.append(trace.record(f"logdet_{l}", logdet.reshape(K, B),
                                         f"logdet_{l} = ln |det df_{l}/dz_{l - 1}|"))
             zs.append(z)
