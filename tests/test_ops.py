@@ -260,3 +260,22 @@ def test_gaussian_learned_sigma_min_bounds_the_likelihood():
     x = np.zeros((1, 1))
     nll, _ = ops.gaussian_learned_nll_forward(x, np.full((1, 1), -700.0), x, sigma_min=0.1)
     np.testing.assert_allclose(nll, np.log(0.1) + 0.5 * LN_2PI, rtol=1e-12)
+
+
+# --------------------------------------------------------------------------- in-place fast paths
+@pytest.mark.parametrize("shape", [(), (3,), (2, 5)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.complex128])
+def test_in_place_paths_equal_the_formulas_for_every_shape_and_dtype(shape, dtype):
+    """sigmoid and tanh_backward compute in one work array for real float arrays of rank >= 1;
+    0-d arrays (NumPy returns scalars there), complex input and a wider dy take the plain formula.
+    Every case must give the formula's value bit for bit and leave the inputs untouched."""
+    rng = np.random.default_rng(7)
+    x = (rng.standard_normal(shape) * 30).astype(dtype)
+    y = np.tanh(x)
+    dy = rng.standard_normal(shape).astype(np.float64)      # wider than float32: no in-place
+    x0, y0, dy0 = x.copy(), y.copy(), dy.copy()
+    with np.errstate(over="ignore"):
+        expected_sigmoid = 1 / (1 + np.exp(-x))
+    assert np.array_equal(ops.sigmoid(x), expected_sigmoid)
+    assert np.array_equal(ops.tanh_backward(dy, y), dy * (1 - y * y))
+    assert np.array_equal(x, x0) and np.array_equal(y, y0) and np.array_equal(dy, dy0)

@@ -24,7 +24,7 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
     For x below about -88 (float32) or -709 (float64) e^-x overflows to inf and the result is 0,
     which is also the correctly rounded value of sigmoid(x) there; that overflow is silenced.
     """
-    if not (isinstance(x, np.ndarray) and x.dtype.kind == "f"):
+    if not (isinstance(x, np.ndarray) and x.dtype.kind == "f" and x.ndim):   # 0-d: scalars
         with np.errstate(over="ignore"):
             return 1 / (1 + np.exp(-x))
     # The same arithmetic in one work array: on the K x B x D logits of an IWAE step each fresh
@@ -71,10 +71,10 @@ def tanh_forward(x):
 def tanh_backward(dy, y):
     """dx = dy * (1 - y^2)."""
     _check_shape("tanh_backward", "dy", dy, y.shape)
+    if not np.ndim(y) or np.result_type(y, dy) != np.result_type(y):
+        return dy * (1 - y * y)    # 0-d, or a dy (complex, wider) the product cannot be kept in
     dx = y * y
     np.subtract(1, dx, out=dx)
-    if dx.dtype != np.result_type(dx, dy):     # e.g. a complex dy: no in-place product
-        return dy * dx
     dx *= dy                       # in place: one temporary instead of three
     return dx
 
