@@ -142,7 +142,9 @@ def code_usage_histogram(path, codes, sampled, codebook_size):
         ax.bar(k + offset, counts / counts.sum(), width=0.4, label=label)
     ax.set_xlabel("code index")
     ax.set_ylabel("frequency over all positions")
+    ax.set_title("code usage: training set's codes and the learned prior's samples")
     ax.legend()
+    fig.subplots_adjust(bottom=0.17)                     # room for the x label
     return figures._save(fig, path)
 
 
@@ -150,7 +152,7 @@ def code_usage_histogram(path, codes, sampled, codebook_size):
 def run_evaluate_vq(args) -> int:
     """``evaluate RUN_DIR`` for a VQ-VAE run: the bound on the test set (needs fit-prior first,
     unless --no-bound), reconstruction -ln p(x|c(x)), codebook usage and perplexity."""
-    model, config, epoch = _load(args, dtype=np.float64)
+    model, config, epoch = _load(args, dtype=np.dtype(getattr(args, "dtype", "float64")))
     prior = None if getattr(args, "no_bound", False) else load_prior(args.run_dir)[0]
     dataset = load_data(config, args)
     x = evaluation_set(dataset, "test", args.limit)
