@@ -104,3 +104,12 @@ for _kind, _word, _argv in [
 ]:
     cli("reconstruct", _kind, _word, *_argv)
 
+for _kind, _word, _argv in [
+    ("file", "run directory", ("{tmp}/no-run",)),
+    ("file", "config.json", ("{tmp}",)),
+    ("int range", "--epochs", ("{tmp}", "--epochs", "0")),
+    ("int range", "--hidden", ("{tmp}", "--hidden", "0")),
+    ("range", "--lr", ("{tmp}", "--lr", "0")),
+    ("unknown name", "--dtype", ("{tmp}", "--dtype", "float16")),
+]:
+    cli("fit-prior", _kind, _word, *_argv)
