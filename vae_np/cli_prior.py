@@ -23,7 +23,8 @@ from .evaluate import evaluation_set
 from .made import MADEPrior
 from .optim import Adam
 from .progress import Progress
-from .vq_prior import code_usage, encode_all, fit_prior, load_prior, save_prior, vq_bound
+from .vq_prior import (check_pair, code_usage, encode_all, fit_prior, load_prior, save_prior,
+                       vq_bound)
 
 PRIOR_STREAM = 5     # default_rng([seed, 5]): the prior's shuffles, apart from cli_common's streams
 
@@ -193,6 +194,7 @@ def run_sample_vq(args) -> int:
     """``sample RUN_DIR``: codes drawn from the learned prior, decoded to the decoder's mean."""
     model, config, epoch = _load(args)
     prior, _ = load_prior(args.run_dir)
+    check_pair(model, prior)                    # a prior over other codes decodes nonsense
     shape = config.get("image_shape")
     if shape is None or int(np.prod(shape)) != model.x_dim:
         raise ValueError(f"{Path(args.run_dir) / runs.CONFIG_NAME}: image_shape {shape} does not "

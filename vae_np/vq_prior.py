@@ -26,6 +26,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from . import runs
 from ._validate import check_int, check_rng
 from .made import MADEPrior
 from .train import TrainingDivergedError
@@ -152,8 +153,10 @@ def save_prior(run_dir, prior, info=None):
     ``info``, e.g. fit settings and history). Returns the two paths."""
     run_dir = Path(run_dir)
     weights, meta = run_dir / PRIOR_WEIGHTS, run_dir / PRIOR_INFO
-    np.savez(weights, flat=prior.flat)
-    meta.write_text(json.dumps(dict(prior=prior.config(), **(info or {})), indent=1) + "\n")
+    with runs.atomic_open(weights, "wb") as f:       # a killed fit-prior leaves no half file
+        np.savez(f, flat=prior.flat)
+    with runs.atomic_open(meta, "w") as f:
+        f.write(json.dumps(dict(prior=prior.config(), **(info or {})), indent=1) + "\n")
     return weights, meta
 
 
@@ -170,8 +173,11 @@ def load_prior(run_dir):
         prior = MADEPrior(**info["prior"])
     except (ValueError, KeyError, TypeError) as exc:
         raise ValueError(f"{meta}: not a prior description written by fit-prior ({exc})") from None
-    with np.load(weights, allow_pickle=False) as f:
-        flat = f["flat"] if "flat" in f.files else None
+    try:                    # a truncated or foreign file: one ValueError naming it
+        flat = runs.load_checkpoint(weights).get("flat")
+    except ValueError:
+        raise ValueError(f"{weights}: corrupt or truncated, not a prior written by fit-prior; "
+                         f"run 'python -m vae_np fit-prior {run_dir}' again") from None
     if flat is None or flat.shape != prior.flat.shape:
         raise ValueError(f"{weights}: expected {prior.flat.size} parameters for {prior}, got "
                          f"{None if flat is None else flat.shape}")

@@ -1,0 +1,136 @@
+"""Checks added by the adversarial review of the VQ-VAE, the MADE prior and the bound: each one
+fails on a mutation that no earlier test caught (named in each docstring) and passes on the code.
+
+* the EMA state (N_i, m_i) must describe the codebook, e_i = m_i / N_i, after ``init_codebook``
+  and for every code ``reseed`` moves: otherwise the next ``ema_update`` pulls the code back
+  towards where it was before (a dead code is re-seeded and at once returns to its dead place);
+* ``load_prior`` on a truncated or foreign prior.npz: one ValueError naming the file (it was a
+  zipfile.BadZipFile traceback, or NumPy's words about pickles);
+* ``sample`` of a run whose prior is over other codes: one line, status 2 (it silently decoded
+  codes of a K = 64 prior with a K = 128 model).
+"""
+import json
+
+import numpy as np
+import pytest
+
+from vae_np import cli
+from vae_np.made import MADEPrior
+from vae_np.vq_prior import load_prior, save_prior
+from vae_np.vqvae import VQVAE
+
+M, D, K = 3, 2, 6
+
+
+def ema_model(seed=0):
+    model = VQVAE(12, hidden=(7,), n_latents=M, code_dim=D, codebook_size=K,
+                  codebook_update="ema", seed=seed)
+    x = (np.random.default_rng(seed).random((20, 12)) < 0.4).astype(np.float64)
+    return model, x
+
+
+def assert_ema_describes_the_codebook(model, which):
+    """N_i = 1 and m_i = e_i for the codes ``which`` (so m_i / N_i = e_i exactly)."""
+    np.testing.assert_array_equal(model.ema_count[which], 1.0)
+    np.testing.assert_array_equal(model.ema_sum[which], model.codebook[which])
+
+
+def test_init_codebook_restarts_the_ema_state():
+    """Mutation: ``init_codebook`` without ``reset_ema`` (m_i stays at the random init)."""
+    model, x = ema_model()
+    model.ema_update(model.encode(x), model.encode_codes(x))      # state away from N = 1
+    model.init_codebook(x, np.random.default_rng(1))
+    assert_ema_describes_the_codebook(model, np.arange(K))
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_reseeded_codes_restart_their_ema_state_and_stay_put(seed):
+    """Mutations: ``reseed`` leaving m_i (the code's old sum), or setting N_i to another value.
+    After the re-seed an EMA step in which the code is unused must leave it where it was put,
+    up to the Laplace smoothing: e_i = gamma m_i / N~_i with N~_i = (gamma N_i + eps) n / (n +
+    K eps) -- written out here, not taken from ``ema_update``."""
+    model, x = ema_model(seed)
+    rng = np.random.default_rng(seed + 5)
+    model.init_codebook(x, rng)
+    model.ema_update(model.encode(x), model.encode_codes(x))
+    z_e = model.encode(x)
+    dead = np.array([1, 4])
+    model.reseed(dead, z_e, rng)
+    assert_ema_describes_the_codebook(model, dead)
+    placed = model.codebook[dead].copy()
+    # one EMA step with codes that avoid the re-seeded ones
+    codes = np.where(np.isin(model.encode_codes(x), dead), 0, model.encode_codes(x))
+    gamma, eps = model.ema_decay, model.ema_eps
+    n = gamma * model.ema_count.sum() + (1 - gamma) * codes.size
+    smoothed = (gamma * 1.0 + eps) / (n + K * eps) * n
+    model.ema_update(z_e, codes)
+    np.testing.assert_allclose(model.codebook[dead], gamma * placed / smoothed, rtol=1e-12)
+    # the code stays within the smoothing's 1e-4 of where it was put, not near its old place
+    np.testing.assert_allclose(model.codebook[dead], placed, rtol=1e-3, atol=1e-6)
+
+
+# --------------------------------------------------------------------------- the prior's files
+def saved_prior(tmp_path):
+    prior = MADEPrior(M, K, hidden=(5,), seed=0)
+    save_prior(tmp_path, prior, dict(fit=dict(epochs=1)))
+    assert not [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+    return prior
+
+
+@pytest.mark.parametrize("damage", ["truncated", "text", "empty"])
+def test_a_damaged_prior_npz_is_one_value_error_naming_it(tmp_path, damage):
+    saved_prior(tmp_path)
+    path = tmp_path / "prior.npz"
+    data = path.read_bytes()
+    path.write_bytes({"truncated": data[:len(data) // 2], "text": b"garbage\n",
+                      "empty": b""}[damage])
+    with pytest.raises(ValueError, match=r"prior\.npz: corrupt or truncated.*fit-prior"):
+        load_prior(tmp_path)
+
+
+def test_prior_npz_without_flat_is_refused(tmp_path):
+    saved_prior(tmp_path)
+    np.savez(tmp_path / "prior.npz", other=np.zeros(3))
+    with pytest.raises(ValueError, match=r"prior\.npz: expected \d+ parameters"):
+        load_prior(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def vq_run(tmp_path_factory):
+    run = tmp_path_factory.mktemp("vqb") / "run"
+    assert cli.main(["train", "--model", "vqvae", "--dataset", "sprites", "--limit", "60",
+                     "--epochs", "1", "--hidden", "8", "--n-latents", str(M), "--code-dim",
+                     str(D), "--codebook-size", str(K), "--no-figures", "-q",
+                     "--out", str(run)]) == 0
+    return run
+
+
+@pytest.mark.parametrize("m, k", [(M, K - 2), (M, K + 1), (M + 1, K)])
+def test_sample_refuses_a_prior_over_other_codes(vq_run, m, k, capsys, tmp_path):
+    """Mutation/defect: ``sample`` without ``check_pair`` decoded a K - 2 prior's codes."""
+    save_prior(vq_run, MADEPrior(m, k, hidden=(4,), seed=0), dict(fit={}))
+    capsys.readouterr()
+    status = cli.main(["sample", str(vq_run), "--n", "2", "--out", str(tmp_path / "s.png")])
+    err = capsys.readouterr().err.strip()
+    assert status == 2 and len(err.splitlines()) == 1, err
+    assert "prior must be over the model's codes" in err
+    assert not (tmp_path / "s.png").exists()
+    info = json.loads((vq_run / "prior.json").read_text())
+    assert info["prior"]["codebook_size"] == k
+
+
+# --------------------------------------------------------------------------- fit_vq's history
+def test_epoch_averages_weight_a_short_last_batch_by_its_size():
+    """Mutation: the epoch's totals weighted by ``batch_size`` rather than the batch's length
+    (100 examples in batches of 30: the last holds 10). The epoch's mean must be the
+    example-weighted mean of the step losses the callback reports."""
+    from vae_np.optim import Adam
+    from vae_np.vq_train import fit_vq
+    model, _ = ema_model(3)
+    X = (np.random.default_rng(3).random((100, 12)) < 0.4).astype(np.float64)
+    steps = []
+    h = fit_vq(model, X, Adam(1e-2), epochs=1, batch_size=30, rng=np.random.default_rng(0),
+               callback=lambda e: steps.append(e["loss"]) if e["kind"] == "step" else None)
+    sizes = np.array([30, 30, 30, 10])
+    assert len(steps) == 4
+    np.testing.assert_allclose(h["loss"][0], np.dot(sizes, steps) / 100, rtol=1e-12)
