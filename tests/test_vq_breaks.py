@@ -134,3 +134,120 @@ def test_epoch_averages_weight_a_short_last_batch_by_its_size():
     sizes = np.array([30, 30, 30, 10])
     assert len(steps) == 4
     np.testing.assert_allclose(h["loss"][0], np.dot(sizes, steps) / 100, rtol=1e-12)
+
+
+def test_reseeded_codes_are_encoder_outputs_of_the_epochs_last_batch():
+    """Mutation: re-seeding from encoder outputs of another batch (the first rows of X, under
+    the parameters after the last step). The module's rule: the epoch's last batch's z_e, which
+    the last step computed with the parameters from before it; every moved code must be one of
+    those vectors (to rounding), and re-seeding must leave the moved codes' EMA state at N = 1."""
+    from vae_np.optim import Adam
+    from vae_np.vq_train import fit_vq
+    X = (np.random.default_rng(4).random((90, 12)) < 0.3).astype(np.float64)
+    model = VQVAE(12, (8,), n_latents=2, code_dim=2, codebook_size=40)
+    saved = {}
+
+    def remember(event):
+        if event["kind"] == "step" and event["step"] == event["steps"] - 1:
+            saved["flat"] = model.flat.copy()        # the parameters the last step starts from
+        if event["kind"] == "step" and event["step"] == event["steps"]:
+            saved["codebook"] = model.codebook.copy()
+
+    h = fit_vq(model, X, Adam(1e-2), epochs=1, batch_size=30, rng=np.random.default_rng(2),
+               callback=remember)
+    moved = np.flatnonzero(np.any(model.codebook != saved["codebook"], axis=1))
+    assert len(moved) == h["reseeded"][0] > 0
+    after = model.flat.copy()
+    model.flat[...] = saved["flat"]
+    candidates = model.encode(X).reshape(-1, 2)
+    model.flat[...] = after
+    gap = np.abs(model.codebook[moved][:, None] - candidates[None]).max(-1).min(axis=1)
+    assert np.all(gap < 1e-12), gap
+    assert_ema_describes_the_codebook(model, moved)
+
+
+def test_a_checkpoint_of_another_model_is_refused(vq_run):
+    """Mutation: the comparison of the checkpoint's model with config.json skipping an entry
+    (beta). Every VQVAE argument but the seed changes what the parameters mean."""
+    from vae_np import runs
+    from vae_np.vq_runs import read_vq_config, restore_vq_checkpoint
+    config = read_vq_config(vq_run)
+    arrays = runs.load_checkpoint(vq_run / "checkpoint.npz")
+    for key, value in (("beta", 0.5), ("ema_decay", 0.9), ("code_dim", D), ("hidden", [8]),
+                       ("codebook_update", "ema"), ("likelihood", "bernoulli")):
+        changed = dict(config, vqvae=dict(config["vqvae"], **{key: value}))
+        model = VQVAE(**changed["vqvae"])
+        if changed["vqvae"] == config["vqvae"]:
+            restore_vq_checkpoint(arrays, changed, model)          # the same model: accepted
+            continue
+        with pytest.raises(ValueError, match=f"another model.*{key}"):
+            restore_vq_checkpoint(arrays, changed, model)
+    reseeded = dict(config, vqvae=dict(config["vqvae"], seed=7))
+    restore_vq_checkpoint(arrays, reseeded, VQVAE(**reseeded["vqvae"]))
+
+
+def test_history_records_the_schedules_lr_and_the_test_sets_numbers(tmp_path):
+    """Mutations: the learning rate of epoch e + 1 used in epoch e; the held-out -ln p(x|z_q)
+    divided by N + 1. Burda's schedule written out: epoch 1 at lr, epochs 2-4 at lr 10^(-1/7);
+    the test columns recomputed from the saved model one example at a time."""
+    from vae_np.cli_common import load_data
+    from vae_np.evaluate import evaluation_set
+    from vae_np.vq_runs import load_vq_run
+    out = tmp_path / "run"
+    assert cli.main(["train", "--model", "vqvae", "--dataset", "sprites", "--limit", "40",
+                     "--epochs", "2", "--hidden", "8", "--n-latents", str(M), "--code-dim",
+                     str(D), "--codebook-size", str(K), "--lr", "0.01", "--lr-schedule",
+                     "burda2016", "--no-figures", "-q", "--out", str(out)]) == 0
+    model, config, history = load_vq_run(out)
+    np.testing.assert_allclose(history["lr"], [0.01, 0.01 * 10 ** (-1 / 7)], rtol=1e-15)
+    x = evaluation_set(load_data(config, None), "test", 40)
+    nll = [model.nll_given_codes(x[i:i + 1], model.encode_codes(x[i:i + 1]))[0]
+           for i in range(len(x))]
+    np.testing.assert_allclose(history["test_recon"][-1], np.mean(nll), rtol=1e-5)
+    codes = model.encode_codes(x)
+    assert history["test_usage"][-1] == len(np.unique(codes)) / K
+
+
+def test_categorical_nll_of_huge_logits_is_finite_and_exact():
+    """Mutation: log_softmax without the max shift (exp(1000) overflows to inf, the nll to nan).
+    Two values with logits 1000 and 1000 + ln 3: -ln p(0) = ln 4, -ln p(1) = ln(4/3); the
+    gradient softmax - onehot is (1/4 - 1, 3/4) for code 0."""
+    from vae_np import ops
+    logits = np.array([[[1000.0, 1000.0 + np.log(3.0)]], [[-1000.0, -1000.0 + np.log(3.0)]]])
+    for codes, expected in (([[0], [0]], np.log(4.0)), ([[1], [1]], np.log(4.0 / 3.0))):
+        with np.errstate(all="raise"):
+            nll, cache = ops.categorical_nll_forward(logits, np.array(codes))
+            np.testing.assert_allclose(nll, [expected, expected], rtol=1e-13)
+    _, cache = ops.categorical_nll_forward(logits, np.array([[0], [0]]))
+    np.testing.assert_allclose(ops.categorical_nll_backward(np.ones(2), cache)[0, 0],
+                               [-0.75, 0.75], rtol=1e-13)
+
+
+@pytest.mark.parametrize("call, word", [
+    (lambda m: m.ema_update(np.zeros((2, M, D)), np.full((2, M), K)), "codes must be integer"),
+    (lambda m: m.ema_update(np.zeros((2, M, D)), np.zeros((2, M))), "codes must be integer"),
+    (lambda m: m.ema_update(np.zeros((2, M, D + 1)), np.zeros((2, M), int)), "z_e must have"),
+    (lambda m: m.ema_update(np.zeros((2, M, D)), np.zeros((2, M - 1), int)), "one code per"),
+    (lambda m: m.reseed([K], np.zeros((2, M, D)), np.random.default_rng(0)), "dead must be"),
+    (lambda m: m.reseed([-1], np.zeros((2, M, D)), np.random.default_rng(0)), "dead must be"),
+    (lambda m: m.reseed([1], np.zeros((2, M, D)), None), "rng must be"),
+    (lambda m: m.reseed([1], np.zeros((0, D)), np.random.default_rng(0)), "z_e must have"),
+])
+def test_ema_and_reseed_bad_input_is_a_value_error_naming_the_argument(call, word):
+    """Defect: these were NumPy broadcasting/IndexError/AttributeError messages, and a negative
+    dead index silently moved code K - 1."""
+    model, _ = ema_model()
+    before = model.flat.copy(), model.ema_count.copy(), model.ema_sum.copy()
+    with pytest.raises(ValueError, match=word):
+        call(model)
+    for a, b in zip(before, (model.flat, model.ema_count, model.ema_sum)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_bound_and_encode_all_of_no_examples_name_x():
+    from vae_np.vq_prior import encode_all, vq_bound
+    model, x = ema_model()
+    with pytest.raises(ValueError, match=r"X must be a \(N, x_dim\) array with N >= 1"):
+        encode_all(model, x[:0])
+    with pytest.raises(ValueError, match=r"X must be a \(N, x_dim\) array with N >= 1"):
+        vq_bound(model, MADEPrior(M, K, hidden=(3,)), x[:0])

@@ -46,8 +46,15 @@ class VQBound(NamedTuple):
 def encode_all(model, X, batch_size=ENCODE_BATCH):
     """c(x) for every row of X, (N, M) int64, in batches of ``batch_size``."""
     batch_size = check_int("batch_size", batch_size)
+    _check_rows(X)
     return np.concatenate([model.encode_codes(X[i:i + batch_size])
                            for i in range(0, len(X), batch_size)])
+
+
+def _check_rows(X):
+    if np.ndim(X) != 2 or len(X) == 0:
+        raise ValueError(f"X must be a (N, x_dim) array with N >= 1 examples, got shape "
+                         f"{np.shape(X)}")
 
 
 def check_pair(model, prior):
@@ -65,6 +72,7 @@ def vq_bound(model, prior, X, batch_size=ENCODE_BATCH) -> VQBound:
     docstring), with its two parts and the codes."""
     check_pair(model, prior)
     batch_size = check_int("batch_size", batch_size)
+    _check_rows(X)
     parts = []
     for i in range(0, len(X), batch_size):
         x = X[i:i + batch_size]

@@ -278,14 +278,33 @@ class VQVAE:
     def reseed(self, dead, z_e, rng):
         """Move the codes ``dead`` (int indices) onto encoder outputs drawn by ``rng`` from z_e
         (any shape (..., D)); their EMA state restarts at N_i = 1, m_i = e_i."""
-        dead = np.asarray(dead, dtype=np.int64)
+        rng = check_rng("rng", rng)
+        dead = self._code_indices("dead", dead)
         if dead.size == 0:
             return
-        z = np.asarray(z_e).reshape(-1, self.code_dim)
+        z = self._latent_vectors(z_e)
         pick = rng.choice(len(z), size=dead.size, replace=len(z) < dead.size)
         self.codebook[dead] = z[pick]
         self.ema_count[dead] = 1
         self.ema_sum[dead] = self.codebook[dead]
+
+    def _code_indices(self, name, codes):
+        """codes as a flat int64 array; ValueError naming ``name`` unless integers in [0, K)."""
+        codes = np.asarray(codes)
+        if codes.size and (not np.issubdtype(codes.dtype, np.integer) or codes.min() < 0
+                           or codes.max() >= self.codebook_size):
+            raise ValueError(f"{name} must be integer code indices in [0, "
+                             f"{self.codebook_size - 1}], got {codes.dtype} values "
+                             f"{codes.ravel()[:5].tolist()}...")
+        return codes.astype(np.int64).ravel()
+
+    def _latent_vectors(self, z_e):
+        """z_e (..., D) as (N, D) floats, N >= 1; ValueError naming z_e otherwise."""
+        z = np.asarray(z_e)
+        if z.ndim < 1 or z.shape[-1] != self.code_dim or z.size == 0:
+            raise ValueError(f"z_e must have shape (..., {self.code_dim}) with at least one "
+                             f"vector, got {z.shape}")
+        return z.reshape(-1, self.code_dim)
 
     def ema_update(self, z_e, codes):
         """One EMA step of the codebook from a batch's z_e (B, M, D) and codes (B, M):
@@ -297,8 +316,11 @@ class VQVAE:
         (Laplace smoothing keeps an unused code's N~_i > 0; the stored N_i is not smoothed.)
         """
         K, D, gamma = self.codebook_size, self.code_dim, self.ema_decay
-        codes = np.asarray(codes).ravel()
-        z = np.asarray(z_e).reshape(-1, D)
+        codes = self._code_indices("codes", codes)
+        z = self._latent_vectors(z_e)
+        if len(z) != codes.size:
+            raise ValueError(f"codes must hold one code per latent vector of z_e ({len(z)}), "
+                             f"got {codes.size}")
         counts = np.bincount(codes, minlength=K)                                  # n_i
         index = (codes[:, None] * D + np.arange(D)).ravel()
         sums = np.bincount(index, weights=z.ravel(), minlength=K * D).reshape(K, D)  # s_i
