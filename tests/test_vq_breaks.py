@@ -251,3 +251,38 @@ def test_bound_and_encode_all_of_no_examples_name_x():
         encode_all(model, x[:0])
     with pytest.raises(ValueError, match=r"X must be a \(N, x_dim\) array with N >= 1"):
         vq_bound(model, MADEPrior(M, K, hidden=(3,)), x[:0])
+
+
+@pytest.mark.parametrize("codes", [[[-1]], [[2]], [[0.0]]])
+def test_categorical_nll_refuses_codes_outside_the_values(codes):
+    """Mutation: the lower bound of the codes' check moved to -1 (a code -1 would index the last
+    value silently: put_along_axis wraps)."""
+    from vae_np import ops
+    with pytest.raises(ValueError, match=r"codes must be integers in \[0, 2\)"):
+        ops.categorical_nll_forward(np.zeros((1, 1, 2)), np.array(codes))
+
+
+def test_evaluate_in_float64_evaluates_the_prior_in_float64(vq_run, tmp_path, capsys):
+    """Defect: ``evaluate`` (float64 by default) rebuilt the model in float64 but left a prior
+    fitted in float32 (fit-prior's default) in float32, so -ln prior carried float32 rounding.
+    The reference: the same weights in a float64 MADEPrior, through vq_bound."""
+    import shutil
+    from vae_np.cli_common import load_data
+    from vae_np.evaluate import evaluation_set
+    from vae_np.vq_prior import vq_bound
+    from vae_np.vq_runs import load_vq_run
+    run = shutil.copytree(vq_run, tmp_path / "run")
+    prior32 = MADEPrior(M, K, hidden=(5,), seed=3, dtype=np.float32)
+    prior32.flat[:] *= 3                                   # logits far from uniform
+    save_prior(run, prior32, dict(fit={}))
+    capsys.readouterr()
+    assert cli.main(["evaluate", str(run), "--limit", "20", "--json", "-q"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["dtype"] == "float64"
+    model, config, _ = load_vq_run(run, dtype=np.float64)
+    prior64 = MADEPrior(M, K, hidden=(5,), seed=3, dtype=np.float64)
+    prior64.flat[:] = prior32.flat
+    x = evaluation_set(load_data(config, None), "test", 20)
+    expected = vq_bound(model, prior64, x)
+    np.testing.assert_allclose(result["prior_nll"], expected.prior_nll.mean(), rtol=1e-13)
+    np.testing.assert_allclose(result["bound"], expected.bound.mean(), rtol=1e-13)

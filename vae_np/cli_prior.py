@@ -153,15 +153,16 @@ def code_usage_histogram(path, codes, sampled, codebook_size):
 def run_evaluate_vq(args) -> int:
     """``evaluate RUN_DIR`` for a VQ-VAE run: the bound on the test set (needs fit-prior first,
     unless --no-bound), reconstruction -ln p(x|c(x)), codebook usage and perplexity."""
-    model, config, epoch = _load(args, dtype=np.dtype(getattr(args, "dtype", "float64")))
-    prior = None if getattr(args, "no_bound", False) else load_prior(args.run_dir)[0]
+    dtype = np.dtype(getattr(args, "dtype", "float64"))
+    model, config, epoch = _load(args, dtype=dtype)
+    prior = None if getattr(args, "no_bound", False) else load_prior(args.run_dir, dtype)[0]
     dataset = load_data(config, args)
     x = evaluation_set(dataset, "test", args.limit)
     start = time.perf_counter()
     codes = encode_all(model, x)
     used, perplexity, _ = code_usage(codes, model.codebook_size)
     result = dict(run=str(args.run_dir), epoch=epoch, dataset=dataset.name, n_examples=len(x),
-                  model="vqvae", codebook_size=model.codebook_size, usage=used,
+                  dtype=dtype.name, model="vqvae", codebook_size=model.codebook_size, usage=used,
                   perplexity=perplexity)
     if prior is None:
         result["recon"] = float(np.mean(model.nll_given_codes(x, codes)))

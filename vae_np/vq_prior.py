@@ -168,9 +168,10 @@ def save_prior(run_dir, prior, info=None):
     return weights, meta
 
 
-def load_prior(run_dir):
+def load_prior(run_dir, dtype=None):
     """(prior, info) from RUN_DIR/prior.npz and prior.json; FileNotFoundError naming the command
-    that writes them when absent, ValueError when they do not fit together."""
+    that writes them when absent, ValueError when they do not fit together. ``dtype`` (e.g.
+    float64) rebuilds the prior in another dtype than it was fitted in."""
     run_dir = Path(run_dir)
     weights, meta = run_dir / PRIOR_WEIGHTS, run_dir / PRIOR_INFO
     if not weights.is_file() or not meta.is_file():
@@ -178,7 +179,8 @@ def load_prior(run_dir):
                                 f" run 'python -m vae_np fit-prior {run_dir}' first")
     try:
         info = json.loads(meta.read_text())
-        prior = MADEPrior(**info["prior"])
+        prior = MADEPrior(**dict(info["prior"], **({} if dtype is None else
+                                                   dict(dtype=np.dtype(dtype).name))))
     except (ValueError, KeyError, TypeError) as exc:
         raise ValueError(f"{meta}: not a prior description written by fit-prior ({exc})") from None
     try:                    # a truncated or foreign file: one ValueError naming it
