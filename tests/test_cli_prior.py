@@ -86,7 +86,7 @@ def test_fit_prior_writes_prior_and_figures(run, capsys):
 def library_bound(run):
     """The bound by the library's own route: load run and prior, encode the first 50 test images."""
     model, config, _ = load_vq_run(run, dtype=np.float64)
-    prior, _ = load_prior(run)
+    prior, _ = load_prior(run, np.float64)         # evaluate's default dtype, for both
     x = evaluation_set(load_data(config, type("A", (), {"quiet": True})()), "test", 50)
     return vq_bound(model, prior, x)
 
