@@ -315,6 +315,7 @@ def test_flows_command_writes_the_table_and_figure(tmp_path, capsys):
     (["--kinds", "sylvester"], "--kinds: invalid choice: 'sylvester'"),
     (["--iterations", "-3"], "--iterations: must be >= 1"),
     (["--anneal", "1.5"], "--anneal must be a fraction in [0, 1], got 1.5"),
+    (["--samples", "1"], "--samples must be >= 2"),    # was "KL = 7.2 +- nan", NaN in the json
 ])
 def test_bad_command_input_is_a_one_line_error(tmp_path, capsys, argv, words):
     try:
@@ -335,6 +336,7 @@ def test_bad_command_input_is_a_one_line_error(tmp_path, capsys, argv, words):
     (lambda: flows2d.fit_flow_2d("1", "planar", 2, 5, 0), "rng must be a numpy"),
     (lambda: flows2d.fit_flow_2d("1", "planar", 2, 5, np.random.default_rng(), anneal=2),
      "anneal must be a fraction"),
+    (lambda: flows2d.mc_kl(None, np.random.default_rng(), n=1), "n must be an integer >= 2"),
 ])
 def test_bad_library_input_is_a_value_error(call, words):
     with pytest.raises(ValueError, match=words.replace("(", r"\(").replace(")", r"\)")):

@@ -179,6 +179,9 @@ def run_flows(args) -> int:
     args.lengths = sorted(set(args.lengths))
     if args.anneal > 1:
         raise ValueError(f"--anneal must be a fraction in [0, 1], got {args.anneal}")
+    if args.samples < 2:
+        raise ValueError(f"--samples must be >= 2 (the standard error of the KL needs two), got "
+                         f"{args.samples}")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     results, images = fit_all(args)

@@ -219,7 +219,9 @@ def sample(fit, n, rng, chunk=20000):
 def mc_kl(fit, rng, n=100_000):
     """KL(q_L || p) = E_q[ln q_L(z) + U(z)] + ln Z by Monte Carlo with n samples.
 
-    Returns (kl, se): the estimate and its standard error std(f) / sqrt(n)."""
+    Returns (kl, se): the estimate and its standard error std(f) / sqrt(n) (n >= 2: the sample
+    standard deviation of one sample is 0/0)."""
+    n = check_int("n", n, minimum=2)
     _, f = sample(fit, n, rng)
     return float(np.mean(f) + fit.log_z), float(np.std(f, ddof=1) / math.sqrt(f.size))
 
