@@ -286,3 +286,77 @@ def test_evaluate_in_float64_evaluates_the_prior_in_float64(vq_run, tmp_path, ca
     expected = vq_bound(model, prior64, x)
     np.testing.assert_allclose(result["prior_nll"], expected.prior_nll.mean(), rtol=1e-13)
     np.testing.assert_allclose(result["bound"], expected.bound.mean(), rtol=1e-13)
+    # the standard error of the mean bound: sample standard deviation (n - 1) over sqrt(n)
+    b = expected.bound
+    se = np.sqrt(np.sum((b - b.mean()) ** 2) / (len(b) - 1) / len(b))
+    np.testing.assert_allclose(result["bound_se"], se, rtol=1e-10)
+
+
+# --------------------------------------------------------------------------- MADE in chunks
+def plain_made_logits(prior, codes):
+    """The MADE's logits written out in NumPy: onehot -> relu(x (W * mask) + b) ... -> (B, M, K)."""
+    B, Mp, Kp = len(codes), prior.n_latents, prior.codebook_size
+    h = np.zeros((B, Mp * Kp))
+    h[np.arange(B)[:, None], np.arange(Mp) * Kp + codes] = 1.0
+    for i, name in enumerate(prior.names):
+        h = h @ (prior.params[name + ".W"] * prior.masks[i]) + prior.params[name + ".b"]
+        if name != "out":
+            h = np.maximum(h, 0.0)
+    return h.reshape(B, Mp, Kp)
+
+
+def test_log_prob_logits_and_sample_agree_across_chunks(monkeypatch):
+    """Mutations: the chunked loops of logits/log_prob evaluating the first chunk's codes for
+    every chunk (the CLI's test sets are smaller than CHUNK = 1024, so nothing noticed). With
+    CHUNK = 2 and 5 code vectors, logits and ln prior must be the plain NumPy forward's, and
+    sampling must give the same codes as with one chunk."""
+    from vae_np import made
+    prior = MADEPrior(M, K, hidden=(9,), seed=4)
+    prior.flat[:] *= 3
+    codes = np.random.default_rng(5).integers(0, K, size=(5, M))
+    whole = prior.sample(7, np.random.default_rng(6))
+    monkeypatch.setattr(made, "CHUNK", 2)
+    logits = plain_made_logits(prior, codes)
+    np.testing.assert_allclose(prior.logits(codes), logits, rtol=1e-12, atol=1e-12)
+    log_p = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    expected = np.take_along_axis(log_p, codes[..., None], axis=-1)[..., 0].sum(1)
+    np.testing.assert_allclose(prior.log_prob(codes), expected, rtol=1e-12)
+    np.testing.assert_array_equal(prior.sample(7, np.random.default_rng(6)), whole)
+
+
+# --------------------------------------------------------------------------- fit_prior, encode_all
+def test_fit_prior_train_nll_weights_the_short_batch_and_keeps_a_strict_best():
+    """Mutations: the epoch's train_nll weighting every batch by ``batch_size`` (20 codes in
+    batches of 8: the last holds 4); early stopping counting a validation NLL within 1e-3 of the
+    best as a new best. Training on all-0 codes and validating on all-1 codes with a tiny step
+    makes the validation NLL rise by ~1e-5 per epoch: only epoch 1 is best, and the prior must
+    end with epoch 1's parameters."""
+    from vae_np.optim import Adam
+    from vae_np.vq_prior import fit_prior
+    prior = MADEPrior(3, 4, hidden=(5,), seed=0)
+    train, valid = np.zeros((20, 3), int), np.ones((10, 3), int)
+    losses = []
+    history = fit_prior(prior, train, Adam(1e-6), 4, 8, np.random.default_rng(0),
+                        callback=lambda e: losses.append(e["loss"]) if e["kind"] == "step"
+                        else None, codes_valid=valid)
+    steps = np.array(losses).reshape(4, 3)
+    for row, epoch_losses in zip(history, steps):
+        np.testing.assert_allclose(row["train_nll"], np.dot([8, 8, 4], epoch_losses) / 20,
+                                   rtol=1e-12)
+    nll = [row["valid_nll"] for row in history]
+    assert np.all(np.diff(nll) > 0)                       # the set-up: it only gets worse
+    assert [row["best"] for row in history] == [True, False, False, False]
+    assert -np.mean(prior.log_prob(valid)) == nll[0]
+
+
+@pytest.mark.parametrize("n", [1, 6, 7, 8])
+def test_encode_all_covers_every_row(n):
+    """Mutation: the batch loop stopping one row short (it loses the last row when n = 1 mod the
+    batch size). Reference: each row's nearest codes by a brute-force argmin."""
+    from vae_np.vq_prior import encode_all
+    model, x = ema_model(2)
+    x = x[:n]
+    codes = encode_all(model, x, batch_size=3)
+    z = model.encode(x)
+    brute = np.argmin(((z[:, :, None] - model.codebook[None, None]) ** 2).sum(-1), axis=-1)
+    np.testing.assert_array_equal(codes, brute)
