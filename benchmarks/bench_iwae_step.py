@@ -2,12 +2,14 @@
 Bernoulli, Adam, batch 20) at K = 5 and K = 50 samples per example, vae_np beside the same model
 in PyTorch when torch is installed.
 
-    python benchmarks/bench_iwae_step.py [--steps 200] [--rounds 5] [--json]
+    python benchmarks/bench_iwae_step.py [--steps 200] [--rounds 5] [--threads N] [--json]
 
 The K samples of a batch go through each layer as one matrix product over K x B rows, and the
 log-sum-exp over K is one vectorised reduction: a step should cost about what K x B rows cost.
 The two libraries alternate in rounds of ``--steps`` steps (after a warm-up round each); the
-figure to quote is the median over rounds of the ratio vae_np / PyTorch.
+figure to quote is the median over rounds of the ratio vae_np / PyTorch. On a loaded machine run
+it with OPENBLAS_NUM_THREADS=1 and --threads 1: two libraries each spinning two BLAS threads on
+two busy cores measure the scheduler, not the step.
 """
 from __future__ import annotations
 
@@ -40,14 +42,14 @@ def numpy_steps(X, k):
     return run
 
 
-def torch_steps(X, k):
+def torch_steps(X, k, threads):
     """The same model and IWAE loss in PyTorch (autograd), or None without torch."""
     try:
         import torch
     except ImportError:
         return None
     torch.manual_seed(0)
-    torch.set_num_threads(os.cpu_count() or 1)
+    torch.set_num_threads(threads)
     nn = torch.nn
     enc = nn.Sequential(nn.Linear(D, H), nn.Tanh(), nn.Linear(H, H), nn.Tanh())
     mu_head, logvar_head = nn.Linear(H, Z), nn.Linear(H, Z)
@@ -86,13 +88,15 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=positive_int, default=200, help="steps per round")
     parser.add_argument("--rounds", type=positive_int, default=5)
+    parser.add_argument("--threads", type=positive_int, default=os.cpu_count() or 1,
+                        help="PyTorch threads (set OPENBLAS_NUM_THREADS to match for NumPy)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     rng = np.random.default_rng(0)
     X = (rng.random((2000, D)) < 0.2).astype(np.float32)      # binary, MNIST-shaped
     results = {}
     for k in (5, 50):
-        runners = {"vae_np": numpy_steps(X, k), "pytorch": torch_steps(X, k)}
+        runners = {"vae_np": numpy_steps(X, k), "pytorch": torch_steps(X, k, args.threads)}
         runners = {name: run for name, run in runners.items() if run is not None}
         ms = {name: [] for name in runners}
         for name, run in runners.items():
@@ -108,9 +112,10 @@ def main(argv=None):
             row["ratio"] = statistics.median(a / b for a, b in zip(ms["vae_np"], ms["pytorch"]))
         results[f"K={k}"] = row
     if args.json:
-        emit(dict(blas=blas_info(), **results), True)
+        emit(dict(blas=blas_info(), pytorch_threads=args.threads, **results), True)
         return
-    print(f"IWAE step, 784-200-200-50 tanh, batch {B}, float32; {blas_info()}")
+    print(f"IWAE step, 784-200-200-50 tanh, batch {B}, float32; {blas_info()}; "
+          f"PyTorch threads {args.threads}")
     if not any("pytorch_ms" in row for row in results.values()):
         print("torch is not installed (pip install -e '.[bench]'): vae_np figures alone")
     for key, row in results.items():
