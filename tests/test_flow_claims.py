@@ -87,6 +87,10 @@ CASES = [
     ("flows.planar_logdet", logdet_changed("planar", lambda ld: ld + 1e-6), "logdet + 1e-6"),
     ("flows.radial_logdet", radial_h_prime_sign_flipped, "h' sign flipped"),
     ("flows.radial_logdet", logdet_changed("radial", lambda ld: ld + 1e-6), "logdet + 1e-6"),
+    # the smallest per-row bound of the numerical ln det is about 2e-10 (seeds 0-2): + 1e-8 must
+    # fail, so a bound loosened by 100 (1e-6 passes it, 1e-8 does not) cannot go unnoticed
+    ("flows.planar_logdet", logdet_changed("planar", lambda ld: ld + 1e-8), "logdet + 1e-8"),
+    ("flows.radial_logdet", logdet_changed("radial", lambda ld: ld + 1e-8), "logdet + 1e-8"),
     ("flows.invertible", u_hat_divided_by_norm, "|w| for |w|^2"),
     ("flows.not_invertible_without_u_hat", raw_map_corrected, "raw u corrected"),
     ("flows.zero_length_kl", kl_shifted(0.2), "closed-form KL + 0.2"),
