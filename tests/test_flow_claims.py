@@ -67,6 +67,14 @@ def raw_map_corrected(monkeypatch):
                         lambda u, w: ops.planar_u_hat_forward(u, w)[0])
 
 
+def inverse_off(monkeypatch):
+    """Every grid point pulled back to z_0 (1 + 1e-6): the mass moves by about 1e-6, inside the
+    radial record's quadrature tolerance (2e-5), so only the inverse's residual can catch it."""
+    original = flow_claims_module._invert
+    monkeypatch.setattr(flow_claims_module, "_invert",
+                        lambda kind, raws, y: original(kind, raws, y) * (1 + 1e-6))
+
+
 def kl_shifted(shift):
     def bug(monkeypatch):
         def wrong(original):
@@ -83,6 +91,7 @@ CASES = [
     ("flows.planar_mass", logdet_changed("planar", lambda ld: ld + 1e-6), "logdet + 1e-6"),
     ("flows.radial_mass", logdet_changed("radial", lambda ld: ld + 1e-3), "logdet + 1e-3"),
     ("flows.radial_mass", radial_h_prime_sign_flipped, "h' sign flipped"),
+    ("flows.radial_mass", inverse_off, "inverse off by 1e-6"),
     ("flows.planar_logdet", logdet_changed("planar", lambda ld: 2 * ld), "logdet doubled"),
     ("flows.planar_logdet", logdet_changed("planar", lambda ld: ld + 1e-6), "logdet + 1e-6"),
     ("flows.radial_logdet", radial_h_prime_sign_flipped, "h' sign flipped"),
