@@ -155,3 +155,68 @@ def test_ema_and_reseed_bad_input_is_a_value_error_naming_the_argument(call, wor
         call(model)
     for a, b in zip(before, (model.flat, model.ema_count, model.ema_sum)):
         np.testing.assert_array_equal(a, b)
+
+
+def test_train_initialises_the_codebook_once_and_not_on_resume(tmp_path, monkeypatch):
+    """Mutation: ``train`` passing init_codebook=True for every epoch (the codebook thrown away
+    and re-drawn from one batch at the start of each epoch). Bit-exact resume cannot see it: the
+    straight run re-draws the same way. Counted here: once in a 2-epoch run, never on --resume."""
+    calls = []
+    real = VQVAE.init_codebook
+    monkeypatch.setattr(VQVAE, "init_codebook",
+                        lambda self, x, rng: calls.append(1) or real(self, x, rng))
+    out = tmp_path / "run"
+    argv = ["--model", "vqvae", "--dataset", "sprites", "--limit", "40", "--hidden", "8",
+            "--n-latents", str(M), "--code-dim", str(D), "--codebook-size", str(K),
+            "--no-figures", "-q"]
+    assert cli.main(["train", *argv, "--epochs", "2", "--out", str(out)]) == 0
+    assert len(calls) == 1
+    assert cli.main(["train", "--resume", str(out), "--epochs", "3", "-q", "--no-figures"]) == 0
+    assert len(calls) == 1
+
+
+def test_no_reseed_leaves_dead_codes_where_they_were(monkeypatch):
+    """Mutation: fit_vq moving dead codes whatever ``reseed`` says (only the recorded count
+    obeyed it). A code no vector chose in the epoch (recorded from every forward pass) has a
+    zero gradient at every step, so Adam leaves it exactly where init_codebook put it."""
+    from vae_np.optim import Adam
+    from vae_np.vq_train import fit_vq
+    X = (np.random.default_rng(4).random((90, 12)) < 0.3).astype(np.float64)
+    for reseed in (False, True):
+        model = VQVAE(12, (8,), n_latents=2, code_dim=2, codebook_size=40)
+        start, chosen = {}, set()
+        init, forward = model.init_codebook, model.forward
+        monkeypatch.setattr(model, "init_codebook", lambda x, rng: init(x, rng) or start.update(
+            codebook=model.codebook.copy()))
+        monkeypatch.setattr(model, "forward", lambda x: chosen.update(
+            forward(x).values["codes"].ravel().tolist()) or forward(x))
+        h = fit_vq(model, X, Adam(1e-2), epochs=1, batch_size=30, rng=np.random.default_rng(2),
+                   reseed=reseed)
+        dead = sorted(set(range(40)) - chosen)
+        assert len(dead) == round((1 - h["usage"][0]) * 40) > 0
+        moved = np.any(model.codebook[dead] != start["codebook"][dead], axis=1)
+        assert moved.all() if reseed else not moved.any()
+        assert h["reseeded"] == [len(dead) if reseed else 0]
+
+
+def test_train_no_reseed_reaches_fit_vq(tmp_path):
+    """Mutation: ``train --no-reseed`` recorded in config.json but not passed on (fit_vq
+    re-seeded anyway). 40 codes for 20 sprites x 3 positions leave codes dead."""
+    from vae_np.vq_runs import load_vq_run
+    out = tmp_path / "run"
+    assert cli.main(["train", "--model", "vqvae", "--dataset", "sprites", "--limit", "20",
+                     "--hidden", "8", "--n-latents", str(M), "--code-dim", str(D),
+                     "--codebook-size", "40", "--epochs", "2", "--no-reseed", "--no-figures",
+                     "-q", "--out", str(out)]) == 0
+    _, config, history = load_vq_run(out)
+    assert config["reseed"] is False
+    assert history["reseeded"] == [0, 0] and history["usage"][-1] < 1
+
+
+def test_nll_given_codes_refuses_codes_of_another_batch():
+    """Mutation: the check that codes have one row per example removed: one row of codes then
+    broadcasts silently over every example of x."""
+    model, x = ema_model()
+    codes = model.encode_codes(x)
+    with pytest.raises(ValueError, match=r"one row per example of x \(20\)"):
+        model.nll_given_codes(x, codes[:1])

@@ -271,3 +271,19 @@ def test_fit_prior_stops_early_on_the_validation_split(vq_run, tmp_path, capsys,
     dataset = with_valid(config, None)
     np.testing.assert_array_equal(seen[0], encode_all(model, dataset.x_valid[:60]))
     assert seen[1] is None
+
+
+def test_fit_prior_reports_the_epoch_it_kept(vq_run, tmp_path, capsys, monkeypatch):
+    """Mutation: the kept epoch taken as the first best epoch rather than the last (the prior
+    holds the parameters of the last epoch that improved the validation NLL). fit_prior is
+    replaced by one whose history says epochs 1 and 2 improved and 3 did not."""
+    import shutil
+    from vae_np import cli_prior
+    run = shutil.copytree(vq_run, tmp_path / "run")
+    rows = [dict(epoch=e, train_nll=1.0, test_nll=1.0, valid_nll=v, best=b, seconds=0.0)
+            for e, v, b in ((1, 2.0, True), (2, 1.5, True), (3, 1.7, False))]
+    monkeypatch.setattr(cli_prior, "fit_prior", lambda *a: rows)
+    assert cli.main(["fit-prior", str(run), "--epochs", "3", "--hidden", "4", "--no-figures",
+                     "-q"]) == 0
+    assert json.loads((run / "prior.json").read_text())["fit"]["kept_epoch"] == 2
+    assert "kept the parameters of epoch 2" in capsys.readouterr().out
