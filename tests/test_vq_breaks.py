@@ -220,3 +220,22 @@ def test_nll_given_codes_refuses_codes_of_another_batch():
     codes = model.encode_codes(x)
     with pytest.raises(ValueError, match=r"one row per example of x \(20\)"):
         model.nll_given_codes(x, codes[:1])
+
+
+def test_history_csv_holds_the_checkpoints_history(tmp_path):
+    """Mutation: history.csv written with its numbers shifted (1e-3) while the checkpoint's
+    history is right: every CSV cell must read back as the checkpoint's value, exactly (the
+    floats are written by repr)."""
+    import csv
+    from vae_np.vq_runs import HISTORY_COLUMNS, load_vq_run
+    out = tmp_path / "run"
+    assert cli.main(["train", "--model", "vqvae", "--dataset", "sprites", "--limit", "20",
+                     "--hidden", "8", "--n-latents", str(M), "--code-dim", str(D),
+                     "--codebook-size", "40", "--epochs", "2", "--no-figures", "-q",
+                     "--out", str(out)]) == 0
+    _, _, history = load_vq_run(out)
+    rows = list(csv.DictReader((out / "history.csv").open()))
+    assert len(rows) == 2 and list(rows[0]) == list(HISTORY_COLUMNS)
+    for column in HISTORY_COLUMNS:
+        assert [float(r[column]) for r in rows] == [float(v) for v in history[column]], column
+    assert sum(history["reseeded"]) > 0 and all(r["reseeded"].isdigit() for r in rows)

@@ -287,3 +287,22 @@ def test_fit_prior_reports_the_epoch_it_kept(vq_run, tmp_path, capsys, monkeypat
                      "-q"]) == 0
     assert json.loads((run / "prior.json").read_text())["fit"]["kept_epoch"] == 2
     assert "kept the parameters of epoch 2" in capsys.readouterr().out
+
+
+def test_sample_is_a_function_of_the_seed(vq_run, tmp_path, monkeypatch):
+    """Mutation: ``sample`` drawing the prior's codes from an unseeded generator. The images
+    handed to the figure must repeat for one --seed and differ for another."""
+    import shutil
+    from vae_np import cli_prior
+    run = shutil.copytree(vq_run, tmp_path / "run")
+    prior = MADEPrior(M, K, hidden=(4,), seed=1)
+    prior.flat[:] *= 0.1                                    # near uniform: many distinct codes
+    save_prior(run, prior, dict(fit={}))
+    drawn = []
+    monkeypatch.setattr(cli_prior.figures, "image_grid",
+                        lambda path, images, *a, **k: drawn.append(images.copy()) or path)
+    for seed in (3, 3, 4):
+        assert cli.main(["sample", str(run), "--n", "16", "--seed", str(seed),
+                         "--out", str(tmp_path / "s.png")]) == 0
+    np.testing.assert_array_equal(drawn[0], drawn[1])
+    assert not np.array_equal(drawn[0], drawn[2])
