@@ -337,6 +337,16 @@ def test_bad_command_input_is_a_one_line_error(tmp_path, capsys, argv, words):
     (lambda: flows2d.fit_flow_2d("1", "planar", 2, 5, np.random.default_rng(), anneal=2),
      "anneal must be a fraction"),
     (lambda: flows2d.mc_kl(None, np.random.default_rng(), n=1), "n must be an integer >= 2"),
+    # these silently gave a wrong number or a deep NumPy error before
+    (lambda: flows2d.objective(np.zeros(4 + 2 * 5 + 1), "planar", 2, "1", np.zeros((3, 2))),
+     "theta must have shape (14), got (15,)"),                 # the extra entry: no gradient
+    (lambda: flows2d.objective(np.zeros(14), "planar", 2, "1", np.zeros((3, 1))),
+     "eps must have shape (any, 2)"),                          # broadcast into both coordinates
+    (lambda: T.log_normalizer("1", n=1), "n must be an integer >= 2"),      # was IndexError
+    (lambda: T.log_normalizer("1", half_width=0.0), "half_width must be"),
+    (lambda: flows2d.histogram_density(np.zeros((3, 2)), -1.0, 10), "half_width must be"),
+    (lambda: flows2d.sample(flows2d.FlowFit("1", "planar", 2, np.zeros(14), np.zeros(1), 0.0),
+                            5, np.random.default_rng(), chunk=0), "chunk must be"),
 ])
 def test_bad_library_input_is_a_value_error(call, words):
     with pytest.raises(ValueError, match=words.replace("(", r"\(").replace(")", r"\)")):

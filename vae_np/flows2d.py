@@ -115,7 +115,12 @@ def init_params(kind, length, rng, scale=INIT_SCALE):
 
 def push(theta, kind, length, eps):
     """Forward pass with noise eps (N, 2): z_0, the chain's caches, z_L (N, 2), S = sum logdet
-    (N,) and ln q_0(z_0) (N,)."""
+    (N,) and ln q_0(z_0) (N,). theta must have shape (param_size(kind, length),) (a longer one
+    left its tail out of the gradient silently) and eps (N, 2) (an (N, 1) eps broadcast into both
+    coordinates, a wrong q_0 with no error); a non-finite theta passes, for the fit's divergence
+    message."""
+    theta = check_array("theta", theta, ndim=1, shape=(param_size(kind, length),), finite=False)
+    eps = check_array("eps", eps, ndim=2, shape=(None, D))
     mu0, log_sigma0, raws = unpack(theta, kind, length)
     sigma0 = np.exp(log_sigma0)
     z0 = mu0 + sigma0 * eps                                      # reparameterization
@@ -204,7 +209,7 @@ def fit_flow_2d(target, kind, length, iterations, rng, batch=256, lr=0.01, annea
 
 def sample(fit, n, rng, chunk=20000):
     """n samples of q_L: (zL (n, 2), f (n,)) with f = ln q_L(z_L) + U(z_L) per sample."""
-    n = check_int("n", n)
+    n, chunk = check_int("n", n), check_int("chunk", chunk)
     check_rng("rng", rng)
     zs, fs = [], []
     for start in range(0, n, chunk):
@@ -231,6 +236,7 @@ def histogram_density(z, half_width, bins):
     [-half_width, half_width]^2, row = z2 (as ``flows2d_targets.density_grid``). Samples outside
     the square are counted in N but not drawn."""
     z = check_array("z", z, ndim=2, shape=(None, 2))
+    half_width = check_positive("half_width", half_width)
     bins = check_int("bins", bins)
     edges = np.linspace(-half_width, half_width, bins + 1)
     counts, _, _ = np.histogram2d(z[:, 1], z[:, 0], bins=[edges, edges])

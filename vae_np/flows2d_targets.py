@@ -30,7 +30,7 @@ import math
 
 import numpy as np
 
-from ._validate import check_array, check_choice
+from ._validate import check_array, check_choice, check_int, check_positive
 
 TARGETS = ("1", "2", "3", "4")
 """Target names: ``"1"`` .. ``"4"`` for U1 .. U4."""
@@ -180,7 +180,9 @@ def grid_points(half_width, n):
     """The n x n grid on [-half_width, half_width]^2: (axis (n,), points (n*n, 2), spacing).
 
     Point (i, j) of the flattened list is (axis[j], axis[i]): row i runs along z1, as an image
-    whose rows are z2 values."""
+    whose rows are z2 values. half_width > 0, n >= 2 (one point has no spacing)."""
+    half_width = check_positive("half_width", half_width)
+    n = check_int("n", n, minimum=2)
     axis = np.linspace(-half_width, half_width, n)
     z1, z2 = np.meshgrid(axis, axis)
     return axis, np.stack([z1.ravel(), z2.ravel()], 1), axis[1] - axis[0]
