@@ -1,0 +1,35 @@
+"""Details of vae_np.flows2d that no other test pins: the annealing schedule beta_t of
+``fit_flow_2d`` (0.01 + 0.99 t / (anneal T) for t < anneal T, then 1, as its docstring says) and
+``sample`` returning exactly n samples when n is not a multiple of its chunk."""
+import numpy as np
+import pytest
+
+from vae_np import flows2d
+
+
+@pytest.mark.parametrize("iterations, anneal", [(10, 0.5), (7, 0.3), (4, 0.0), (5, 1.0)])
+def test_the_annealing_schedule_is_the_documented_ramp(monkeypatch, iterations, anneal):
+    seen = []
+    original = flows2d.objective
+
+    def spy(theta, kind, length, target, eps, beta=1.0):
+        seen.append(beta)
+        return original(theta, kind, length, target, eps, beta)
+    monkeypatch.setattr(flows2d, "objective", spy)
+    flows2d.fit_flow_2d("1", "planar", 1, iterations, np.random.default_rng(0), batch=8,
+                        anneal=anneal)
+    ramp = anneal * iterations
+    expected = [0.01 + 0.99 * t / ramp if t < ramp else 1.0 for t in range(iterations)]
+    np.testing.assert_allclose(seen, expected, rtol=0, atol=4 * np.finfo(float).eps)
+    assert seen[0] == (0.01 if anneal > 0 else 1.0)
+
+
+@pytest.mark.parametrize("n, chunk", [(5, 2), (7, 7), (3, 10)])
+def test_sample_returns_exactly_n_samples(n, chunk):
+    rng = np.random.default_rng(1)
+    theta = flows2d.init_params("radial", 2, rng)
+    fit = flows2d.FlowFit("2", "radial", 2, theta, np.zeros(1), 0.0)
+    z, f = flows2d.sample(fit, n, np.random.default_rng(2), chunk=chunk)
+    assert z.shape == (n, 2) and f.shape == (n,)
+    z_one, f_one = flows2d.sample(fit, n, np.random.default_rng(2), chunk=n)
+    np.testing.assert_array_equal(z, z_one)          # the same stream, whatever the chunking
