@@ -33,3 +33,24 @@ def test_sample_returns_exactly_n_samples(n, chunk):
     assert z.shape == (n, 2) and f.shape == (n,)
     z_one, f_one = flows2d.sample(fit, n, np.random.default_rng(2), chunk=n)
     np.testing.assert_array_equal(z, z_one)          # the same stream, whatever the chunking
+
+
+def test_the_table_names_the_command_that_reproduces_it():
+    """The command printed above the KL table parses back to every setting of the run (it left
+    out --targets, --kinds, --lengths and --samples, so it named the 24-fit default run)."""
+    from vae_np.cli import build_parser
+    from vae_np.cli_flows import format_table
+    argv = ["flows", "--targets", "3", "1", "--kinds", "radial", "--lengths", "8", "2",
+            "--iterations", "17", "--batch", "9", "--lr", "0.02", "--anneal", "0.25",
+            "--samples", "500", "--seed", "4"]
+    args = build_parser().parse_args(argv)
+    args.lengths = sorted(args.lengths)
+    results = [{"target": t, "kind": "radial", "length": L, "kl": 0.5, "se": 0.1, "log_z": 1.0}
+               for t in args.targets for L in args.lengths]
+    table = format_table(results, args)
+    printed = table.split("`")[1].split()
+    assert printed[:3] == ["python", "-m", "vae_np"]
+    again = build_parser().parse_args(printed[3:])
+    for key in ("targets", "kinds", "iterations", "batch", "lr", "anneal", "samples", "seed"):
+        assert getattr(again, key) == getattr(args, key), key
+    assert sorted(again.lengths) == args.lengths

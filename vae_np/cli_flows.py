@@ -125,8 +125,10 @@ def not_falling(results):
 def format_table(results, args) -> str:
     lengths = sorted(set(args.lengths))
     lines = ["# KL(q || p) of flows fitted to the 2-D densities U1-U4", "",
-             f"`python -m vae_np flows --iterations {args.iterations} --batch {args.batch} "
-             f"--lr {args.lr} --anneal {args.anneal} --seed {args.seed}`: Adam, learned "
+             f"`python -m vae_np flows --targets {' '.join(args.targets)} --kinds "
+             f"{' '.join(args.kinds)} --lengths {' '.join(map(str, lengths))} --iterations "
+             f"{args.iterations} --batch {args.batch} --lr {args.lr} --anneal {args.anneal} "
+             f"--samples {args.samples} --seed {args.seed}`: Adam, learned "
              "q_0 = N(mu0, diag sigma0^2), U annealed over that fraction of the iterations, "
              f"KL in nats by Monte Carlo with {args.samples} samples (+- one standard error), "
              "ln Z by 2-D quadrature.", "",
