@@ -8,6 +8,7 @@ import textwrap
 
 from .cli_args import INT, INT0, POSITIVE, WIDTHS, flatten_widths
 from .explain import LESSON, LR, MISTAKES, explain, format_lesson
+from .flow_chain import FLOW_KINDS
 from .model import LIKELIHOODS
 from .ops import ACTIVATIONS, SIGMA_PARAMETERIZATIONS
 
@@ -37,6 +38,9 @@ def register(subparsers):
     e.add_argument("--sigma-param", choices=sorted(SIGMA_PARAMETERIZATIONS),
                    default=LESSON["sigma_param"], help="default logvar")
     e.add_argument("--k", type=INT, default=1, help="Monte Carlo samples per example (1)")
+    e.add_argument("--flow", choices=sorted(FLOW_KINDS),
+                   help="a normalizing-flow posterior: the Gaussian, then --flow-length steps")
+    e.add_argument("--flow-length", type=INT0, help="number of flow steps L (with --flow)")
     e.add_argument("--objective", choices=("elbo", "iwae"), default="elbo",
                    help="elbo (default) or iwae: the importance-weighted bound over the k samples")
     e.add_argument("--batch", type=INT, default=1, help="examples in the batch (1)")
@@ -56,7 +60,7 @@ def run_explain(args) -> int:
                      objective=args.objective,
                      x_dim=args.x_dim, hidden=LESSON["hidden"] if hidden is None else hidden,
                      z_dim=args.z_dim, activation=args.activation, likelihood=args.likelihood,
-                     sigma_param=args.sigma_param)
+                     sigma_param=args.sigma_param, flow=args.flow, flow_length=args.flow_length)
     print(json.dumps(result) if args.json else format_lesson(result))
     sys.stdout.flush()
     return 0 if result["passed"] else 1

@@ -74,12 +74,22 @@ def planted(mistake):
         setattr(ops, name, original)
 
 
+ARCH_KEYS = tuple(LESSON) + ("flow", "flow_length")
+"""The keyword arguments ``build_model`` (and so ``explain``) accepts."""
+
+
 def build_model(seed=0, **arch) -> VAE:
     """The lesson's model, float64: VAE(3, (2,), 1, tanh, gaussian, logvar) unless ``arch``
-    overrides x_dim, hidden, z_dim, activation, likelihood or sigma_param."""
-    a = {**LESSON, **arch}
+    overrides x_dim, hidden, z_dim, activation, likelihood, sigma_param, or gives a flow
+    posterior (flow, flow_length: see ``VAE``). Any other key is a ValueError (it was ignored,
+    so ``flow=`` taught the plain model)."""
+    unknown = sorted(set(arch) - set(ARCH_KEYS))
+    if unknown:
+        raise ValueError(f"arch accepts only {list(ARCH_KEYS)}, got {unknown}")
+    a = {**LESSON, "flow": None, "flow_length": None, **arch}
     return VAE(a["x_dim"], a["hidden"], a["z_dim"], a["activation"], a["likelihood"],
-               a["sigma_param"], dtype=np.float64, seed=seed)
+               a["sigma_param"], dtype=np.float64, seed=seed, flow=a["flow"],
+               flow_length=a["flow_length"])
 
 
 def _inputs(model, batch, k, seed):
@@ -122,7 +132,8 @@ def explain(seed=0, lr=LR, *, batch=1, k=1, mistake=None, objective="elbo", **ar
     batch, k : examples and Monte Carlo samples
     mistake : None or a name in MISTAKES, planted for the whole lesson
     objective : "elbo" or "iwae" (the importance-weighted bound over the k samples)
-    arch : x_dim, hidden, z_dim, activation, likelihood, sigma_param (default: the 3-2-1 lesson)
+    arch : x_dim, hidden, z_dim, activation, likelihood, sigma_param (default: the 3-2-1 lesson),
+           flow, flow_length (a flow posterior; default none)
 
     Returns
     -------

@@ -1,0 +1,70 @@
+"""Breaks of the flow-posterior VAE that no other test caught (adversarial review of issue 14).
+
+- ``explain`` and ``gradcheck`` take a flow: ``explain(flow=...)`` silently built the plain model
+  (it ignored every key it did not know), and neither command had --flow.
+- ``elbo``'s Monte Carlo KL of a flow is averaged over sample chunks with weights count / k: a
+  chunked run equals the unchunked one (keeping only the last chunk's KL, or weighting it by
+  1 + 1e-3, passed every test, since the plain model's KL is the same in every chunk).
+- ``pair_bytes`` counts a flow's work arrays (with them dropped, a long flow's chunks could
+  exceed ``max_bytes`` and no test noticed).
+"""
+import json
+
+import numpy as np
+import pytest
+
+from vae_np import VAE, cli
+from vae_np import explain as lesson
+from vae_np.evaluate import elbo, pair_bytes, plan_chunks
+
+
+@pytest.mark.parametrize("kind", ["planar", "radial"])
+def test_explain_teaches_the_flow_model_and_checks_its_names(kind):
+    result = lesson.explain(flow=kind, flow_length=2, z_dim=2, k=2, batch=2)
+    assert f"{kind} flow x 2" in result["model"]
+    names = [row["name"] for row in result["backward"]]
+    for name in ("z_0", "z_1", "logdet_1", "logdet_2", "flow", "log_q0"):
+        assert name in names or "d" + name in names, name
+    assert result["passed"]
+
+
+def test_explain_refuses_an_argument_it_does_not_know():
+    with pytest.raises(ValueError, match=r"arch accepts only .*got \['flow_lenght'\]"):
+        lesson.explain(flow="planar", flow_lenght=2)
+
+
+def test_explain_fails_on_a_wrong_log_determinant_gradient(monkeypatch):
+    """The lesson's per-name check must see a flow bug: dlogdet doubled in the chain backward."""
+    from vae_np import flow_chain
+    original = flow_chain.chain_backward
+    monkeypatch.setattr(flow_chain, "chain_backward",
+                        lambda dz, dlogdet, caches: original(dz, 2 * dlogdet, caches))
+    assert not lesson.explain(flow="planar", flow_length=1, z_dim=2)["passed"]
+
+
+@pytest.mark.parametrize("command", [
+    ["explain", "--z-dim", "2", "--json"],
+    ["gradcheck", "--x-dim", "5", "--hidden", "4", "--z-dim", "2", "--batch", "3", "--json"]])
+def test_explain_and_gradcheck_take_a_flow(command, capsys):
+    assert cli.main(command + ["--flow", "radial", "--flow-length", "2"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert "radial flow x 2" in out["model"] and out["passed"]
+
+
+def test_elbo_of_a_flow_does_not_depend_on_the_chunks():
+    model = VAE(6, (5,), 3, "tanh", flow="planar", flow_length=2, seed=5)
+    X = (np.random.default_rng(0).random((5, 6)) > 0.5).astype(np.uint8) * 255
+    whole = elbo(model, X, k=20, seed=3)
+    small = 3 * pair_bytes(model)               # 1 example and 3 of its 20 samples a pass
+    assert plan_chunks(model, len(X), 20, small) == (1, 3)
+    chunked = elbo(model, X, k=20, seed=3, max_bytes=small)
+    np.testing.assert_allclose(chunked.per_example, whole.per_example, rtol=1e-12)
+    np.testing.assert_allclose(chunked.kl, whole.kl, rtol=1e-12)
+
+
+def test_pair_bytes_counts_the_flow_steps():
+    """L steps of a planar flow in Z = 3 (P = 2Z + 1 = 7 raw numbers) add L (3P + 4Z + 4) = 37 L
+    float64 numbers a pair, written out here."""
+    plain = pair_bytes(VAE(6, (5,), 3))
+    for L in (1, 10):
+        assert pair_bytes(VAE(6, (5,), 3, flow="planar", flow_length=L)) - plain == 37 * L * 8
