@@ -68,3 +68,26 @@ def test_pair_bytes_counts_the_flow_steps():
     plain = pair_bytes(VAE(6, (5,), 3))
     for L in (1, 10):
         assert pair_bytes(VAE(6, (5,), 3, flow="planar", flow_length=L)) - plain == 37 * L * 8
+
+
+def singular_planar_model():
+    """A planar flow whose one step is singular in float64: the raw parameters are constant over
+    examples (encoder.flow.W = 0), w = (1e-9, 0) so a = w.z + b is about 1e-9 and tanh'(a) rounds
+    to 1, and w.u = -40 so m(w.u) = -1 + softplus(-40) rounds to -1: 1 + tanh'(a) w.u_hat = 0."""
+    model = VAE(4, (3,), 2, "tanh", flow="planar", flow_length=1, seed=0)
+    model.params["encoder.flow.W"][:] = 0
+    model.params["encoder.flow.b"][:] = [-4e10, 0, 1e-9, 0, 0]      # [u | w | b]
+    return model
+
+
+def test_a_singular_flow_step_in_training_is_a_divergence_not_a_value_error():
+    """The step's ValueError reached the user as an op's message about u_hat, not as the
+    training divergence (with where it happened and what to do); the parameters are kept."""
+    from vae_np import SGD, fit
+    from vae_np.train import TrainingDivergedError
+    model = singular_planar_model()
+    before = model.flat.copy()
+    with pytest.raises(TrainingDivergedError, match="flow step became singular at epoch 1, step 1"):
+        fit(model, np.zeros((4, 4)), SGD(lr=0.1), epochs=1, batch_size=4,
+            rng=np.random.default_rng(0))
+    np.testing.assert_array_equal(model.flat, before)

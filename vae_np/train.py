@@ -8,6 +8,7 @@ import numpy as np
 from ._validate import check_array, check_choice, check_int
 from .batch import check_representable, check_unit_interval, to_float
 from .model import VAE
+from .ops.flows import SingularStepError
 from .optim import Optimizer
 
 SCHEDULES = ("joint", "alternating")
@@ -147,8 +148,14 @@ def _gradient_step(model, x, k, rng, epoch, step, steps, objective=("elbo", "sta
     # Overflow or log(0) shows up as a non-finite loss or gradient, which is checked just below and
     # reported with the step; a NumPy warning (an exception under -W error) would hide that report.
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        trace = model.backward(model.forward(x, eps, objective=objective[0],
-                                             estimator=objective[1]))
+        try:
+            trace = model.backward(model.forward(x, eps, objective=objective[0],
+                                                 estimator=objective[1]))
+        except SingularStepError as exc:    # a flow step's parameters ran off to a singular map
+            raise TrainingDivergedError(
+                f"a flow step became singular at epoch {epoch}, step {step}/{steps} ({exc}); the "
+                f"parameters are those from before this step. Try a lower learning rate.",
+                epoch=epoch, step=step, loss=float("nan")) from exc
         recon = float(trace.values["nll"].mean())
         # the ELBO's KL; for the IWAE bound, what the bound adds to the mean reconstruction term
         kl = float(trace.values["kl"].mean()) if objective[0] == "elbo" else trace.loss - recon

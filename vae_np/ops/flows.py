@@ -52,10 +52,16 @@ def _check_cache(where, cache, size, source):
                          f"{type(cache).__name__}")
 
 
+class SingularStepError(ValueError):
+    """A step that is not invertible in floating point (a log-det argument <= 0, or w = 0): the
+    reparameterizations exclude it mathematically, but parameters far out (softplus underflowing
+    to 0, tanh' rounding to 1) reach it. Training reports it as a divergence."""
+
+
 def _check_positive_argument(where, what, value):
     """ln(value) on real input needs value > 0; NaN passes (the divergence guard reports it)."""
     if not np.iscomplexobj(value) and np.any(value <= 0):
-        raise ValueError(f"{where}: {what} must be > 0 for the map to be invertible, got min "
+        raise SingularStepError(f"{where}: {what} must be > 0 for the map to be invertible, got min "
                          f"{np.nanmin(value):.3g}")
 
 
@@ -114,7 +120,8 @@ def planar_u_hat_forward(u, w):
     wu = np.sum(w * u, axis=-1)                 # w.u          (N,)
     ww = np.sum(w * w, axis=-1)                 # |w|^2        (N,)
     if not np.iscomplexobj(ww) and np.any(ww == 0):
-        raise ValueError("planar_u_hat_forward: w must have no zero row (u_hat divides by |w|^2)")
+        raise SingularStepError("planar_u_hat_forward: w must have no zero row (u_hat divides by "
+                                "|w|^2)")
     c = (_softplus(-wu) - 1) / ww               # (m(w.u) - w.u) / |w|^2
     u_hat = u + c[:, None] * w
     return u_hat, (u, w, wu, ww, c)
