@@ -91,3 +91,20 @@ def test_a_singular_flow_step_in_training_is_a_divergence_not_a_value_error():
         fit(model, np.zeros((4, 4)), SGD(lr=0.1), epochs=1, batch_size=4,
             rng=np.random.default_rng(0))
     np.testing.assert_array_equal(model.flat, before)
+
+
+def test_the_trace_docstring_names_every_flow_quantity():
+    """Every name a flow model's trace records beyond the plain model's is in vae_np.trace's
+    table (z_l and logdet_l stand for z_1..z_L and logdet_1..logdet_L)."""
+    import re
+
+    from vae_np import trace as trace_module
+    table = {name.strip() for line in trace_module.__doc__.splitlines()
+             if line.startswith("    ") and not line.startswith("     ")
+             for name in line.strip().split("  ")[0].split(",")}
+    x = np.random.default_rng(0).random((2, 4))
+    plain = set(VAE(4, (3,), 2).trace(x, k=2).values)
+    flow = set(VAE(4, (3,), 2, flow="radial", flow_length=3).trace(x, k=2).values)
+    extra = {re.sub(r"^(z|logdet)_[1-9]\d*$", r"\1_l", name) for name in flow - plain}
+    assert extra == {"z_0", "flow", "z_l", "logdet_l", "log_q0"}
+    assert extra <= table, extra - table
