@@ -36,6 +36,8 @@ for _kind, _word, _argv in [
     ("int range", "memory", ("--x-dim", "100000000", "--hidden", "100000000")),
     ("int range", "too big", ("--x-dim", "1000000000", "--hidden", "1000000000")),
     ("unknown name", "unrecognized", ("--bogus",)),
+    ("unknown name", "--flow", ("--flow", "radial ", "--flow-length", "1")),
+    ("type", "flow_length", ("--flow-length", "2")),
 ]:
     cli("gradcheck", _kind, _word, *_argv)
 for _kind, _word, _argv in [
@@ -51,6 +53,9 @@ for _kind, _word, _argv in [
     ("int range", "seed", ("--seed", "-1")),
     ("type", "--seed", ("--seed", "1.5")),
     ("unknown name", "unrecognized", ("--bogus",)),
+    ("unknown name", "--flow", ("--flow", "planer", "--flow-length", "2")),
+    ("type", "flow_length", ("--flow", "planar")),
+    ("int range", "--flow-length", ("--flow", "radial", "--flow-length", "-1")),
 ]:
     cli("explain", _kind, _word, *_argv)
 for _kind, _word, _argv in [
@@ -77,6 +82,12 @@ for _kind, _word, _argv in [
     ("file", "Frey", ("--dataset", "frey", "--data-dir", "{tmp}/nowhere", "--out", "{tmp}/run")),
     ("file", "run directory", ("--resume", "{tmp}/no-run")),
     ("type", "--lr", ("--resume", "{tmp}/no-run", "--lr", "0.1")),
+    ("unknown name", "--flow", ("--flow", "planer", "--flow-length", "2")),
+    ("type", "--flow-length", ("--flow", "planar", "--flow-length", "two")),
+    ("int range", "--flow-length", ("--flow", "planar", "--flow-length", "-1")),
+    ("type", "--flow and --flow-length", ("--flow-length", "3")),
+    ("unknown name", "--estimator dreg", ("--flow", "planar", "--flow-length", "2", "--objective",
+                                          "iwae", "--estimator", "dreg")),
 ]:
     cli("train", _kind, _word, *_argv)
 for _kind, _word, _argv in [

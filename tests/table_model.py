@@ -50,6 +50,14 @@ for _kw, _kind, _word, _what in [
     (dict(seed=-5), "int range", "seed", "-5"),
     (dict(seed=1.0), "type", "seed", "1.0"),
     (dict(seed=None), "type", "seed", "None"),
+    (dict(flow="planer", flow_length=2), "unknown name", "flow", "'planer' (a typo)"),
+    (dict(flow="", flow_length=2), "empty", "flow", "''"),
+    (dict(flow=3, flow_length=2), "type", "flow", "3"),
+    (dict(flow_length=None, flow="planar"), "type", "flow_length", "None (with flow='planar')"),
+    (dict(flow_length=3), "type", "flow_length", "3 (with flow=None)"),
+    (dict(flow_length=-1, flow="radial"), "int range", "flow_length", "-1"),
+    (dict(flow_length=2.5, flow="radial"), "type", "flow_length", "2.5"),
+    (dict(flow_length=True, flow="radial"), "type", "flow_length", "True"),
 ]:
     case("VAE(...)", _kind, _word, f"{next(iter(_kw))}={_what}", vae(**_kw))
 
