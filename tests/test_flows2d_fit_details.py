@@ -54,3 +54,12 @@ def test_the_table_names_the_command_that_reproduces_it():
     for key in ("targets", "kinds", "iterations", "batch", "lr", "anneal", "samples", "seed"):
         assert getattr(again, key) == getattr(args, key), key
     assert sorted(again.lengths) == args.lengths
+
+
+@pytest.mark.parametrize("kind", ["planar", "radial"])
+def test_a_fit_starts_from_the_documented_q0_and_raw_scale(kind):
+    """init_params: q_0 = N(0, I) (mu0 = log_sigma0 = 0) and raw ~ N(0, scale^2) from the rng."""
+    theta = flows2d.init_params(kind, 3, np.random.default_rng(6), scale=0.25)
+    assert np.array_equal(theta[:4], np.zeros(4))
+    expected = 0.25 * np.random.default_rng(6).standard_normal(theta.size - 4)
+    np.testing.assert_array_equal(theta[4:], expected)
