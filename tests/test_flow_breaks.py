@@ -108,3 +108,22 @@ def test_the_trace_docstring_names_every_flow_quantity():
     extra = {re.sub(r"^(z|logdet)_[1-9]\d*$", r"\1_l", name) for name in flow - plain}
     assert extra == {"z_0", "flow", "z_l", "logdet_l", "log_q0"}
     assert extra <= table, extra - table
+
+
+def test_the_readme_flow_commands_make_the_run_they_evaluate_with_the_stated_model():
+    """The README's flow train command wrote to runs/dynamic-mnist-<time> (no --out) while the
+    next line evaluated runs/planar10, and its defaults (784-256, batch 128) were not the
+    784-400-40, batch 100 of the table beside it."""
+    import shlex
+    from pathlib import Path
+
+    from vae_np import cli
+    from vae_np.cli_args import flatten_widths
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    lines = [shlex.split(line.split("  #")[0])[3:] for line in text.splitlines()
+             if line.startswith("    python -m vae_np ")]
+    i = next(i for i, words in enumerate(lines) if words[0] == "train" and "--flow" in words)
+    train = cli.build_parser().parse_args(lines[i])
+    hidden = list(flatten_widths(train.hidden) or [])
+    assert (hidden, train.z_dim, train.batch_size) == ([400], 40, 100)
+    assert lines[i + 1][:2] == ["evaluate", train.out]
