@@ -91,3 +91,41 @@ def _fmt(v):
 def emit(results, as_json):
     if as_json:
         print(json.dumps(results, indent=2, default=float))
+
+
+def torch_step_loop(X_torch, batch_size, loss, optimizer):
+    """The PyTorch side's ``run(steps)``: ``steps`` Adam steps on consecutive batches of X_torch
+    (wrapping around), autograd through ``loss(x)``; returns the last loss."""
+    n = len(X_torch)
+
+    def run(steps):
+        for i in range(steps):
+            start = (i * batch_size) % n
+            x = X_torch[start:start + batch_size]
+            optimizer.zero_grad()
+            value = loss(x)
+            value.backward()
+            optimizer.step()
+        return float(value.detach())
+    return run
+
+
+def paired_rounds(runners, steps, rounds, pause=0.3):
+    """Time ``runners`` {name: run(steps)} side by side: one warm-up of steps // 4 each, then
+    ``rounds`` rounds of ``steps`` steps, the order reversed every other round so that neither
+    side always runs first. Returns {name_ms: median ms per step} and, with both "vae_np" and
+    "pytorch", "ratio": the median over rounds of vae_np / PyTorch."""
+    runners = {name: run for name, run in runners.items() if run is not None}
+    ms = {name: [] for name in runners}
+    for run in runners.values():
+        run(steps // 4 or 1)
+    for r in range(rounds):
+        for name in (list(runners) if r % 2 == 0 else list(runners)[::-1]):
+            time.sleep(pause)
+            start = time.perf_counter()
+            runners[name](steps)
+            ms[name].append(1e3 * (time.perf_counter() - start) / steps)
+    row = {f"{name}_ms": statistics.median(v) for name, v in ms.items()}
+    if "vae_np" in ms and "pytorch" in ms:
+        row["ratio"] = statistics.median(a / b for a, b in zip(ms["vae_np"], ms["pytorch"]))
+    return row

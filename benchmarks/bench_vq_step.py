@@ -16,12 +16,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
-import time
 
 import numpy as np
 
-from _common import blas_info, emit, positive_int
+from _common import blas_info, emit, paired_rounds, positive_int, torch_step_loop
 
 import vae_np
 
@@ -76,15 +74,7 @@ def torch_steps(X, threads):
         cm = BETA * ((z_e - e_c.detach()) ** 2).sum((1, 2))
         return (nll + cb + cm).mean()
 
-    def run(steps):
-        for i in range(steps):
-            x = Xt[(i * B) % len(X):(i * B) % len(X) + B]
-            opt.zero_grad()
-            value = loss(x)
-            value.backward()
-            opt.step()
-        return float(value.detach())
-    return run
+    return torch_step_loop(Xt, B, loss, opt)
 
 
 def main(argv=None):
@@ -98,19 +88,7 @@ def main(argv=None):
     rng = np.random.default_rng(0)
     X = (rng.random((2048, X_DIM)) < 0.2).astype(np.float32)      # binary, MNIST-shaped
     runners = {"vae_np": numpy_steps(X), "pytorch": torch_steps(X, args.threads)}
-    runners = {name: run for name, run in runners.items() if run is not None}
-    ms = {name: [] for name in runners}
-    for run in runners.values():
-        run(args.steps // 4 or 1)                                    # warm-up
-    for r in range(args.rounds):
-        for name in (list(runners) if r % 2 == 0 else list(runners)[::-1]):
-            time.sleep(0.3)
-            start = time.perf_counter()
-            runners[name](args.steps)
-            ms[name].append(1e3 * (time.perf_counter() - start) / args.steps)
-    row = {f"{name}_ms": statistics.median(v) for name, v in ms.items()}
-    if "pytorch" in ms:
-        row["ratio"] = statistics.median(a / b for a, b in zip(ms["vae_np"], ms["pytorch"]))
+    row = paired_rounds(runners, args.steps, args.rounds)
     if args.json:
         emit(dict(blas=blas_info(), **row), True)
         return
