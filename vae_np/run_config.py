@@ -19,6 +19,22 @@ from .train import SCHEDULES
 CONFIG_NAME = "config.json"
 
 
+def read_config_json(run_dir):
+    """(the parsed JSON of RUN_DIR/config.json, its path), unchecked: what every kind of run
+    (VAE, VQ-VAE) reads first. FileNotFoundError for a missing directory or file, ValueError
+    naming the file for text that is not JSON."""
+    run_dir = Path(run_dir)
+    path = run_dir / CONFIG_NAME
+    if not run_dir.is_dir():
+        raise FileNotFoundError(f"run directory not found: {run_dir}")
+    if not path.is_file():
+        raise FileNotFoundError(f"{run_dir} is not a run directory: {CONFIG_NAME} is missing")
+    try:
+        return json.loads(path.read_text(encoding="utf-8")), path
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc})") from None
+
+
 def read_config(run_dir) -> dict:
     """Read ``RUN_DIR/config.json``.
 
@@ -27,16 +43,7 @@ def read_config(run_dir) -> dict:
     FileNotFoundError  RUN_DIR or its config.json does not exist
     ValueError         config.json is not a JSON object with a ``model`` entry
     """
-    run_dir = Path(run_dir)
-    path = run_dir / CONFIG_NAME
-    if not run_dir.is_dir():
-        raise FileNotFoundError(f"run directory not found: {run_dir}")
-    if not path.is_file():
-        raise FileNotFoundError(f"{run_dir} is not a run directory: {CONFIG_NAME} is missing")
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{path}: not valid JSON ({exc})") from None
+    config, path = read_config_json(run_dir)
     if not isinstance(config, dict) or not isinstance(config.get("model"), dict):
         raise ValueError(f"{path}: expected a JSON object with a 'model' entry")
     check_config(config, path)

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from . import runs
-from .run_config import CONFIG_NAME, check_config
+from .run_config import CONFIG_NAME, check_config, read_config_json
 from .vqvae import VQVAE
 
 MODEL_NAME = "vqvae"
@@ -42,16 +42,7 @@ def is_vq_config(config) -> bool:
 
 def read_vq_config(run_dir) -> dict:
     """Read and check ``RUN_DIR/config.json`` of a VQ-VAE run (ValueError naming the file)."""
-    run_dir = Path(run_dir)
-    path = run_dir / CONFIG_NAME
-    if not run_dir.is_dir():
-        raise FileNotFoundError(f"run directory not found: {run_dir}")
-    if not path.is_file():
-        raise FileNotFoundError(f"{run_dir} is not a run directory: {CONFIG_NAME} is missing")
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{path}: not valid JSON ({exc})") from None
+    config, path = read_config_json(run_dir)
     if not is_vq_config(config):
         raise ValueError(f"{path}: not a VQ-VAE run (expected \"model\": \"vqvae\")")
     check_config(config, path, TRAINING_ENTRIES)
