@@ -129,3 +129,26 @@ def paired_rounds(runners, steps, rounds, pause=0.3):
     if "vae_np" in ms and "pytorch" in ms:
         row["ratio"] = statistics.median(a / b for a, b in zip(ms["vae_np"], ms["pytorch"]))
     return row
+
+
+def seeded_torch(threads):
+    """torch with seed 0 and ``threads`` threads, or None when torch is not installed."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    torch.manual_seed(0)
+    torch.set_num_threads(threads)
+    return torch
+
+
+def print_step_rows(title, results):
+    """Print ``title`` and one line per {key: paired_rounds row}: ms per step and the ratio."""
+    print(title)
+    if not any("pytorch_ms" in row for row in results.values()):
+        print("torch is not installed (pip install -e '.[bench]'): vae_np figures alone")
+    for key, row in results.items():
+        line = f"{key:>5}: vae_np {row['vae_np_ms']:.2f} ms/step"
+        if "pytorch_ms" in row:
+            line += f", PyTorch {row['pytorch_ms']:.2f} ms/step, ratio {row['ratio']:.3f}"
+        print(line)

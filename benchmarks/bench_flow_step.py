@@ -21,7 +21,8 @@ import os
 
 import numpy as np
 
-from _common import blas_info, emit, paired_rounds, positive_int, torch_step_loop
+from _common import (blas_info, emit, paired_rounds, positive_int, print_step_rows, seeded_torch,
+                     torch_step_loop)
 
 import vae_np
 
@@ -45,12 +46,9 @@ def numpy_steps(X, length):
 
 def torch_steps(X, length, threads):
     """The same model and loss in PyTorch (autograd), or None without torch."""
-    try:
-        import torch
-    except ImportError:
+    torch = seeded_torch(threads)
+    if torch is None:
         return None
-    torch.manual_seed(0)
-    torch.set_num_threads(threads)
     nn, F = torch.nn, torch.nn.functional
     enc = nn.Sequential(nn.Linear(D, H), nn.ReLU())
     mu_head, logvar_head = nn.Linear(H, Z), nn.Linear(H, Z)
@@ -101,17 +99,11 @@ def main(argv=None):
         row = paired_rounds(runners, args.steps, args.rounds)
         results[f"L={length}"] = row
     if args.json:
-        emit(dict(blas=blas_info(), **results), True)
+        emit(dict(blas=blas_info(), pytorch_threads=args.threads, **results), True)
         return
-    print(f"planar-flow VAE step, 784-400-40 relu, batch {B}, float32, ELBO; {blas_info()}; "
-          f"PyTorch threads {args.threads}")
-    if not any("pytorch_ms" in row for row in results.values()):
-        print("torch is not installed (pip install -e '.[bench]'): vae_np figures alone")
-    for key, row in results.items():
-        line = f"{key:>5}: vae_np {row['vae_np_ms']:.2f} ms/step"
-        if "pytorch_ms" in row:
-            line += f", PyTorch {row['pytorch_ms']:.2f} ms/step, ratio {row['ratio']:.3f}"
-        print(line)
+    title = (f"planar-flow VAE step, 784-400-40 relu, batch {B}, float32, ELBO; {blas_info()}; "
+             f"PyTorch threads {args.threads}")
+    print_step_rows(title, results)
 
 
 if __name__ == "__main__":

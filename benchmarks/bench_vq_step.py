@@ -19,7 +19,7 @@ import os
 
 import numpy as np
 
-from _common import blas_info, emit, paired_rounds, positive_int, torch_step_loop
+from _common import blas_info, emit, paired_rounds, positive_int, seeded_torch, torch_step_loop
 
 import vae_np
 
@@ -43,12 +43,9 @@ def numpy_steps(X):
 
 def torch_steps(X, threads):
     """The same model and surrogate loss in PyTorch (autograd, detach() as sg), or None."""
-    try:
-        import torch
-    except ImportError:
+    torch = seeded_torch(threads)
+    if torch is None:
         return None
-    torch.manual_seed(0)
-    torch.set_num_threads(threads)
     nn = torch.nn
     enc = nn.Sequential(nn.Linear(X_DIM, H), nn.ReLU(), nn.Linear(H, M * D))
     dec = nn.Sequential(nn.Linear(M * D, H), nn.ReLU(), nn.Linear(H, X_DIM))
