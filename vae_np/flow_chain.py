@@ -4,7 +4,8 @@ z_L = f_L o ... o f_1(z_0).
 Each step l reads its raw parameters, one row per row of z, from an array raws[l] of shape (N, P):
 
     planar (P = 2D + 1):  raw = [u (D) | w (D) | b (1)]
-                          u_hat = u + (m(w.u) - w.u) w / |w|^2, then f = z + u_hat tanh(w.z + b)
+                          u_hat = u + (m(w.u) - w.u) w / |w|^2, then f = z + u_hat tanh(w.z + b),
+                          logdet = ln(tanh(a)^2 + tanh'(a) softplus(w.u)), a = w.z + b
     radial (P = D + 2):   raw = [z_ref (D) | alpha_raw (1) | beta_raw (1)]
                           alpha = softplus(alpha_raw), beta = -alpha + softplus(beta_raw), then
                           f = z + beta (z - z_ref) / (alpha + |z - z_ref|)
@@ -24,9 +25,9 @@ import numpy as np
 
 from ._validate import check_choice, check_int
 from ._validate import check_op_shape as _check_shape
-from .ops.flows import (planar_backward, planar_forward, planar_u_hat_backward,
-                        planar_u_hat_forward, radial_backward, radial_forward,
-                        radial_params_backward, radial_params_forward)
+from .ops.flows import (planar_backward, planar_forward, planar_one_plus_wuh,
+                        planar_u_hat_backward, planar_u_hat_forward, radial_backward,
+                        radial_forward, radial_params_backward, radial_params_forward)
 
 FLOW_KINDS = {
     "planar": "f(z) = z + u_hat tanh(w.z + b), u_hat = u + (m(w.u) - w.u) w / |w|^2; "
@@ -96,7 +97,10 @@ def chain_forward(kind, z0, raws):
         p = split_raw(kind, raw, D)
         if kind == "planar":
             u_hat, param_cache = planar_u_hat_forward(p["u"], p["w"])
-            z, logdet, op_cache = planar_forward(zs[-1], u_hat, p["w"], p["b"])
+            # det from softplus(w.u) itself, not from w.u_hat rounded to -1 (passed positionally,
+            # like the other arguments, so a wrapped op taking *args still receives it)
+            z, logdet, op_cache = planar_forward(zs[-1], u_hat, p["w"], p["b"],
+                                                 planar_one_plus_wuh(param_cache))
         else:
             alpha, beta, param_cache = radial_params_forward(p["alpha_raw"], p["beta_raw"])
             z, logdet, op_cache = radial_forward(zs[-1], p["z_ref"], alpha, beta)
@@ -130,8 +134,9 @@ def chain_backward(dzL, dlogdet_sum, caches):
         kind, _, param_cache, op_cache = caches[l]
         # d(sum logdet)/d logdet_l = 1: every step receives dlogdet_sum itself
         if kind == "planar":
-            dz, du_hat, dw_op, db = planar_backward(dz, dlogdet_sum, op_cache)
-            du, dw_param = planar_u_hat_backward(du_hat, param_cache)
+            dz, du_hat, dw_op, db, dp = planar_backward(dz, dlogdet_sum, op_cache)
+            # u_hat and 1 + w.u_hat = softplus(w.u) both come from (u, w): one backward for both
+            du, dw_param = planar_u_hat_backward(du_hat, param_cache, dp)
             dw = dw_op + dw_param               # w feeds the step and the u_hat correction: +=
             draws[l] = np.concatenate([du, dw, db[:, None]], axis=1)
         else:
