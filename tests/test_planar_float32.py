@@ -7,8 +7,13 @@ from softplus(w.u) itself (vae_np.ops.flows.planar_forward's one_plus_wuh).
 """
 import numpy as np
 import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
+from strategies import floats
 from vae_np import flow_chain
+from vae_np.ops import flows
 
 F32 = np.float32
 
@@ -51,3 +56,116 @@ def test_float32_step_at_w_dot_u_minus_30_has_the_right_logdet(w_row):
     np.testing.assert_allclose(logdets[0], expected, rtol=0, atol=8 * 30 * np.finfo(F32).eps)
     dz0, draws = flow_chain.chain_backward(np.ones((1, 3), F32), np.ones(1, F32), caches)
     assert np.all(np.isfinite(dz0)) and np.all(np.isfinite(draws[0]))
+
+
+def test_the_old_form_without_one_plus_wuh_is_kept_and_still_singular_there():
+    """planar_forward(z, u_hat, w, b) keeps its former meaning (det from the dot product w.u_hat),
+    which is why the chain passes one_plus_wuh: at the regression point it is still singular."""
+    raw = raw_at((1.0, 0.0, 0.0), -30.0)
+    u_hat, _ = flows.planar_u_hat_forward(raw[:, :3], raw[:, 3:6])
+    with pytest.raises(flows.SingularStepError, match="w.u_hat"):
+        flows.planar_forward(np.zeros((1, 3), F32), u_hat, raw[:, 3:6], raw[:, 6])
+
+
+# --------------------------------------------------------------------------- float32 vs float64
+def planar_step32(z, u, w, b, forward=flows.planar_forward):
+    """The chain's planar step (u_hat, then the step with one_plus_wuh): (logdet, det)."""
+    u_hat, cache = flows.planar_u_hat_forward(u, w)
+    _, logdet, op_cache = forward(z, u_hat, w, b, flows.planar_one_plus_wuh(cache))
+    return logdet, op_cache[6]
+
+
+def float32_mismatch(z, u, w, b, step=planar_step32):
+    """Rows where the float32 step has det <= 0, a non-finite logdet, or a logdet farther from the
+    float64 formula (on the same float32 inputs) than float32 rounding explains.
+
+    The inputs are built so that a = w.z + b is rounded once (w.z is exact: both have 3 bits after
+    the point), an error eps32 |a|; w.u is a D-term dot product, error D eps32 sum|w u|. They move
+    logdet = ln(tanh(a)^2 + sech(a)^2 softplus(w.u)) by |dlogdet/da| and |dlogdet/d(w.u)| times
+    that: dlogdet/da = 2 tanh sech^2 (1 - softplus) / det, dlogdet/d(w.u) = sech^2 sigmoid / det.
+    The rest (tanh, sech^2, softplus, the sum, ln or log1p) is a few ulps: 16 eps32 (1 + |ln det|).
+    """
+    eps = np.finfo(F32).eps
+    logdet, det = step(z, u, w, b)
+    z64, u64, w64, b64 = (np.asarray(v, dtype=np.float64) for v in (z, u, w, b))
+    a, wu = np.sum(w64 * z64, 1) + b64, np.sum(w64 * u64, 1)
+    t, s, p = np.tanh(a), 1 / np.cosh(a) ** 2, softplus64(wu)
+    det64 = t * t + s * p
+    ref = np.log(det64)
+    dld_a = np.abs(2 * t * s * (1 - p)) / det64
+    dld_wu = s / (1 + np.exp(-wu)) / det64
+    tol = (16 * eps * (1 + np.abs(ref)) + 2 * dld_a * eps * np.abs(a)
+           + 2 * dld_wu * w.shape[1] * eps * np.sum(np.abs(w64 * u64), 1))
+    bad = (det <= 0) | ~np.isfinite(logdet) | (np.abs(logdet - ref) > tol)
+    return np.flatnonzero(bad)
+
+
+def eighths(k):
+    """Integers k -> k / 8 in float32: products of two have 6 bits after the point, exact."""
+    return (np.asarray(k, dtype=np.float64) / 8).astype(F32)
+
+
+def build_rows(kw, kz, wu, delta):
+    """Float32 rows with w = kw / 8, z = kz / 8, w.u = wu (u along w), a = w.z + b = delta up to
+    one rounding."""
+    w, z = eighths(kw), eighths(kz)
+    w64 = w.astype(np.float64)
+    u = (np.asarray(wu)[:, None] * w64 / np.sum(w64 * w64, 1)[:, None]).astype(F32)
+    b = (np.asarray(delta) - np.sum(w64 * z.astype(np.float64), 1)).astype(F32)
+    return z, u, w, b
+
+
+@given(data=st.data(), N=st.integers(1, 8), D=st.integers(1, 4))
+def test_float32_logdet_is_the_float64_one_for_w_dot_u_in_minus_60_60(data, N, D):
+    kw = data.draw(hnp.arrays(np.int64, (N, D), elements=st.integers(-24, 24)))
+    assume(np.all(np.any(kw != 0, axis=1)))
+    kz = data.draw(hnp.arrays(np.int64, (N, D), elements=st.integers(-24, 24)))
+    wu = data.draw(hnp.arrays(np.float64, (N,), elements=floats(-60, 60)))
+    delta = data.draw(hnp.arrays(np.float64, (N,), elements=st.one_of(
+        st.just(0.0), floats(-1e-3, 1e-3), floats(-30, 30))))
+    assert float32_mismatch(*build_rows(kw, kz, wu, delta)).size == 0
+
+
+def grid_rows(seed=0, wu_lo=-60.0, wu_hi=60.0):
+    """w.u on 241 points of [wu_lo, wu_hi] times a in {0, +-1e-7, 1e-4, 0.3, -3, 20}, D = 3."""
+    rng = np.random.default_rng(seed)
+    wu, delta = np.meshgrid(np.linspace(wu_lo, wu_hi, 241), [0, 1e-7, -1e-7, 1e-4, 0.3, -3, 20])
+    n = wu.size
+    kw = rng.integers(-24, 25, (n, 3))
+    kw[np.all(kw == 0, axis=1), 0] = 1
+    return build_rows(kw, rng.integers(-24, 25, (n, 3)), wu.ravel(), delta.ravel())
+
+
+def test_float32_logdet_on_a_grid_of_w_dot_u_and_a():
+    assert float32_mismatch(*grid_rows()).size == 0
+
+
+# --------------------------------------------------------------------------- planted bugs
+def forward_without_tanh2(z, u_hat, w, b, one_plus_wuh):
+    """Planted bug: det = h'(a) p where the ln form is used (the tanh(a)^2 term dropped)."""
+    f, logdet, cache = flows.planar_forward(z, u_hat, w, b, one_plus_wuh)
+    t, s, wuh, det, p = cache[3], cache[4], cache[5], cache[6], cache[7]
+    far = np.abs(s * wuh) >= 0.5
+    det = np.where(far, s * p, det)
+    return f, np.where(far, np.log(det), logdet), cache[:6] + (det, p)
+
+
+def forward_given_wuh(z, u_hat, w, b, one_plus_wuh):
+    """Planted bug: w.u_hat = softplus(w.u) - 1 passed where 1 + w.u_hat is wanted."""
+    return flows.planar_forward(z, u_hat, w, b, one_plus_wuh - 1)
+
+
+def test_the_float32_checks_fail_without_the_tanh2_term():
+    rows = grid_rows()
+    assert float32_mismatch(*rows).size == 0
+    bad = float32_mismatch(*rows, step=lambda *r: planar_step32(*r, forward=forward_without_tanh2))
+    assert bad.size > 200
+
+
+def test_the_float32_checks_fail_given_w_dot_u_hat_for_one_plus_it():
+    rows = grid_rows(wu_lo=1.0)                         # softplus(w.u) - 1 > 0: no ValueError
+    bad = float32_mismatch(*rows, step=lambda *r: planar_step32(*r, forward=forward_given_wuh))
+    assert bad.size > 200
+    with pytest.raises(ValueError, match="one_plus_wuh must be >= 0"):   # the regression point
+        planar_step32(*build_rows([[8, 0, 0]], [[0, 0, 0]], [-30.0], [0.0]),
+                      forward=forward_given_wuh)
