@@ -72,14 +72,23 @@ def _positive_side(x):
     return np.where(real >= 0, 1, -1).astype(real.dtype, copy=False)
 
 
+def _log1p_complex(y):
+    """ln(1 + y) for complex y, accurate also for tiny |y|: ln|1 + y| = 1/2 log1p(2 Re y + |y|^2),
+    arg(1 + y) = atan2(Im y, 1 + Re y). (NumPy's complex log1p rounds 1 + y first: at y = 9e-14,
+    softplus(-30), its real part is 1e-3 off, and a complex step through ln(softplus) with it.)"""
+    re, im = np.real(y), np.imag(y)
+    return 0.5 * np.log1p(re * (2 + re) + im * im) + 1j * np.arctan2(im, 1 + re)
+
+
 def _softplus(x):
     """softplus(x) = ln(1 + e^x): ops.activations' stable form on real input; on complex input
     x + ln(1 + e^-x) where Re x >= 0 and ln(1 + e^x) elsewhere (the same analytic function, with no
-    overflow of e^x for a complex step at a large raw value)."""
+    overflow of e^x for a complex step at a large raw value, and full relative precision of its
+    real part when e^x is tiny)."""
     if not np.iscomplexobj(x):
         return softplus(x)
     side = _positive_side(x)
-    return np.where(side > 0, x, 0) + np.log1p(np.exp(-side * x))
+    return np.where(side > 0, x, 0) + _log1p_complex(np.exp(-side * x))
 
 
 def _sigmoid(x):
