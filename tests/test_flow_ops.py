@@ -142,6 +142,14 @@ BAD_INPUT = [
     ("u_hat", lambda: flows.planar_forward(Z, -R, R, np.zeros(2))),      # w.u = -3: raw u
     ("df", lambda: flows.planar_backward(np.ones((2, 2)), np.ones(2),
                                          flows.planar_forward(Z, R / 9, R, np.zeros(2))[2])),
+    ("one_plus_wuh", lambda: flows.planar_forward(Z, R, R, np.zeros(2), np.ones(3))),
+    ("one_plus_wuh must be >= 0", lambda: flows.planar_forward(Z, R, R, np.zeros(2),
+                                                              -np.ones(2))),   # w.u_hat given
+    ("done_plus_wuh", lambda: flows.planar_u_hat_backward(R, flows.planar_u_hat_forward(R, R)[1],
+                                                          np.ones(3))),
+    ("cache", lambda: flows.planar_one_plus_wuh((R, R))),
+    ("dlogdet", lambda: flows.planar_backward(R, np.ones(3), flows.planar_forward(
+        Z, R, R, np.zeros(2), np.ones(2))[2])),
     ("dlogdet", lambda: flows.radial_backward(R, np.ones(3),
                                               flows.radial_forward(Z, R, np.ones(2),
                                                                    np.ones(2))[2])),

@@ -36,8 +36,9 @@ from .dense import dense_backward, dense_forward
 from .gaussian import (SIGMA_PARAMETERIZATIONS, kl_backward, kl_forward, reparameterize_backward,
                        reparameterize_forward, sigma_logvar_backward, sigma_logvar_forward,
                        sigma_softplus_backward, sigma_softplus_forward)
-from .flows import (planar_backward, planar_forward, planar_u_hat_backward, planar_u_hat_forward,
-                    radial_backward, radial_forward, radial_params_backward, radial_params_forward)
+from .flows import (planar_backward, planar_forward, planar_one_plus_wuh, planar_u_hat_backward,
+                    planar_u_hat_forward, radial_backward, radial_forward, radial_params_backward,
+                    radial_params_forward)
 from .likelihoods import (bernoulli_nll_backward, bernoulli_nll_forward,
                           continuous_bernoulli_log_normaliser,
                           continuous_bernoulli_log_normaliser_grad,
