@@ -225,6 +225,46 @@ def test_bernoulli_nll_limits_exactly():
     np.testing.assert_array_equal(d, [[0.0, 0.0, 1.0, -1.0]])
 
 
+@pytest.mark.parametrize("block", [1, 7, 24, 1 << 16])
+@pytest.mark.parametrize("shape", [(5, 3, 4), (2, 2, 3, 4), (3, 4), (1, 3, 4), (0, 3, 4)])
+def test_bernoulli_blocks_cover_every_sample_once(monkeypatch, block, shape):
+    """The Bernoulli ops work through the samples in cache-sized blocks (ops.likelihoods.
+    BLOCK_ELEMENTS numbers). Shrunk here to 1, 7 and 24 numbers, so that (B, D) = (3, 4) blocks
+    hold one or two samples and the last block is partial, every sample must still get its own
+    value with x lined up, against the stable formula written out here."""
+    from vae_np.ops import likelihoods
+    monkeypatch.setattr(likelihoods, "BLOCK_ELEMENTS", block)
+    rng = np.random.default_rng(3)
+    logits = rng.standard_normal(shape) * 30
+    x = rng.random(shape[-2:])                                  # grey levels
+    dnll = rng.standard_normal(shape[:-1])
+    nll, cache = ops.bernoulli_nll_forward(logits, x)
+    per_pixel = (np.where(logits > 0, (1 - x) * logits, -x * logits)
+                 + np.log1p(np.exp(-np.abs(logits))))
+    np.testing.assert_allclose(nll, per_pixel.sum(-1), rtol=1e-13, atol=1e-13)
+    with np.errstate(over="ignore"):
+        expected = dnll[..., None] * (1 / (1 + np.exp(-logits)) - x)
+    np.testing.assert_allclose(ops.bernoulli_nll_backward(dnll, cache), expected,
+                               rtol=1e-14, atol=1e-15)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_bernoulli_block_size_changes_no_bit(monkeypatch, dtype):
+    """Elementwise work split into blocks is the same arithmetic: an IWAE-sized (K, B, D) =
+    (50, 20, 784) array gives bit for bit the values of one block holding everything."""
+    from vae_np.ops import likelihoods
+    rng = np.random.default_rng(4)
+    logits = (rng.standard_normal((50, 20, 784)) * 10).astype(dtype)
+    x = (rng.random((20, 784)) < 0.3).astype(dtype)
+    dnll = rng.random((50, 20)).astype(dtype)
+    blocked = ops.bernoulli_nll_forward(logits, x)
+    d_blocked = ops.bernoulli_nll_backward(dnll, blocked[1])
+    monkeypatch.setattr(likelihoods, "BLOCK_ELEMENTS", logits.size)
+    whole = ops.bernoulli_nll_forward(logits, x)
+    assert blocked[0].dtype == dtype and np.array_equal(blocked[0], whole[0])
+    assert np.array_equal(d_blocked, ops.bernoulli_nll_backward(dnll, whole[1]))
+
+
 @pytest.mark.parametrize("sampled", [False, True], ids=["(B,D)", "(K,B,D)"])
 @given(data=st.data(), sigma=floats(0.2, 3))
 def test_gaussian_nll(sampled, data, sigma):

@@ -108,6 +108,28 @@ def test_adam(problem, lr, b1, b2, eps):
                              ref_adam(theta, grads, lr, b1, b2, eps))
 
 
+@pytest.mark.parametrize("block", [1, 2, 4])
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+def test_blocks_cover_every_parameter_once(monkeypatch, name, block):
+    """A step updates the vector in blocks of optim.BLOCK_ELEMENTS numbers. Shrunk to 1, 2 and 4
+    for a vector of 7 (the last block partial), every coordinate must still follow the reference
+    formula, and bit for bit as with one block for all."""
+    import vae_np.optim
+    rng = np.random.default_rng(5)
+    theta, grads = rng.standard_normal(7), list(rng.standard_normal((N_STEPS, 7)))
+    make = {"sgd": lambda: SGD(0.1), "momentum": lambda: Momentum(0.1, 0.9),
+            "adagrad": lambda: Adagrad(0.1, 1e-8), "adam": lambda: Adam(0.1, (0.9, 0.99), 1e-8)}
+    reference = {"sgd": lambda: ref_sgd(theta, grads, 0.1),
+                 "momentum": lambda: ref_momentum(theta, grads, 0.1, 0.9),
+                 "adagrad": lambda: ref_adagrad(theta, grads, 0.1, 1e-8),
+                 "adam": lambda: ref_adam(theta, grads, 0.1, 0.9, 0.99, 1e-8)}
+    whole = run(make[name](), theta, grads)
+    monkeypatch.setattr(vae_np.optim, "BLOCK_ELEMENTS", block)
+    blocked = run(make[name](), theta, grads)
+    assert_matches_reference(blocked, reference[name]())
+    assert np.array_equal(blocked, whole)
+
+
 def test_adam_first_step_is_lr_times_sign():
     """With bias correction the first Adam step is lr * g / (|g| + eps) ~ lr * sign(g)."""
     flat = np.zeros(3)

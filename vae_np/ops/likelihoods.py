@@ -14,6 +14,26 @@ from .activations import sigmoid, softplus
 
 
 # --------------------------------------------------------------------------- likelihoods
+# The Bernoulli term is the largest elementwise job of an IWAE step: K x B x D logits (3 MB at
+# K = 50, B = 20, D = 784), each pass of a ufunc over them memory-bound. Cut along the sample axis
+# into blocks that stay in the core's cache, the six passes of one block cost little more than
+# the first, and the work arrays are allocated once per call, not once per pass.
+BLOCK_ELEMENTS = 1 << 16
+"""The elementwise Bernoulli ops work on blocks of about this many numbers (256 KB in float32)."""
+
+
+def _sample_blocks(shape):
+    """Slices of the leading axis of a (S, B, D) array, each about BLOCK_ELEMENTS numbers (at
+    least one sample), so that x (B, D) lines up with every block; and the block's length."""
+    step = max(1, BLOCK_ELEMENTS // max(shape[1] * shape[2], 1))
+    return [slice(i, i + step) for i in range(0, shape[0], step)], min(step, shape[0])
+
+
+def _as_samples(a):
+    """(..., B, D) as (S, B, D), S the product of the leading axes (1 for a plain (B, D))."""
+    return a.reshape((int(np.prod(a.shape[:-2])),) + a.shape[-2:])
+
+
 def bernoulli_nll_forward(logits, x):
     """-ln p(x | z) for a Bernoulli decoder on logits l, per example, summed over pixels.
 
@@ -30,31 +50,50 @@ def bernoulli_nll_forward(logits, x):
     nll : (..., B);  cache : (logits, x)
     """
     _check_shape("bernoulli_nll_forward", "x", x, logits.shape[-2:])
-    if np.iscomplexobj(logits):     # complex-step checks: the analytic form, no abs or max
+    if logits.dtype.kind != "f":
+        # complex-step checks (the analytic form, no abs or max), or integer logits
         return np.sum(softplus(logits) - x * logits, axis=-1), (logits, x)
-    # softplus(l) - x l = ln(1 + e^-|l|) + max(l, 0) - x l, in place in two work arrays: this is
-    # the largest elementwise job of a training step.
-    t = np.abs(logits)
-    np.negative(t, out=t)
-    np.exp(t, out=t)
-    np.log1p(t, out=t)                      # ln(1 + e^-|l|): never log(0), never overflows
-    u = np.maximum(logits, 0.0)
-    t += u
-    np.multiply(logits, x, out=u)           # x (B, D) broadcasts over the sample axis
-    t -= u
-    return np.sum(t, axis=-1), (logits, x)
+    samples = _as_samples(logits)
+    nll = np.empty(samples.shape[:-1], dtype=logits.dtype)
+    blocks, block_len = _sample_blocks(samples.shape)
+    t = np.empty_like(samples[:block_len])         # two work arrays of one block, reused
+    u = np.empty_like(t)
+    for rows in blocks:
+        l = samples[rows]
+        t_, u_ = t[:len(l)], u[:len(l)]
+        # softplus(l) - x l = ln(1 + e^-|l|) + max(l, 0) - x l
+        np.abs(l, out=t_)
+        np.negative(t_, out=t_)
+        np.exp(t_, out=t_)
+        np.log1p(t_, out=t_)                # ln(1 + e^-|l|): never log(0), never overflows
+        np.maximum(l, 0.0, out=u_)
+        t_ += u_
+        np.multiply(l, x, out=u_)           # x (B, D) broadcasts over the block's samples
+        t_ -= u_
+        np.sum(t_, axis=-1, out=nll[rows])
+    return nll.reshape(logits.shape[:-1]), (logits, x)
 
 
 def bernoulli_nll_backward(dnll, cache):
     """dlogits = dnll * (sigmoid(l) - x)."""
     logits, x = cache
     _check_shape("bernoulli_nll_backward", "dnll", dnll, logits.shape[:-1])
-    dlogits = sigmoid(logits)           # a new array, updated in place below
-    if dlogits.dtype != np.result_type(dlogits, x, dnll):
-        return dnll[..., None] * (dlogits - x)
-    dlogits -= x
-    dlogits *= dnll[..., None]
-    return dlogits
+    if np.iscomplexobj(logits) or np.result_type(logits, x, dnll) != logits.dtype:
+        return dnll[..., None] * (sigmoid(logits) - x)
+    samples = _as_samples(logits)
+    dnll_samples = dnll.reshape(samples.shape[:-1])
+    dlogits = np.empty_like(samples)
+    for rows in _sample_blocks(samples.shape)[0]:
+        d = dlogits[rows]
+        # sigmoid(l) = 1 / (1 + e^-l), in place; e^-l overflowing to inf gives the correct 0
+        np.negative(samples[rows], out=d)
+        with np.errstate(over="ignore"):
+            np.exp(d, out=d)
+        d += 1
+        np.reciprocal(d, out=d)
+        d -= x
+        d *= dnll_samples[rows, :, None]
+    return dlogits.reshape(logits.shape)
 
 
 def gaussian_nll_forward(mean, x, sigma=1.0):
