@@ -12,7 +12,17 @@ Planar step, with the invertibility reparameterization of u:
 Since w.u_hat > -1 and 0 < tanh' <= 1, 1 + tanh'(a) w.u_hat = tanh(a)^2 + tanh'(a)(1 + w.u_hat) > 0:
 the map is monotone along w, hence invertible, and its determinant is positive, so logdet is
 ln(.) of a positive number, not ln|.|. (The forward keeps ln(.) so that a complex step can pass; on
-real input it raises ValueError if the argument is not > 0, i.e. if u_hat breaks the constraint.)
+real input it raises SingularStepError if the argument is not > 0.)
+
+In floating point the dot product w.u_hat loses 1 + w.u_hat = softplus(w.u) once that is below the
+rounding of 1 (w.u < -17 in float32, -37 in float64): at a = 0 the det 1 + w.u_hat came out 0,
+negative, or 1e-6 where it is 1e-13. So planar_u_hat_forward also keeps softplus(w.u) itself
+(planar_one_plus_wuh reads it from its cache), and planar_forward(z, u_hat, w, b, one_plus_wuh)
+takes det = tanh(a)^2 + tanh'(a) softplus(w.u): two terms >= 0, positive unless both underflow
+(|a| < 4e-23 and w.u < -104 in float32). Its logdet is log1p(tanh'(a) (softplus(w.u) - 1)) where
+that argument is within 0.5 of 0 and ln(det) elsewhere; the gradient of softplus(w.u) goes back
+through planar_u_hat_backward's sigmoid(w.u). flow_chain uses this form; without one_plus_wuh,
+planar_forward keeps the dot-product form.
 
 Radial step, with alpha > 0 and beta >= -alpha by reparameterization:
 
