@@ -24,14 +24,7 @@ that argument is within 0.5 of 0 and ln(det) elsewhere; the gradient of softplus
 through planar_u_hat_backward's sigmoid(w.u). flow_chain uses this form; without one_plus_wuh,
 planar_forward keeps the dot-product form.
 
-Radial step, with alpha > 0 and beta >= -alpha by reparameterization:
-
-    alpha = softplus(alpha_raw),   beta = -alpha + softplus(beta_raw)
-    r = |z - z_ref|,   h = 1 / (alpha + r),   f = z + beta h (z - z_ref),
-    logdet = (D - 1) ln(1 + beta h) + ln(1 + beta h - beta r h^2)
-
-(dh/dr = -h^2, so the last factor is 1 + beta h + beta r dh/dr; it equals 1 + alpha beta h^2.)
-With beta >= -alpha both factors are >= r / (alpha + r) > 0 for r > 0.
+The radial step lives in vae_np.ops.radial and is re-exported here.
 
 Each op is a ``name_forward -> (..., cache)`` / ``name_backward(d..., cache) -> grads`` pair; the
 backward passes write one chain-rule factor per line. Complex input follows the same analytic
@@ -42,75 +35,17 @@ from __future__ import annotations
 import numpy as np
 
 from .._validate import check_op_shape as _check_shape
-from .activations import sigmoid, softplus
+from ._flow_common import (SingularStepError, _check_cache, _check_positive_argument,
+                           _check_rows, _positive_side, _sigmoid, _softplus)
+from .radial import (radial_backward, radial_forward, radial_params_backward,
+                     radial_params_forward)
+
+__all__ = ["SingularStepError", "planar_backward", "planar_forward", "planar_one_plus_wuh",
+           "planar_u_hat_backward", "planar_u_hat_forward", "radial_backward", "radial_forward",
+           "radial_params_backward", "radial_params_forward"]
 
 
-# --------------------------------------------------------------------------- checks
-def _check_rows(where, name, a):
-    """ValueError unless ``a`` is an (N, D) array of rows; returns N."""
-    if np.ndim(a) != 2:
-        raise ValueError(f"{where}: {name} must be an (N, D) array of rows, got shape "
-                         f"{np.shape(a)}")
-    return np.shape(a)[0]
-
-
-def _check_cache(where, cache, size, source):
-    """A backward given something other than its forward's cache says so (instead of failing to
-    unpack it)."""
-    if not (isinstance(cache, tuple) and len(cache) == size):
-        raise ValueError(f"{where}: cache must be the tuple {source} returned; got "
-                         f"{type(cache).__name__}")
-
-
-class SingularStepError(ValueError):
-    """A step that is not invertible in floating point (a log-det argument <= 0, or w = 0): the
-    reparameterizations exclude it mathematically, but parameters far out (softplus underflowing
-    to 0, tanh' rounding to 1) reach it. Training reports it as a divergence."""
-
-
-def _check_positive_argument(where, what, value):
-    """ln(value) on real input needs value > 0; NaN passes (the divergence guard reports it)."""
-    if not np.iscomplexobj(value) and np.any(value <= 0):
-        raise SingularStepError(f"{where}: {what} must be > 0 for the map to be invertible, got min "
-                         f"{np.nanmin(value):.3g}")
-
-
-def _positive_side(x):
-    """+1 where Re x >= 0, else -1 (in x's real dtype, so float32 stays float32): a constant on
-    each side, so x * side is analytic in x."""
-    real = np.real(x)
-    return np.where(real >= 0, 1, -1).astype(real.dtype, copy=False)
-
-
-def _log1p_complex(y):
-    """ln(1 + y) for complex y, accurate also for tiny |y|: ln|1 + y| = 1/2 log1p(2 Re y + |y|^2),
-    arg(1 + y) = atan2(Im y, 1 + Re y). (NumPy's complex log1p rounds 1 + y first: at y = 9e-14,
-    softplus(-30), its real part is 1e-3 off, and a complex step through ln(softplus) with it.)"""
-    re, im = np.real(y), np.imag(y)
-    return 0.5 * np.log1p(re * (2 + re) + im * im) + 1j * np.arctan2(im, 1 + re)
-
-
-def _softplus(x):
-    """softplus(x) = ln(1 + e^x): ops.activations' stable form on real input; on complex input
-    x + ln(1 + e^-x) where Re x >= 0 and ln(1 + e^x) elsewhere (the same analytic function, with no
-    overflow of e^x for a complex step at a large raw value, and full relative precision of its
-    real part when e^x is tiny)."""
-    if not np.iscomplexobj(x):
-        return softplus(x)
-    side = _positive_side(x)
-    return np.where(side > 0, x, 0) + _log1p_complex(np.exp(-side * x))
-
-
-def _sigmoid(x):
-    """sigmoid(x) = 1 / (1 + e^-x): ops.activations' on real input; on complex input
-    e^x / (1 + e^x) where Re x < 0, so that e^-x never overflows."""
-    if not np.iscomplexobj(x):
-        return sigmoid(x)
-    side = _positive_side(x)
-    e = np.exp(-side * x)                       # |e| <= 1
-    return np.where(side > 0, 1, e) / (1 + e)
-
-
+# --------------------------------------------------------------------------- helpers
 def _sech2(a):
     """tanh'(a) = 1 - tanh(a)^2 = sech(a)^2 with full relative precision (1 - tanh^2 loses it once
     tanh is near 1): 4 e / (1 + e)^2 with e = e^{-2|a|} (real input) or e^{-2 a sign(Re a)}
@@ -297,129 +232,3 @@ def planar_backward(df, dlogdet, cache):
     if done_plus_wuh is None:
         return dz, du_hat, dw, db
     return dz, du_hat, dw, db, done_plus_wuh
-
-
-# --------------------------------------------------------------------------- radial
-def radial_params_forward(alpha_raw, beta_raw):
-    """alpha = softplus(alpha_raw) > 0, beta = -alpha + softplus(beta_raw) >= -alpha.
-
-    Parameters
-    ----------
-    alpha_raw, beta_raw : (N,)
-
-    Returns
-    -------
-    alpha, beta : (N,);  cache : (alpha_raw, beta_raw)
-    """
-    if np.ndim(alpha_raw) != 1:
-        raise ValueError(f"radial_params_forward: alpha_raw must be an (N,) array, got shape "
-                         f"{np.shape(alpha_raw)}")
-    _check_shape("radial_params_forward", "beta_raw", beta_raw, np.shape(alpha_raw))
-    alpha = _softplus(alpha_raw)
-    beta = -alpha + _softplus(beta_raw)
-    return alpha, beta, (alpha_raw, beta_raw)
-
-
-def radial_params_backward(dalpha, dbeta, cache):
-    """dalpha/dalpha_raw = sigmoid(alpha_raw), dbeta/dalpha_raw = -sigmoid(alpha_raw),
-    dbeta/dbeta_raw = sigmoid(beta_raw).
-
-    Returns
-    -------
-    dalpha_raw, dbeta_raw : (N,)
-    """
-    _check_cache("radial_params_backward", cache, 2, "radial_params_forward")
-    alpha_raw, beta_raw = cache
-    _check_shape("radial_params_backward", "dalpha", dalpha, np.shape(alpha_raw))
-    _check_shape("radial_params_backward", "dbeta", dbeta, np.shape(alpha_raw))
-    sa = _sigmoid(alpha_raw)                    # softplus' = sigmoid
-    dalpha_raw = dalpha * sa                    # dalpha/dalpha_raw
-    dalpha_raw = dalpha_raw + dbeta * (-sa)     # dbeta/dalpha_raw (beta = -alpha + ...)
-    dbeta_raw = dbeta * _sigmoid(beta_raw)      # dbeta/dbeta_raw
-    return dalpha_raw, dbeta_raw
-
-
-def radial_forward(z, z_ref, alpha, beta):
-    """One radial step f = z + beta h (z - z_ref), h = 1 / (alpha + r), r = |z - z_ref|.
-
-    logdet = (D - 1) ln(1 + beta h) + ln(1 + beta h - beta r h^2)   (each argument > 0 for
-    alpha > 0, beta >= -alpha, r > 0; checked on real input). r is sqrt(sum (z - z_ref)^2), the
-    analytic form, so complex input works; its gradient needs r > 0.
-
-    Parameters
-    ----------
-    z, z_ref : (N, D);  alpha, beta : (N,) with alpha > 0 and beta >= -alpha
-
-    Returns
-    -------
-    f : (N, D);  logdet : (N,);  cache
-    """
-    n = _check_rows("radial_forward", "z", z)
-    _check_shape("radial_forward", "z_ref", z_ref, np.shape(z))
-    _check_shape("radial_forward", "alpha", alpha, (n,))
-    _check_shape("radial_forward", "beta", beta, (n,))
-    if not np.iscomplexobj(alpha) and np.any(alpha <= 0):
-        raise ValueError("radial_forward: alpha must be > 0 (use radial_params_forward)")
-    if not np.iscomplexobj(beta) and np.any(beta < -alpha):
-        raise ValueError("radial_forward: beta must be >= -alpha (use radial_params_forward)")
-    dim = np.shape(z)[1]
-    d = z - z_ref                               # (N, D)
-    r = np.sqrt(np.sum(d * d, axis=-1))         # (N,)
-    h = 1 / (alpha + r)
-    bh = beta * h
-    p_1 = bh                                    # p - 1
-    q_1 = bh - beta * r * h * h                 # q - 1
-    p = 1 + p_1                                 # the D - 1 directions orthogonal to z - z_ref
-    q = 1 + q_1                                 # the radial direction: 1 + beta (h + r h')
-    _check_positive_argument("radial_forward", "1 + beta h (need beta >= -alpha and r > 0)", p)
-    _check_positive_argument("radial_forward", "1 + beta h - beta r h^2 (need beta >= -alpha)", q)
-    f = z + bh[:, None] * d
-    logdet = (dim - 1) * np.log1p(p_1) + np.log1p(q_1)     # ln p, ln q accurate near p, q = 1
-    return f, logdet, (d, r, h, alpha, beta, p, q)
-
-
-def radial_backward(df, dlogdet, cache):
-    """Gradients of f = z + beta h d and logdet = (D - 1) ln p + ln q, with d = z - z_ref,
-    r = |d|, h = 1 / (alpha + r), p = 1 + beta h, q = 1 + beta h - beta r h^2.
-
-    Through f:        dd = df beta h;  d(beta h) = df . d
-    Through logdet:   dp = dlogdet (D - 1) / p;  dq = dlogdet / q
-      p:  d(beta h) += dp
-      q:  d(beta h) += dq;  dbeta = -dq r h^2;  dr = -dq beta h^2;  dh = -dq 2 beta r h
-    beta h:           dbeta += d(beta h) h;  dh += d(beta h) beta
-    h = 1/(alpha+r):  dalpha = -dh h^2;  dr += -dh h^2
-    r = |d|:          dd += dr d / r
-    d = z - z_ref:    dz = df + dd;  dz_ref = -dd
-
-    Returns
-    -------
-    dz, dz_ref : (N, D);  dalpha, dbeta : (N,)
-    """
-    _check_cache("radial_backward", cache, 7, "radial_forward")
-    d, r, h, alpha, beta, p, q = cache
-    _check_shape("radial_backward", "df", df, np.shape(d))
-    _check_shape("radial_backward", "dlogdet", dlogdet, np.shape(r))
-    dim = np.shape(d)[1]
-    # f = z + (beta h) d
-    dd = df * (beta * h)[:, None]               # df/dd = beta h
-    dbh = np.sum(df * d, axis=-1)               # df/d(beta h) = d
-    # logdet = (D - 1) ln p + ln q
-    dp = dlogdet * (dim - 1) / p                # d logdet / dp
-    dq = dlogdet / q                            # d logdet / dq
-    dbh = dbh + dp                              # dp/d(beta h) = 1
-    dbh = dbh + dq                              # dq/d(beta h) = 1
-    dbeta = dq * (-r * h * h)                   # dq/dbeta (the -beta r h^2 term) = -r h^2
-    dr = dq * (-beta * h * h)                   # dq/dr (same term) = -beta h^2
-    dh = dq * (-2 * beta * r * h)               # dq/dh (same term) = -2 beta r h
-    # beta h
-    dbeta = dbeta + dbh * h                     # d(beta h)/dbeta = h
-    dh = dh + dbh * beta                        # d(beta h)/dh = beta
-    # h = 1 / (alpha + r)
-    dalpha = dh * (-h * h)                      # dh/dalpha = -h^2
-    dr = dr + dh * (-h * h)                     # dh/dr = -h^2
-    # r = sqrt(d.d)
-    dd = dd + (dr / r)[:, None] * d             # dr/dd = d / r
-    # d = z - z_ref
-    dz = df + dd                                # f's direct z, and dd/dz = I
-    dz_ref = -dd                                # dd/dz_ref = -I
-    return dz, dz_ref, dalpha, dbeta
