@@ -126,6 +126,25 @@ def test_evaluate_with_prior_term_dropped_fails_the_comparison(run, capsys, monk
                                    rtol=1e-12)
 
 
+def test_evaluate_says_when_the_prior_is_older_than_the_model(run, capsys):
+    """After train --resume the codes move on; the prior fitted to the old ones still gives a
+    bound, but evaluate must say it is stale (and record both epochs), not stay silent."""
+    fit(run, capsys)
+    status, out, err = main(["evaluate", run, "--limit", "20", "--json"], capsys)
+    assert status == 0 and "fit-prior" not in err
+    assert json.loads(out)["prior_fitted_at_epoch"] == json.loads(out)["epoch"] == 1
+    status, out, err = main(["train", "--resume", run, "--epochs", "2", "--no-figures", "-q"],
+                            capsys)
+    assert status == 0, err
+    status, out, err = main(["evaluate", run, "--limit", "20", "--json"], capsys)
+    result = json.loads(out)
+    assert status == 0 and (result["epoch"], result["prior_fitted_at_epoch"]) == (2, 1)
+    assert "epoch 1" in err and "epoch 2" in err and f"fit-prior {run}" in err
+    fit(run, capsys)                                   # refitted: the note is gone
+    status, out, err = main(["evaluate", run, "--limit", "20"], capsys)
+    assert status == 0 and "fit-prior" not in err
+
+
 def test_sample_and_reconstruct_write_images(run, capsys, tmp_path):
     fit(run, capsys)
     for argv in (["sample", run, "--n", "8", "--out", tmp_path / "s.png"],

@@ -155,7 +155,10 @@ def run_evaluate_vq(args) -> int:
     unless --no-bound), reconstruction -ln p(x|c(x)), codebook usage and perplexity."""
     dtype = np.dtype(getattr(args, "dtype", "float64"))
     model, config, epoch = _load(args, dtype=dtype)
-    prior = None if getattr(args, "no_bound", False) else load_prior(args.run_dir, dtype)[0]
+    prior, prior_epoch = None, None
+    if not getattr(args, "no_bound", False):
+        prior, info = load_prior(args.run_dir, dtype)
+        prior_epoch = info.get("fit", {}).get("vq_epoch")
     dataset = load_data(config, args)
     x = evaluation_set(dataset, "test", args.limit)
     start = time.perf_counter()
@@ -169,10 +172,15 @@ def run_evaluate_vq(args) -> int:
     else:
         bound = vq_bound(model, prior, x)
         result.update(recon=float(bound.recon.mean()), prior_nll=float(bound.prior_nll.mean()),
-                      bound=float(bound.bound.mean()),
+                      bound=float(bound.bound.mean()), prior_fitted_at_epoch=prior_epoch,
                       bound_se=float(bound.bound.std(ddof=1) / np.sqrt(len(x))) if len(x) > 1
                       else None)
     result["seconds"] = round(time.perf_counter() - start, 3)
+    stale = prior is not None and prior_epoch != epoch
+    if stale:       # still a bound on -ln p(x), but over codes the model no longer produces
+        print(f"note: the prior was fitted to the codes of epoch {prior_epoch} and the model is "
+              f"at epoch {epoch}; the bound holds but is looser than it need be: run "
+              f"'python -m vae_np fit-prior {args.run_dir}' again", file=sys.stderr)
     if args.json:
         print(json.dumps(result))
         return 0
