@@ -240,6 +240,29 @@ def test_pytorch_example_preset_on_real_mnist(shared_data, tmp_path, capsys):
     assert "on mnist (3000 train / 3000 test)" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("model", ["vae", "vqvae"])
+def test_relative_data_dir_is_found_from_another_directory(model, shared_data, tmp_path,
+                                                            monkeypatch, capsys):
+    """train --data-dir data (relative) stores the absolute path in config.json, so evaluate run
+    from another directory finds the data without --data-dir."""
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "data").symlink_to(shared_data / "binarized_mnist")
+    monkeypatch.chdir(work)
+    extra = ["--model", "vqvae", "--n-latents", "2", "--code-dim", "2", "--codebook-size", "4"] \
+        if model == "vqvae" else ["--z-dim", "2"]
+    assert cli.main(["train", "--dataset", "binarized-mnist", "--data-dir", "data",
+                     "--no-download", "--limit", "100", "--epochs", "1", "--hidden", "8",
+                     "--out", "run", "-q", "--no-figures", *extra]) == 0
+    config = json.loads((work / "run" / "config.json").read_text())
+    assert config["data_dir"] == str(work / "data")
+    monkeypatch.chdir(tmp_path)
+    capsys.readouterr()
+    no_bound = ["--no-bound"] if model == "vqvae" else []
+    assert cli.main(["evaluate", str(work / "run"), "--limit", "20", "--json", *no_bound]) == 0
+    assert json.loads(capsys.readouterr().out)["n_examples"] == 20
+
+
 def test_iwae_preset_on_real_mnist_binarizes_dynamically(shared_data, tmp_path):
     out = tmp_path / "iwae"
     assert cli.main(["train", "--preset", "iwae-vae", "--data-dir", str(shared_data),

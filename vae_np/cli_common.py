@@ -2,6 +2,7 @@
 data set, the ``RUN_DIR`` arguments, drawing a figure, and the seeds' stream numbers."""
 from __future__ import annotations
 
+import os
 import sys
 
 from . import figures
@@ -35,6 +36,12 @@ def load_data(config, args):
         raise ValueError(f"could not download {config['dataset']!r}: {exc}") from None
     except FileNotFoundError as exc:
         raise FileNotFoundError(" ".join(str(exc).split())) from None
+
+
+def absolute_data_dir(path):
+    """``--data-dir`` as an absolute path (None stays None), for a run's config.json: a path
+    relative to the directory train ran in would not be found by evaluate run elsewhere."""
+    return None if path is None else os.path.abspath(path)
 
 
 def draw(make_figure) -> int:

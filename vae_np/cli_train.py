@@ -16,7 +16,7 @@ import numpy as np
 
 from . import cli_train_vq, figures, presets, runs
 from .cli_args import FLOAT, INT, INT0, OUT_DIR, POSITIVE, WIDTHS, flatten_widths
-from .cli_common import SAMPLE_STREAM, TRAIN_STREAM, load_data
+from .cli_common import SAMPLE_STREAM, TRAIN_STREAM, absolute_data_dir, load_data
 from .data.registry import DATASET_NAMES
 from .evaluate import elbo, evaluation_set
 from .model import DECODER_MEANS, FLOW_KINDS, LIKELIHOODS
@@ -186,7 +186,8 @@ def _new_config(args):
                                         "lr_schedule", "epochs", "batch_size", "k", "schedule",
                                         "seed", "objective", "estimator")}
     return dict(format_version=runs.FORMAT_VERSION, preset=args.preset, model=model,
-                data_dir=args.data_dir, limit=args.limit, no_download=args.no_download,
+                data_dir=absolute_data_dir(args.data_dir), limit=args.limit,
+                no_download=args.no_download,
                 created=datetime.now().isoformat(timespec="seconds"), **training)
 
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from . import figures, presets, runs
 from .cli_args import FLOAT, INT, POSITIVE, flatten_widths
-from .cli_common import SAMPLE_STREAM, TRAIN_STREAM, load_data
+from .cli_common import SAMPLE_STREAM, TRAIN_STREAM, absolute_data_dir, load_data
 from .evaluate import evaluation_set
 from .progress import Progress
 from .train import TrainingDivergedError
@@ -98,8 +98,9 @@ def _new_config(args):
     training = {key: s[key] for key in ("dataset", "optimizer", "lr", "optimizer_options",
                                         "lr_schedule", "epochs", "batch_size", "seed")}
     return dict(format_version=runs.FORMAT_VERSION, model=MODEL_NAME, vqvae=model,
-                reseed=not args.no_reseed, data_dir=args.data_dir, limit=args.limit,
-                no_download=args.no_download, created=datetime.now().isoformat(timespec="seconds"),
+                reseed=not args.no_reseed, data_dir=absolute_data_dir(args.data_dir),
+                limit=args.limit, no_download=args.no_download,
+                created=datetime.now().isoformat(timespec="seconds"),
                 **training)
 
 
