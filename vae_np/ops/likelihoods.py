@@ -29,6 +29,13 @@ def _sample_blocks(shape):
     return [slice(i, i + step) for i in range(0, shape[0], step)], min(step, shape[0])
 
 
+def _check_logits(where, logits):
+    """ValueError unless logits is an array of shape (..., B, D) (the blocks cut its leading axes)."""
+    if not isinstance(logits, np.ndarray) or logits.ndim < 2:
+        raise ValueError(f"{where}: logits must be an array of shape (..., B, D), got "
+                         f"{type(logits).__name__} of shape {np.shape(logits)}")
+
+
 def _as_samples(a):
     """(..., B, D) as (S, B, D), S the product of the leading axes (1 for a plain (B, D))."""
     return a.reshape((int(np.prod(a.shape[:-2])),) + a.shape[-2:])
@@ -49,8 +56,10 @@ def bernoulli_nll_forward(logits, x):
     -------
     nll : (..., B);  cache : (logits, x)
     """
+    _check_logits("bernoulli_nll_forward", logits)
     _check_shape("bernoulli_nll_forward", "x", x, logits.shape[-2:])
-    if logits.dtype.kind != "f":
+    x = np.asarray(x)
+    if logits.dtype.kind != "f" or np.iscomplexobj(x):
         # complex-step checks (the analytic form, no abs or max), or integer logits
         return np.sum(softplus(logits) - x * logits, axis=-1), (logits, x)
     samples = _as_samples(logits)
@@ -78,7 +87,8 @@ def bernoulli_nll_backward(dnll, cache):
     """dlogits = dnll * (sigmoid(l) - x)."""
     logits, x = cache
     _check_shape("bernoulli_nll_backward", "dnll", dnll, logits.shape[:-1])
-    if np.iscomplexobj(logits) or np.result_type(logits, x, dnll) != logits.dtype:
+    if logits.dtype.kind != "f" or np.result_type(logits, x, dnll) != logits.dtype:
+        # complex or integer logits, or x or dnll promoting them: the formula, NumPy's promotion
         return dnll[..., None] * (sigmoid(logits) - x)
     samples = _as_samples(logits)
     dnll_samples = dnll.reshape(samples.shape[:-1])
