@@ -30,7 +30,8 @@ def _sample_blocks(shape):
 
 
 def _check_logits(where, logits):
-    """ValueError unless logits is an array of shape (..., B, D) (the blocks cut its leading axes)."""
+    """ValueError unless logits is an array of shape (..., B, D): the blocks cut its leading
+    axes."""
     if not isinstance(logits, np.ndarray) or logits.ndim < 2:
         raise ValueError(f"{where}: logits must be an array of shape (..., B, D), got "
                          f"{type(logits).__name__} of shape {np.shape(logits)}")
@@ -60,7 +61,7 @@ def bernoulli_nll_forward(logits, x):
     _check_shape("bernoulli_nll_forward", "x", x, logits.shape[-2:])
     x = np.asarray(x)
     if logits.dtype.kind != "f" or np.iscomplexobj(x):
-        # complex-step checks (the analytic form, no abs or max), or integer logits
+        # complex-step checks (the analytic form, no abs or max), integer logits, complex x
         return np.sum(softplus(logits) - x * logits, axis=-1), (logits, x)
     samples = _as_samples(logits)
     nll = np.empty(samples.shape[:-1], dtype=logits.dtype)
