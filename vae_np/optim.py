@@ -108,17 +108,27 @@ class Optimizer:
         t = np.asarray(state["t"])
         if t.ndim or not np.issubdtype(t.dtype, np.integer) or t < 0:
             raise ValueError(f"optimizer state t must be a step count >= 0, got {state['t']!r}")
-        for name, value in hyper.items():
-            setattr(self, name, value)
-        self.t = int(t)
-        self.state = {}
-        if self.t > 0 and self.buffers:
+        buffers = {}
+        if int(t) > 0 and self.buffers:
             present = [n for n in self.buffers if n in state]
             if len(present) != len(self.buffers):
                 raise ValueError(f"optimizer state is missing buffers "
                                  f"{sorted(set(self.buffers) - set(present))}")
-            self.state = {n: np.array(state[n]) for n in self.buffers}
-            self.state["work"] = np.zeros_like(self.state[self.buffers[0]])
+            buffers = {n: np.array(state[n]) for n in self.buffers}
+            first = buffers[self.buffers[0]]
+            for n, buffer in buffers.items():
+                # a step slices every buffer alike: mismatched ones would fail deep in NumPy
+                if (buffer.ndim != 1 or buffer.shape != first.shape or buffer.dtype != first.dtype
+                        or buffer.dtype.type not in (np.float32, np.float64)):
+                    raise ValueError(f"optimizer state buffer {n} must be a float32 or float64 "
+                                     f"vector like {self.buffers[0]} ({first.shape}, "
+                                     f"{first.dtype}), got {buffer.shape}, {buffer.dtype}")
+            buffers["work"] = np.zeros_like(first)
+        # checked: only now does the optimizer change
+        for name, value in hyper.items():
+            setattr(self, name, value)
+        self.t = int(t)
+        self.state = buffers
 
     def __repr__(self):
         args = ", ".join(f"{n}={getattr(self, n)!r}" for n in self.hyperparameters)
