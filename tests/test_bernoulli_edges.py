@@ -82,10 +82,11 @@ def test_complex_x_with_real_logits_takes_the_formula():
 
 @pytest.mark.parametrize("logits", [np.zeros(4), np.zeros(()), [[0.0, 1.0]]],
                          ids=["(D,)", "scalar", "list"])
-def test_logits_that_are_not_a_b_by_d_array_are_refused(logits):
-    with pytest.raises(ValueError, match=r"bernoulli_nll_forward: logits must be an array of "
-                                         r"shape \(\.\.\., B, D\)"):
-        ops.bernoulli_nll_forward(logits, np.zeros(np.shape(logits)[-2:]))
+@pytest.mark.parametrize("op", ["bernoulli_nll_forward", "continuous_bernoulli_nll_forward"])
+def test_logits_that_are_not_a_b_by_d_array_are_refused(logits, op):
+    with pytest.raises(ValueError, match=rf"^{op}: logits must be an array of shape "
+                                         r"\(\.\.\., B, D\)"):
+        getattr(ops, op)(logits, np.zeros(np.shape(logits)[-2:]))
 
 
 @pytest.mark.parametrize("block", [1, 5, 1 << 16])

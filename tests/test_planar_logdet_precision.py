@@ -96,3 +96,13 @@ def test_a_step_whose_det_underflows_is_singular_not_minus_infinity(dtype, wu):
     with pytest.raises(flows.SingularStepError, match="must be > 0"):
         flows.planar_forward(np.zeros((2, 1), dtype), np.zeros((2, 1), dtype),
                              np.ones((2, 1), dtype), np.zeros(2, dtype), np.array([1, 0], dtype))
+
+
+def test_one_plus_wuh_may_be_a_list_like_b():
+    """b and one_plus_wuh are both (N,) numbers: a list for either is taken as an array (a list
+    one_plus_wuh raised a TypeError from its sign check)."""
+    z, w = np.ones((2, 1)), np.ones((2, 1))
+    as_list = flows.planar_forward(z, w, w, [0.5, -1.0], [0.25, 3.0])
+    as_array = flows.planar_forward(z, w, w, np.array([0.5, -1.0]), np.array([0.25, 3.0]))
+    for a, b in zip(as_list[:2], as_array[:2]):
+        assert np.array_equal(a, b)

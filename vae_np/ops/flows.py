@@ -162,7 +162,7 @@ def planar_forward(z, u_hat, w, b, one_plus_wuh=None):
                                  "from planar_u_hat_forward, which keeps w.u_hat > -1)", det)
         logdet = np.log1p(s * wuh)              # ln(det), accurate also when s w.u_hat is tiny
         return f, logdet, (z, u_hat, w, t, s, wuh, det)
-    p = one_plus_wuh
+    p = np.asarray(one_plus_wuh)                # a list too, like b
     _check_shape("planar_forward", "one_plus_wuh", p, (n,))
     if not np.iscomplexobj(p) and np.any(p < 0):
         raise ValueError("planar_forward: one_plus_wuh must be >= 0, softplus(w.u) from "

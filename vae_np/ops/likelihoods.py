@@ -258,6 +258,7 @@ def continuous_bernoulli_nll_forward(logits, x):
     -------
     nll : (..., B);  cache : (logits, x)
     """
+    _check_logits("continuous_bernoulli_nll_forward", logits)
     _check_shape("continuous_bernoulli_nll_forward", "x", x, logits.shape[-2:])
     bernoulli, _ = bernoulli_nll_forward(logits, x)
     log_c = continuous_bernoulli_log_normaliser(logits)
