@@ -6,7 +6,7 @@ round trip of tests/test_optim.py, which saves and loads at once and only in flo
 - load_state_dict() copies: steps after it must not write into the caller's arrays (with
   np.asarray for np.array, they did and nothing failed);
 - a float32 optimizer restored continues in float32, bit for bit (a float64 scratch buffer after
-  the load passed every test);
+  the load passed tests/test_optim.py; only the kill-and-resume tests saw it);
 - buffers of different shapes or dtypes are refused by name, and a refused state leaves the
   optimizer as it was (a v shorter than m failed deep inside NumPy at the next step; a missing
   buffer left t loaded and the moments empty, so a later step restarted them from zero).
