@@ -16,8 +16,9 @@ from .activations import sigmoid, softplus
 # --------------------------------------------------------------------------- likelihoods
 # The Bernoulli term is the largest elementwise job of an IWAE step: K x B x D logits (3 MB at
 # K = 50, B = 20, D = 784), each pass of a ufunc over them memory-bound. Cut along the sample axis
-# into blocks that stay in the core's cache, the six passes of one block cost little more than
-# the first, and the work arrays are allocated once per call, not once per pass.
+# into blocks that stay in the core's cache, the passes over a block (nine in the forward, six in
+# the backward) after the first cost little more than in-cache arithmetic, and the work arrays are
+# allocated once per call, not once per pass.
 BLOCK_ELEMENTS = 1 << 16
 """The elementwise Bernoulli ops work on blocks of about this many numbers (256 KB in float32)."""
 
