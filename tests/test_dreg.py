@@ -3,7 +3,8 @@
 It is not the gradient of the batch's loss, so it cannot be checked against central differences;
 instead: the value and the decoder's gradient are the IWAE ones exactly, its mean over eps equals
 the IWAE encoder gradient's mean (paired draws, within standard errors), and its signal-to-noise
-ratio does not fall with K the way the plain IWAE encoder gradient's does (Rainforth et al. 2018).
+ratio does not fall with K the way the plain IWAE encoder gradient's does (Rainforth et al. 2018);
+and at batch B > 1 it is the mean of the B single-example estimators with the same eps.
 """
 import numpy as np
 import pytest
@@ -96,3 +97,32 @@ def test_fit_and_bad_combinations():
         model.loss_and_grads(X[:2], estimator="dreg")
     with pytest.raises(ValueError, match="estimator must be one of"):
         fit(model, X, Adam(), objective="iwae", estimator="DReG")
+
+
+def dreg_gradient(model, x, eps, estimator="dreg"):
+    model.loss_and_grads(x, k=eps.shape[0], eps=eps, objective="iwae", estimator=estimator)
+    return model.grad_flat.copy()
+
+
+@pytest.mark.parametrize("likelihood", ["bernoulli", "gaussian"])
+def test_dreg_of_a_batch_is_the_mean_of_its_examples(likelihood):
+    """At batch B > 1, with eps frozen, the batch's DReG gradient is the mean of the B
+    single-example DReG gradients (each example's with its own column of eps): the estimator of
+    the mean loss's gradient is the mean of the per-example estimators. The tests above use
+    B = 1, where a missing (or doubled) division by B cannot show.
+
+    Tolerance: both sides are the same float64 sums of the same terms in another order (the batch
+    sums over b inside the matrix products, the test sums B whole gradients), a few ulps of the
+    largest term; 1e-10 relative to the gradient's largest entry is far above that and far below
+    a factor B = 5 (0.8 of every entry)."""
+    model = VAE(6, (5,), 3, "tanh", likelihood, seed=4)
+    x, eps = make_data(model, 5, 7, 2)
+    batch = dreg_gradient(model, x, eps)
+    singles = np.mean([dreg_gradient(model, x[b:b + 1], eps[:, b:b + 1]) for b in range(5)],
+                      axis=0)
+    scale = np.abs(singles).max()
+    np.testing.assert_allclose(batch, singles, rtol=0, atol=1e-10 * scale)
+    e = model.n_encoder
+    assert np.abs(singles[:e]).max() > 1e-3 * scale          # the encoder part is not all zero
+    # the decoder's part is the IWAE gradient's, at B > 1 too (bit for bit: the same backward)
+    np.testing.assert_array_equal(batch[e:], dreg_gradient(model, x, eps, "standard")[e:])
