@@ -239,3 +239,49 @@ def test_history_csv_holds_the_checkpoints_history(tmp_path):
     for column in HISTORY_COLUMNS:
         assert [float(r[column]) for r in rows] == [float(v) for v in history[column]], column
     assert sum(history["reseeded"]) > 0 and all(r["reseeded"].isdigit() for r in rows)
+
+
+def spread_model(n=23, seed=3):
+    """A VQ-VAE whose codebook starts on its own encoder outputs (so many codes are used) and
+    n binary examples."""
+    model = VQVAE(12, hidden=(7,), n_latents=M, code_dim=D, codebook_size=64, seed=seed)
+    x = (np.random.default_rng(seed).random((n, 12)) < 0.4).astype(np.float64)
+    model.init_codebook(x[:6], np.random.default_rng(seed))
+    return model, x
+
+
+def expected_statistics(model, x):
+    """Mean -ln p(x | z_q) one example at a time; usage and perplexity exp(-sum p ln p) of the
+    codes' frequencies, written out here."""
+    codes = np.concatenate([model.encode_codes(x[i:i + 1]) for i in range(len(x))])
+    nll = np.mean([model.nll_given_codes(x[i:i + 1], codes[i:i + 1])[0] for i in range(len(x))])
+    counts = np.bincount(codes.ravel(), minlength=model.codebook_size)
+    p = counts[counts > 0] / counts.sum()
+    return nll, np.count_nonzero(counts) / model.codebook_size, np.exp(-np.sum(p * np.log(p))), codes
+
+
+@pytest.mark.parametrize("batch_size", [1, 4, 7, 23])
+def test_held_out_statistics_over_chunks_are_those_of_one_chunk(batch_size):
+    """Mutation: the held-out sums (-ln p(x|z_q), code counts) overwritten by each chunk instead
+    of added. train evaluates the test set in chunks of 1000, so every test set of a test run
+    was one chunk. With 23 examples in chunks of 1, 4, 7 (a short last chunk) and 23, the
+    statistics equal those counted one example at a time here; the last chunk alone uses fewer
+    codes and has another mean (checked, so the comparison can fail). Tolerance: the -ln p sums
+    of float64 terms in another order, 1e-12 relative; usage and perplexity from integer counts."""
+    from vae_np.cli_train_vq import heldout_statistics
+    from vae_np.made import MADEPrior
+    from vae_np.vq_prior import encode_all, vq_bound
+
+    model, x = spread_model()
+    nll, usage, perplexity, codes = expected_statistics(model, x)
+    last = expected_statistics(model, x[-(len(x) % 7):])
+    assert last[1] != usage and last[2] != pytest.approx(perplexity) and 0 < usage < 1
+    got = heldout_statistics(model, x, batch_size=batch_size)
+    np.testing.assert_allclose(got, (nll, usage, perplexity), rtol=1e-12)
+    np.testing.assert_array_equal(encode_all(model, x, batch_size=batch_size), codes)
+    prior = MADEPrior(M, model.codebook_size, hidden=(5,), seed=1)
+    whole = vq_bound(model, prior, x, batch_size=len(x))
+    parts = vq_bound(model, prior, x, batch_size=batch_size)
+    for name in ("bound", "recon", "prior_nll", "codes"):
+        np.testing.assert_allclose(getattr(parts, name), getattr(whole, name), rtol=1e-12)
+    assert np.mean(whole.recon) == pytest.approx(nll, rel=1e-12)
