@@ -20,12 +20,13 @@ from vae_np.testing import assert_backward
 LN_2PI = np.log(2 * np.pi)
 
 
-def check(forward, backward, inputs, G, complex_step=True, **kwargs):
+def check(forward, backward, inputs, G, complex_step=True, constants=(), **kwargs):
     """forward's output for ``inputs`` (a dict, in forward's order) after assert_backward passed;
-    also asserts that nothing the caller passed was mutated."""
+    also asserts that nothing the caller passed was mutated. ``constants``: the inputs (data,
+    noise) that get no gradient."""
     before = snapshot(*inputs.values(), G)
     assert_backward(forward, backward, *inputs.values(), dout=G, kwargs=kwargs,
-                    names=list(inputs), complex_step=complex_step)
+                    names=list(inputs), constants=constants, complex_step=complex_step)
     out, _ = forward(*inputs.values(), **kwargs)
     assert_unchanged(before, *inputs.values(), G)
     return out
@@ -144,7 +145,8 @@ def test_reparameterize(sampled, data):
     inputs = dict(mu=data.draw(arrays((B, Z))), sigma=data.draw(arrays((B, Z), 0.05, 3)),
                   eps=data.draw(arrays(eps_shape)))
     G = data.draw(arrays(eps_shape, -2, 2))
-    out = check(ops.reparameterize_forward, ops.reparameterize_backward, inputs, G)
+    out = check(ops.reparameterize_forward, ops.reparameterize_backward, inputs, G,
+                constants=["eps"])
     np.testing.assert_allclose(out, inputs["mu"] + inputs["sigma"] * inputs["eps"],
                                rtol=1e-15, atol=1e-15)
 
@@ -184,7 +186,8 @@ def test_bernoulli_nll(sampled, data):
     shape = (data.draw(sample_counts), B, D) if sampled else (B, D)
     inputs = dict(logits=data.draw(arrays(shape, -8, 8)), x=data.draw(arrays((B, D), 0, 1)))
     G = data.draw(arrays(shape[:-1], -2, 2))
-    out = check(ops.bernoulli_nll_forward, ops.bernoulli_nll_backward, inputs, G)
+    out = check(ops.bernoulli_nll_forward, ops.bernoulli_nll_backward, inputs, G,
+                constants=["x"])
     assert out.shape == shape[:-1]
 
 
@@ -272,7 +275,8 @@ def test_gaussian_nll(sampled, data, sigma):
     shape = (data.draw(sample_counts), B, D) if sampled else (B, D)
     inputs = dict(mean=data.draw(arrays(shape)), x=data.draw(arrays((B, D))))
     G = data.draw(arrays(shape[:-1], -2, 2))
-    out = check(ops.gaussian_nll_forward, ops.gaussian_nll_backward, inputs, G, sigma=sigma)
+    out = check(ops.gaussian_nll_forward, ops.gaussian_nll_backward, inputs, G, sigma=sigma,
+                constants=["x"])
     r = inputs["x"] - inputs["mean"]
     expected = np.sum(0.5 * r ** 2 / sigma ** 2 + np.log(sigma) + 0.5 * LN_2PI, axis=-1)
     np.testing.assert_allclose(out, expected, rtol=1e-13, atol=1e-13)
@@ -288,7 +292,7 @@ def test_gaussian_learned_nll(sampled, data, sigma_min):
     G = data.draw(arrays(shape[:-1], -2, 2))
     # ln(sigma_min + e^r) is written with logaddexp, which is real-only: complex step at 0 only
     out = check(ops.gaussian_learned_nll_forward, ops.gaussian_learned_nll_backward, inputs, G,
-                complex_step=sigma_min == 0, sigma_min=sigma_min)
+                complex_step=sigma_min == 0, sigma_min=sigma_min, constants=["x"])
     sig = sigma_min + np.exp(inputs["r"])
     resid = inputs["x"] - inputs["mean"]
     per_pixel = 0.5 * resid ** 2 / sig ** 2 + np.log(sig) + 0.5 * LN_2PI

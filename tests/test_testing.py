@@ -143,6 +143,85 @@ def test_mutation_count_and_missing_gradients_are_reported():
     assert "not a finite numeric array" in message
 
 
+def scale_forward(x, gamma, beta):
+    """A batch-norm-like affine step y = x * gamma + beta (gamma, beta per column)."""
+    return x * gamma + beta, (x, gamma)
+
+
+def scale_backward(dy, cache):
+    x, gamma = cache
+    return dy * gamma, (dy * x).sum(axis=0), dy.sum(axis=0)
+
+
+GAMMA, BETA = RNG.normal(size=3), RNG.normal(size=3)
+
+
+@pytest.mark.parametrize("returned, missing", [
+    (lambda dy, c: scale_backward(dy, c)[:2], ["beta"]),          # dbeta forgotten
+    (lambda dy, c: scale_backward(dy, c)[0], ["gamma", "beta"]),  # only dx, as one array
+    (lambda dy, c: (), ["x", "gamma", "beta"])])
+def test_a_forgotten_gradient_fails_naming_its_input(returned, missing):
+    """A backward with fewer gradients than inputs passed when the ones it returned were right:
+    the input without a gradient is named (by the forward's parameter name), once each."""
+    message, problems = raises(scale_forward, returned, X, GAMMA, BETA)
+    assert [p["name"] for p in problems if p["kind"] == "missing"] == missing
+    for name in missing:
+        assert message.count(f"input '{name}'") == 1
+    got, shape = 3 - len(missing), {"x": X.shape, "gamma": (3,), "beta": (3,)}[missing[0]]
+    assert (f"the gradient of input '{missing[0]}' (input {got} of scale_forward, shape {shape}) "
+            f"is missing: backward returned {got} gradient") in message
+    assert f"for 3 inputs (if '{missing[0]}' is data" in message
+
+
+def test_constants_are_inputs_without_a_gradient():
+    """constants= names the inputs that get no gradient (data, noise), by name or position,
+    anywhere in the list: the gradients go to the other inputs in order, and each of those is
+    still checked."""
+    def no_dgamma(dy, cache):
+        dx, _, dbeta = scale_backward(dy, cache)
+        return dx, dbeta
+    assert assert_backward(scale_forward, no_dgamma, X, GAMMA, BETA,
+                           constants=["gamma"]).keys() == {"x", "beta"}
+    assert assert_backward(scale_forward, no_dgamma, X, GAMMA, BETA, constants=1).keys() == {
+        "x", "beta"}
+    message, problems = raises(scale_forward, lambda dy, c: no_dgamma(dy, c)[::-1], X, GAMMA,
+                               BETA, constants=["gamma"])          # dbeta where dx belongs
+    assert {p["name"] for p in problems} == {"x", "beta"}
+    assert assert_backward(ops.bernoulli_nll_forward, ops.bernoulli_nll_backward,
+                           RNG.normal(size=(2, 3)), RNG.uniform(size=(2, 3)), constants=["x"])
+    for wrong in (["y"], [3], ["x", 5]):
+        with pytest.raises(ValueError,
+                           match=r"constants must name inputs \(one of 'x', 'gamma', 'beta'\)"):
+            assert_backward(scale_forward, scale_backward, X, GAMMA, BETA, constants=wrong)
+
+
+def test_extra_none_and_misshapen_gradients_name_the_input():
+    """More gradients than inputs, None for an input and an array of the wrong shape: each an
+    AssertionError (BackwardMismatch) that names the input or says which gradient has none."""
+    message, _ = raises(scale_forward, lambda dy, c: (*scale_backward(dy, c), dy), X, GAMMA,
+                        BETA)
+    assert message == ("assert_backward: backward returned 4 gradients for 3 inputs of "
+                       "scale_forward ('x', 'gamma', 'beta'): gradient 3 belongs to no input")
+    message, _ = raises(scale_forward, lambda dy, c: scale_backward(dy, c), X, GAMMA, BETA,
+                        constants=["beta"])
+    assert ("returned 3 gradients for 2 inputs of scale_forward ('x', 'gamma'); 'beta' is "
+            "constant: gradient 2 belongs to no input") in message
+    message, problems = raises(scale_forward, lambda dy, c: (scale_backward(dy, c)[0], None,
+                                                             scale_backward(dy, c)[2]),
+                               X, GAMMA, BETA)
+    assert message == ("assert_backward: the gradient of input 'gamma' (input 1 of "
+                       "scale_forward, shape (3,)) is None")
+    assert [p["kind"] for p in problems] == ["none"]
+    message, problems = raises(scale_forward, lambda dy, c: (scale_backward(dy, c)[0],
+                                                             scale_backward(dy, c)[1][:2],
+                                                             scale_backward(dy, c)[2]),
+                               X, GAMMA, BETA)
+    assert message == ("assert_backward: the gradient of input 'gamma' (input 1 of "
+                       "scale_forward, shape (3,)) has shape (2,), expected (3,)")
+    with pytest.raises(AssertionError, match="input 'beta'"):     # an AssertionError, for pytest
+        assert_backward(scale_forward, lambda dy, c: scale_backward(dy, c)[:2], X, GAMMA, BETA)
+
+
 def test_an_infinite_rounding_scale_is_refused():
     """assert_fd_close(a, n, f_terms=inf) accepted any gradient (its bound was infinite)."""
     from vae_np.testing.numerical import assert_fd_close

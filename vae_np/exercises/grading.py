@@ -94,7 +94,8 @@ def _backward_of(exercise, fn):
 def _run(exercise, fn, case):
     inputs, kwargs, dout = case
     assert_backward(exercise.forward, _backward_of(exercise, fn), *inputs, dout=dout,
-                    kwargs=kwargs, names=exercise.names[:-1])
+                    kwargs=kwargs, names=exercise.names[:-1],
+                    constants=exercise.names[exercise.n_grads:-1])
 
 
 def _fixed_cases(exercise, count=3):

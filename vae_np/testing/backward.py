@@ -1,9 +1,12 @@
 """``assert_backward``: check a forward/backward pair of the ops convention numerically, in float64.
 
 The convention (the one of ``vae_np.ops``): ``forward(*inputs, **kwargs) -> (out, cache)`` and
-``backward(dout, cache) -> grads``, one gradient per leading input, in order (a single array when
-there is one). With a fixed ``dout`` the scalar L = sum(out * dout) has dL/d(input) =
-backward(dout, cache), and that is what is compared with numerical derivatives of L.
+``backward(dout, cache) -> grads``, one gradient per input, in order (a single array when there
+is one), except for the inputs named in ``constants`` (data such as x or the noise eps, which get
+no gradient). A backward that returns fewer gradients than that (a forgotten dgamma), more, None
+or an array of the wrong shape for an input fails, naming the input. With a fixed ``dout`` the
+scalar L = sum(out * dout) has dL/d(input) = backward(dout, cache), and that is what is compared
+with numerical derivatives of L.
 
 Central differences (every input, every coordinate): n_i = (L(x + h e_i) - L(x - h e_i)) /
 (x+ - x-), h = h_rel * max(1, |x_i|), by ``vae_np.numerics.difference_quotient``. Its error bound
@@ -53,8 +56,8 @@ class BackwardMismatch(AssertionError):
         self.problems = problems
 
 
-def assert_backward(forward, backward, *inputs, dout=None, kwargs=None, names=None, tol=1e-6,
-                    h_rel=1e-6, complex_step="auto", seed=0):
+def assert_backward(forward, backward, *inputs, dout=None, kwargs=None, names=None, constants=(),
+                    tol=1e-6, h_rel=1e-6, complex_step="auto", seed=0):
     """Assert that ``backward`` is the gradient of ``forward``; explain how it is wrong if not.
 
     Parameters
@@ -65,6 +68,8 @@ def assert_backward(forward, backward, *inputs, dout=None, kwargs=None, names=No
     dout : array of out's shape (default: standard normal from ``numpy.random.default_rng(seed)``)
     kwargs : dict of non-differentiated keyword arguments for forward (e.g. ``sigma_min``)
     names : names of the inputs for messages (default: forward's parameter names)
+    constants : names or positions of the inputs that get no gradient (data, noise); backward
+        returns one gradient for each of the other inputs, in their order
     tol : relative tolerance; h_rel : relative step of the central differences
     complex_step : "auto", True (required; a non-analytic forward fails) or False
 
@@ -75,13 +80,16 @@ def assert_backward(forward, backward, *inputs, dout=None, kwargs=None, names=No
     Raises
     ------
     BackwardMismatch (an AssertionError) naming the input, the worst coordinate, the analytic and
-    numerical values, and the constant factor or transpose when that is what is wrong.
+    numerical values, and the constant factor or transpose when that is what is wrong; or naming
+    the input whose gradient is missing, None, not finite or of the wrong shape.
+    ValueError when ``constants`` names no input.
     """
     if complex_step not in ("auto", True, False):
         raise ValueError(f"complex_step must be 'auto', True or False, got {complex_step!r}")
     kwargs = dict(kwargs or {})
     xs = [np.array(v, dtype=np.float64) for v in inputs]
     names = list(names) if names is not None else _input_names(forward, len(xs))
+    wanted = _differentiated(constants, names)
     before = [x.copy() for x in xs]
     out, cache = forward(*xs, **kwargs)
     out = np.asarray(out)
@@ -100,36 +108,42 @@ def assert_backward(forward, backward, *inputs, dout=None, kwargs=None, names=No
     if not np.array_equal(dout, dout_before):
         raise BackwardMismatch("assert_backward: backward modified dout in place",
                                [dict(name="dout", kind="mutated")])
-    if len(grads) > len(xs):
-        raise BackwardMismatch(f"assert_backward: backward returned {len(grads)} gradients for "
-                               f"{len(xs)} inputs", [dict(name="backward", kind="count")])
+    if len(grads) > len(wanted):
+        raise BackwardMismatch(_too_many(forward, names, wanted, len(grads)),
+                               [dict(name="backward", kind="count", got=len(grads),
+                                     expected=len(wanted))])
 
     def objective(i, x):
         out_i = np.asarray(forward(*xs[:i], x, *xs[i + 1:], **kwargs)[0])
         return out_i
 
     errors, problems = {}, []
-    for i, g in enumerate(grads):
+    for i, g in zip(wanted, grads):
         problem, err = _check_input(objective, i, names[i], xs[i], g, dout, tol, h_rel,
                                     complex_step)
         errors[names[i]] = err
         if problem:
             problems.append(problem)
+    for i in wanted[len(grads):]:                  # a forgotten gradient: no coordinate checked
+        errors[names[i]] = np.inf
+        problems.append(dict(name=names[i], position=i, shape=xs[i].shape, transposed=False,
+                             kind="missing", got=len(grads), expected=len(wanted)))
     for p in problems:
         if p.get("kind") == "values" and p["ratio"] is None and not p["transposed"]:
             p["ratio"], p["probed"] = _probe_ratio(forward, backward, xs, kwargs, dout, p, h_rel,
-                                                   seed), True
+                                                   seed, wanted), True
     if problems:
         raise BackwardMismatch("\n".join(_message(p, forward) for p in problems), problems)
     return errors
 
 
-def _probe_ratio(forward, backward, xs, kwargs, dout, problem, h_rel, seed, probes=3):
+def _probe_ratio(forward, backward, xs, kwargs, dout, problem, h_rel, seed, wanted, probes=3):
     """The constant factor of a wrong gradient, pooled over the failing point and a few nearby
     ones (every input moved by at most 10 % of max(|x|, 0.1), so a positive sigma stays
     positive): a minimal example with one nonzero coordinate cannot show a factor on its own.
     Diagnosis only; the verdict is the failing point's. None if the factor is not constant."""
     i, rng = problem["position"], np.random.default_rng(seed + 1)
+    k = wanted.index(i)                               # its place among backward's gradients
     a_all = [np.ravel(problem["all_analytic"])]
     n_all = [np.ravel(problem["all_numerical"])]
     slack = [np.ravel(np.broadcast_to(problem["slack"], problem["all_analytic"].shape))]
@@ -141,7 +155,7 @@ def _probe_ratio(forward, backward, xs, kwargs, dout, problem, h_rel, seed, prob
             with np.errstate(all="ignore"):
                 _, cache = forward(*moved, **kwargs)
                 g = backward(dout.copy(), cache)
-                g = np.asarray(list(g)[i] if isinstance(g, (tuple, list)) else g, dtype=float)
+                g = np.asarray(list(g)[k] if isinstance(g, (tuple, list)) else g, dtype=float)
 
                 def objective(j, x, moved=moved):
                     return np.asarray(forward(*moved[:j], x, *moved[j + 1:], **kwargs)[0])
@@ -154,6 +168,34 @@ def _probe_ratio(forward, backward, xs, kwargs, dout, problem, h_rel, seed, prob
             slack.append(np.ravel(bound))
     return constant_ratio(np.concatenate(a_all), np.concatenate(n_all), problem["tol"],
                           np.concatenate(slack))
+
+
+def _differentiated(constants, names):
+    """Positions of the inputs that get a gradient: all but those ``constants`` names (by name or
+    position)."""
+    if isinstance(constants, (str, int)):
+        constants = [constants]
+    skip = set()
+    for c in constants:
+        if isinstance(c, (int, np.integer)) and not isinstance(c, bool) and 0 <= c < len(names):
+            skip.add(int(c))
+        elif isinstance(c, str) and c in names:
+            skip.add(names.index(c))
+        else:
+            raise ValueError(f"constants must name inputs (one of {', '.join(map(repr, names))}) "
+                             f"or give their positions 0..{len(names) - 1}, got {c!r}")
+    return [i for i in range(len(names)) if i not in skip]
+
+
+def _too_many(forward, names, wanted, got):
+    """The message for a backward that returns more gradients than there are inputs for them."""
+    listed = ", ".join(f"'{names[i]}'" for i in wanted) or "none"
+    skipped = [f"'{n}'" for i, n in enumerate(names) if i not in wanted]
+    words = (f"assert_backward: backward returned {got} gradients for {len(wanted)} inputs of "
+             f"{getattr(forward, '__name__', 'forward')} ({listed})")
+    if skipped:
+        words += f"; {', '.join(skipped)} {'is' if len(skipped) == 1 else 'are'} constant"
+    return words + f": gradient {len(wanted)} belongs to no input"
 
 
 def _input_names(forward, count):
@@ -270,6 +312,10 @@ def _message(p, forward):
     kind = p.get("kind")
     if kind == "none":
         return f"assert_backward: {where} is None"
+    if kind == "missing":
+        return (f"assert_backward: {where} is missing: backward returned {p['got']} gradient"
+                f"{'' if p['got'] == 1 else 's'} for {p['expected']} inputs (if '{p['name']}' "
+                f"is data that gets no gradient, pass constants=['{p['name']}'])")
     if kind == "nonfinite":
         return f"assert_backward: {where} is not a finite numeric array"
     if kind == "transposed":
