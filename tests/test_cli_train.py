@@ -342,7 +342,7 @@ def test_the_epoch_line_names_the_bound(tmp_path, capsys):
     assert cli.main(["train", *TINY[:-1], *IWAE, "--epochs", "1", "--objective", "iwae",
                      "--out", str(out)]) == 0
     line = [s for s in capsys.readouterr().out.splitlines() if s.startswith("epoch 1/1")][0]
-    assert "train -L_3 " in line and "kl" not in line and "test -ELBO " in line
+    assert "train -L_3 " in line and "(-ELBO: recon " in line and "test -L_3 " in line
 
 
 def test_a_bad_objective_in_config_is_named(tmp_path, capsys):

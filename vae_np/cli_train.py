@@ -18,7 +18,7 @@ from . import cli_train_vq, figures, presets, runs
 from .cli_args import FLOAT, INT, INT0, OUT_DIR, POSITIVE, WIDTHS, flatten_widths
 from .cli_common import SAMPLE_STREAM, TRAIN_STREAM, absolute_data_dir, load_data
 from .data.registry import DATASET_NAMES
-from .evaluate import elbo, evaluation_set
+from .evaluate import elbo, evaluation_set, iwae_nll
 from .model import DECODER_MEANS, FLOW_KINDS, LIKELIHOODS
 from .objective import OBJECTIVES
 from .ops import ACTIVATIONS, SIGMA_PARAMETERIZATIONS
@@ -248,19 +248,23 @@ def _train_epoch(run: _Run, epoch: int, quiet: bool) -> bool:
     finally:
         progress.close()
     test = elbo(run.model, run.x_test, k=1, seed=config["seed"])
+    name, test_loss = runs.loss_name(config), test.loss      # the objective: -ELBO or -L_k
+    if name != "-ELBO":     # an IWAE run: the bound it trains on, on the test set too
+        test_loss = iwae_nll(run.model, run.x_test, k=config["k"], seed=config["seed"])[0]
     row = dict(epoch=epoch, train_loss=h["loss"][0], train_recon=h["recon"][0],
-               train_kl=h["kl"][0], test_loss=test.loss, test_recon=test.recon,
+               train_kl=h["kl"][0], test_loss=test_loss, test_recon=test.recon,
                test_kl=test.kl, lr=lr, seconds=time.perf_counter() - start)
     for column in runs.HISTORY_COLUMNS:
         run.history[column].append(row[column])
     runs.save_checkpoint(run_dir, run.model, optimizers, run.rng, epoch, run.history, config)
     runs.write_history_csv(run_dir, run.history)
-    if config.get("objective", "elbo") == "iwae":     # the bound has no KL term of its own
-        train = f"train -L_{config['k']} {row['train_loss']:.2f} (recon {row['train_recon']:.2f})"
-    else:
+    if name == "-ELBO":
         train = (f"train {row['train_loss']:.2f} (recon {row['train_recon']:.2f}, "
                  f"kl {row['train_kl']:.2f})")
-    print(f"epoch {epoch}/{epochs}  {train}  test -ELBO {test.loss:.2f}  "
+    else:       # the bound, then the two terms of the -ELBO, whose sum is above it
+        train = (f"train {name} {row['train_loss']:.2f} (-ELBO: recon "
+                 f"{row['train_recon']:.2f} + kl {row['train_kl']:.2f})")
+    print(f"epoch {epoch}/{epochs}  {train}  test {name} {test_loss:.2f}  "
           f"{row['seconds']:.1f} s", flush=True)
     return True
 
@@ -270,7 +274,8 @@ def _figures(run: _Run):
     rng = np.random.default_rng([run.config["seed"], SAMPLE_STREAM])
     try:
         written = figures.run_figures(run.run_dir / runs.FIGURES_DIR, run.model, run.dataset,
-                                      run.x_test, run.history, rng)
+                                      run.x_test, run.history, rng,
+                                      loss_name=runs.loss_name(run.config))
     except figures.PlotUnavailable:
         print(f"figures skipped: {figures.HINT}", file=sys.stderr)
         return []

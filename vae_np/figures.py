@@ -139,25 +139,47 @@ def epoch1_note(history):
     return None
 
 
-def loss_curves(path, history, title="") -> Path:
-    """Train and test negative ELBO per epoch (left); train reconstruction and KL (right). When the
-    test loss of the first epoch is below its train loss, a note under the figure says why (the
-    train loss is an average over the epoch's steps, the test loss is taken at its end)."""
+def loss_curves(path, history, title="", loss_name="-ELBO") -> Path:
+    """The run's objective per epoch, train and test (left), and the two terms of the train -ELBO
+    (right). When the test loss of the first epoch is below its train loss, a note under the
+    figure says why (the train loss is an average over the epoch's steps, the test loss is taken
+    at its end).
+
+    Parameters
+    ----------
+    path : the PNG to write
+    history : dict of per-epoch lists with epoch, train_loss, test_loss, train_recon, train_kl
+        (``runs.HISTORY_COLUMNS``; test_recon and test_kl are drawn when present)
+    title : the left panel's title (default: ``loss_name`` per epoch)
+    loss_name : what train_loss and test_loss are, as ``runs.loss_name`` gives it: "-ELBO", or
+        "-L_k" for a run trained on the importance-weighted bound. For a bound other than the
+        ELBO the left panel also draws the -ELBO, train_recon + train_kl (and test_recon +
+        test_kl), dashed, so that -L_k <= -ELBO shows; the KL is always the ELBO's.
+    """
     epochs = np.asarray(history["epoch"])
     marker = "." if len(epochs) <= 30 else None
     note = epoch1_note(history)
     fig = _figure(10, 4.6 if note else 4)
     ax = fig.add_subplot(1, 2, 1)
-    ax.plot(epochs, history["train_loss"], marker=marker, label="train (mean over the epoch)")
-    ax.plot(epochs, history["test_loss"], marker=marker, label="test (after the epoch)")
-    ax.set(xlabel="epoch", ylabel="-ELBO (nats per example)", title=title or "negative ELBO")
+    ax.plot(epochs, history["train_loss"], marker=marker,
+            label=f"train {loss_name} (mean over the epoch)")
+    ax.plot(epochs, history["test_loss"], marker=marker,
+            label=f"test {loss_name} (after the epoch)")
+    if loss_name != "-ELBO":
+        ax.plot(epochs, np.add(history["train_recon"], history["train_kl"]), marker=marker,
+                color="C0", linestyle="--", label="train -ELBO = recon + KL")
+        if "test_recon" in history and "test_kl" in history:
+            ax.plot(epochs, np.add(history["test_recon"], history["test_kl"]), marker=marker,
+                    color="C1", linestyle="--", label="test -ELBO")
+    ax.set(xlabel="epoch", ylabel=f"{loss_name} (nats per example)",
+           title=title or f"{loss_name} per epoch")
     ax.xaxis.get_major_locator().set_params(integer=True)
     ax.grid(alpha=0.3)
     ax.legend()
     ax = fig.add_subplot(1, 2, 2)
     ax.plot(epochs, history["train_recon"], marker=marker, label="reconstruction -E[ln p(x|z)]")
     ax.plot(epochs, history["train_kl"], marker=marker, label="KL(q(z|x) || p(z))")
-    ax.set(xlabel="epoch", ylabel="nats per example", title="train terms")
+    ax.set(xlabel="epoch", ylabel="nats per example", title="train terms of the -ELBO")
     ax.xaxis.get_major_locator().set_params(integer=True)
     ax.grid(alpha=0.3)
     ax.legend()
@@ -173,7 +195,8 @@ from .figures_latent import (latent_grid, latent_means, latent_means_by_factor, 
                              latent_traversals)
 
 
-def run_figures(out_dir, model, dataset, x_test, history, rng, n_samples=64, n_inputs=32):
+def run_figures(out_dir, model, dataset, x_test, history, rng, n_samples=64, n_inputs=32,
+                loss_name="-ELBO"):
     """The figures of a training run, written into ``out_dir``.
 
     reconstructions.png (the first test images, each beside its reconstruction), samples.png
@@ -188,6 +211,7 @@ def run_figures(out_dir, model, dataset, x_test, history, rng, n_samples=64, n_i
     out_dir : directory;  model : VAE;  dataset : vae_np.data.Dataset
     x_test : (M, D) uint8 test images as evaluated (binarized for dynamically binarized data)
     history : dict of per-epoch lists (runs.HISTORY_COLUMNS);  rng : Generator for the samples
+    loss_name : the run's objective, ``runs.loss_name(config)`` (see :func:`loss_curves`)
 
     Returns
     -------
@@ -200,7 +224,8 @@ def run_figures(out_dir, model, dataset, x_test, history, rng, n_samples=64, n_i
                                shape, title=title),
                image_grid(out_dir / "samples.png", model.sample(n_samples, rng=rng), shape,
                           title=f"samples from the prior ({title})", ncols=8),
-               loss_curves(out_dir / "loss.png", history, title=f"-ELBO ({dataset.name})"),
+               loss_curves(out_dir / "loss.png", history, title=f"{loss_name} ({dataset.name})",
+                           loss_name=loss_name),
                latent_traversals(out_dir / "traversals.png", model, x_test[0], shape,
                                  title=f"latent traversals ({title})")]
     if model.z_dim >= 2:

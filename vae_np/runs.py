@@ -12,8 +12,18 @@ Layout (stable; every file but the figures is rewritten after each epoch)::
                          epoch             number of completed epochs
                          history.<column>  one value per completed epoch (see HISTORY_COLUMNS)
                          config            config.json as a string
-      history.csv      HISTORY_COLUMNS, one row per epoch
+      history.csv      HISTORY_COLUMNS, one row per epoch (nats per example; see below)
       figures/*.png    written by vae_np.figures when matplotlib (the ``plot`` extra) is installed
+
+The history's columns: ``train_loss`` is the training objective averaged over the epoch's steps
+(:func:`loss_name` names it: the -ELBO, or -L_k, the negative importance-weighted bound over the
+run's k samples, for ``objective = "iwae"``); ``train_recon`` the mean -ln p(x|z) over the k
+samples and ``train_kl`` the ELBO's KL term (the closed form for the Gaussian posterior, the Monte
+Carlo estimate for a flow), whatever the objective, so that train_recon + train_kl is the -ELBO
+and, for an IWAE run, is above train_loss. ``test_loss`` is the same objective on the test set
+after the epoch (-L_k with k samples for an IWAE run), ``test_recon`` and ``test_kl`` the terms of
+its one-sample -ELBO. (IWAE runs written before these definitions recorded train_kl as
+train_loss - train_recon and the test -ELBO as test_loss; their rows keep those values.)
 
 Files are written to a temporary file in the same directory, flushed, fsync'ed and renamed onto
 their name (``os.replace`` is atomic), so a crash leaves either the old file or the new one. The
@@ -43,6 +53,15 @@ FIGURES_DIR = "figures"
 FORMAT_VERSION = 1
 HISTORY_COLUMNS = ("epoch", "train_loss", "train_recon", "train_kl", "test_loss", "test_recon",
                    "test_kl", "lr", "seconds")
+
+
+def loss_name(config: dict) -> str:
+    """The name of a run's training objective as its history and figures print it: "-ELBO", or
+    "-L_k" (k the run's samples) for ``objective = "iwae"`` (runs made before the objective
+    entry trained the ELBO)."""
+    if config.get("objective", "elbo") == "iwae":
+        return f"-L_{config['k']}"
+    return "-ELBO"
 
 
 @contextmanager

@@ -51,7 +51,8 @@ def to_batch(X, index, dtype, binarize_rng=None):
 
 def fit(model: VAE, X, optimizer, epochs=1, batch_size=128, k=1, rng=None, callback=None,
         schedule="joint", binarize=False, first_epoch=1, objective="elbo", estimator="standard"):
-    """Train ``model`` on the rows of X by stochastic gradient steps on the negative ELBO.
+    """Train ``model`` on the rows of X by stochastic gradient steps on the negative ELBO (or,
+    with ``objective="iwae"``, on the negative importance-weighted bound).
 
     Parameters
     ----------
@@ -62,8 +63,9 @@ def fit(model: VAE, X, optimizer, epochs=1, batch_size=128, k=1, rng=None, callb
     epochs, batch_size, k : ints >= 1 (k Monte Carlo samples per example)
     rng : numpy.random.Generator for shuffling, eps and binarization (default: ``model.rng``)
     callback : called as ``callback(event)`` with a dict: ``event["kind"]`` is "step" (after each
-        update: epoch, step, steps, loss, examples, seconds) or "epoch" (epoch, loss, recon, kl,
-        seconds). Returning False stops training after that step.
+        update: epoch, step, steps, loss (the batch's objective), examples, seconds) or "epoch"
+        (epoch, loss, recon, kl, seconds: the history's row). Returning False stops training
+        after that step.
     schedule : "joint" (default: one step on all parameters per batch) or "alternating" (a phi step
         on the encoder, then a theta step on the decoder, each from a fresh gradient, per batch).
     binarize : draw a fresh binarization x ~ Bernoulli(x) for every batch (dynamic binarization).
@@ -76,9 +78,21 @@ def fit(model: VAE, X, optimizer, epochs=1, batch_size=128, k=1, rng=None, callb
 
     Returns
     -------
-    history : dict of lists, one entry per epoch: epoch, loss, recon, kl, seconds (loss = recon + kl,
-        nats per example, averaged over the epoch's batches weighted by their size; with
-        objective="iwae", kl is the bound's loss minus the mean reconstruction term).
+    history : dict of lists, one entry per epoch (nats per example, each averaged over the
+        epoch's batches weighted by their size, at the parameters of each batch's step):
+
+        epoch    the epoch's number
+        loss     the objective being minimised: the -ELBO, or with objective="iwae" the bound
+                 -L_k = -mean_b ln (1/k sum_k w_bk)
+        recon    the reconstruction term 1/k sum_k -ln p(x|z_k), over the k samples of z
+        kl       the ELBO's KL term KL(q(z|x) || p(z)): in closed form for the Gaussian
+                 posterior (also under objective="iwae", which does not use it), the Monte Carlo
+                 1/k sum_k [ln q(z_k|x) - ln p(z_k)] for a flow posterior
+        seconds  the epoch's wall time
+
+        recon + kl is the k-sample -ELBO for every objective: it equals loss for "elbo" and is
+        >= loss in expectation for "iwae" (-L_k <= -ELBO; sample by sample too with a flow's
+        Monte Carlo KL, by Jensen's inequality).
 
     Raises
     ------
@@ -109,25 +123,25 @@ def fit(model: VAE, X, optimizer, epochs=1, batch_size=128, k=1, rng=None, callb
     history = {"epoch": [], "loss": [], "recon": [], "kl": [], "seconds": []}
     for epoch in range(first_epoch, first_epoch + epochs):
         start = time.perf_counter()
-        totals = np.zeros(2)
+        totals = np.zeros(3)                  # loss, recon, kl, each weighted by batch size
         order = rng.permutation(n)
         for step in range(steps):
             index = order[step * batch_size:(step + 1) * batch_size]
             x = to_batch(X, index, model.dtype, rng if binarize else None)
-            recon, kl = _update(model, x, k, rng, optimizers, epoch, step + 1, steps, objective)
-            totals += len(index) * np.array([recon, kl])
+            terms = _update(model, x, k, rng, optimizers, epoch, step + 1, steps, objective)
+            totals += len(index) * np.array(terms)
             if callback is not None:
                 go_on = callback(dict(kind="step", epoch=epoch, step=step + 1, steps=steps,
-                                      loss=recon + kl, examples=(step + 1) * batch_size,
+                                      loss=terms[0], examples=(step + 1) * batch_size,
                                       seconds=time.perf_counter() - start))
                 if go_on is False:
                     return history
-        recon, kl = totals / n
+        loss, recon, kl = totals / n
         seconds = time.perf_counter() - start
-        for key, value in zip(history, (epoch, recon + kl, recon, kl, seconds)):
+        for key, value in zip(history, (epoch, loss, recon, kl, seconds)):
             history[key].append(value if key == "epoch" else float(value))
         if callback is not None:
-            callback(dict(kind="epoch", epoch=epoch, loss=recon + kl, recon=recon, kl=kl,
+            callback(dict(kind="epoch", epoch=epoch, loss=loss, recon=recon, kl=kl,
                           seconds=seconds))
     return history
 
@@ -143,7 +157,11 @@ def _optimizers(optimizer, schedule):
 
 
 def _gradient_step(model, x, k, rng, epoch, step, steps, objective=("elbo", "standard")):
-    """Forward and backward on one batch; refuse to go on from a non-finite loss or gradient."""
+    """Forward and backward on one batch; refuse to go on from a non-finite loss or gradient.
+
+    Returns (loss, recon, kl) of the batch, means over its examples: the objective's loss, the
+    mean -ln p(x|z) over the k samples, and the ELBO's KL term as the posterior records it.
+    """
     eps = rng.standard_normal((k, x.shape[0], model.z_dim), dtype=model.dtype)
     # Overflow or log(0) shows up as a non-finite loss or gradient, which is checked just below and
     # reported with the step; a NumPy warning (an exception under -W error) would hide that report.
@@ -157,15 +175,17 @@ def _gradient_step(model, x, k, rng, epoch, step, steps, objective=("elbo", "sta
                 f"parameters are those from before this step. Try a lower learning rate.",
                 epoch=epoch, step=step, loss=float("nan")) from exc
         recon = float(trace.values["nll"].mean())
-        # the ELBO's KL; for the IWAE bound, what the bound adds to the mean reconstruction term
-        kl = float(trace.values["kl"].mean()) if objective[0] == "elbo" else trace.loss - recon
-        finite = _finite_step(recon + kl, model.grad_flat)     # |g|^2 may overflow: no warning
+        kl = float(trace.values["kl"].mean())      # the ELBO's KL, whatever the objective
+        # the ELBO's loss is recon + kl (summed in float64: the same number as before the IWAE
+        # bound had its own row); any other objective's is the one it recorded
+        loss = recon + kl if objective[0] == "elbo" else float(trace.loss)
+        finite = _finite_step(loss, model.grad_flat)     # |g|^2 may overflow: no warning
     if not finite:
         raise TrainingDivergedError(
             f"non-finite loss or gradient at epoch {epoch}, step {step}/{steps} "
-            f"(loss = {recon + kl:.6g}); the parameters are those from before this step. "
-            f"Try a lower learning rate.", epoch=epoch, step=step, loss=recon + kl)
-    return recon, kl
+            f"(loss = {loss:.6g}); the parameters are those from before this step. "
+            f"Try a lower learning rate.", epoch=epoch, step=step, loss=loss)
+    return loss, recon, kl
 
 
 def _finite_step(loss, grad_flat):
@@ -179,10 +199,10 @@ def _finite_step(loss, grad_flat):
 
 
 def _update(model, x, k, rng, optimizers, epoch, step, steps, objective=("elbo", "standard")):
-    recon, kl = _gradient_step(model, x, k, rng, epoch, step, steps, objective)
+    terms = _gradient_step(model, x, k, rng, epoch, step, steps, objective)
     if len(optimizers) == 1:
         optimizers[0].step(model.flat, model.grad_flat)
-        return recon, kl
+        return terms
     # Alternating schedule: a phi (encoder) step, then a theta (decoder) step from a fresh
     # gradient computed with the updated encoder.
     e = model.n_encoder
@@ -194,4 +214,4 @@ def _update(model, x, k, rng, optimizers, epoch, step, steps, objective=("elbo",
         model.flat[:e] = phi_before     # undo the phi step: parameters from before this step
         raise
     optimizers[1].step(model.flat[e:], model.grad_flat[e:])
-    return recon, kl
+    return terms
