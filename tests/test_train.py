@@ -46,6 +46,8 @@ def test_history_keys_lengths_and_consistency():
     epochs = [e for e in events if e["kind"] == "epoch"]
     assert len(steps) == 3 * 4 and len(epochs) == 3          # ceil(50 / 16) = 4 steps per epoch
     assert [e["step"] for e in steps[:4]] == [1, 2, 3, 4] and steps[0]["steps"] == 4
+    # examples seen so far in the epoch (the progress line's examples/s): 64 overstated the last
+    assert [e["examples"] for e in steps[:4]] == [16, 32, 48, 50]
     # the epoch loss is the size-weighted mean of that epoch's batch losses (16, 16, 16, 2)
     sizes = np.array([16, 16, 16, 2])
     for epoch in range(3):

@@ -76,12 +76,14 @@ def test_epoch_averages_weight_a_short_last_batch_by_its_size():
     from vae_np.vq_train import fit_vq
     model, _ = ema_model(3)
     X = (np.random.default_rng(3).random((100, 12)) < 0.4).astype(np.float64)
-    steps = []
+    steps, seen = [], []
     h = fit_vq(model, X, Adam(1e-2), epochs=1, batch_size=30, rng=np.random.default_rng(0),
-               callback=lambda e: steps.append(e["loss"]) if e["kind"] == "step" else None)
+               callback=lambda e: (steps.append(e["loss"]), seen.append(e["examples"]))
+               if e["kind"] == "step" else None)
     sizes = np.array([30, 30, 30, 10])
     assert len(steps) == 4
     np.testing.assert_allclose(h["loss"][0], np.dot(sizes, steps) / 100, rtol=1e-12)
+    assert seen == [30, 60, 90, 100]        # examples so far (the progress line's examples/s)
 
 
 def test_reseeded_codes_are_encoder_outputs_of_the_epochs_last_batch():
@@ -257,7 +259,8 @@ def expected_statistics(model, x):
     nll = np.mean([model.nll_given_codes(x[i:i + 1], codes[i:i + 1])[0] for i in range(len(x))])
     counts = np.bincount(codes.ravel(), minlength=model.codebook_size)
     p = counts[counts > 0] / counts.sum()
-    return nll, np.count_nonzero(counts) / model.codebook_size, np.exp(-np.sum(p * np.log(p))), codes
+    usage, perplexity = np.count_nonzero(counts) / model.codebook_size, np.exp(-p @ np.log(p))
+    return nll, usage, perplexity, codes
 
 
 @pytest.mark.parametrize("batch_size", [1, 4, 7, 23])

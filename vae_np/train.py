@@ -132,7 +132,7 @@ def fit(model: VAE, X, optimizer, epochs=1, batch_size=128, k=1, rng=None, callb
             totals += len(index) * np.array(terms)
             if callback is not None:
                 go_on = callback(dict(kind="step", epoch=epoch, step=step + 1, steps=steps,
-                                      loss=terms[0], examples=(step + 1) * batch_size,
+                                      loss=terms[0], examples=min((step + 1) * batch_size, n),
                                       seconds=time.perf_counter() - start))
                 if go_on is False:
                     return history

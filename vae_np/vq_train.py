@@ -104,7 +104,7 @@ def fit_vq(model, X, optimizer, epochs=1, batch_size=128, rng=None, callback=Non
             counts += np.bincount(v["codes"].ravel(), minlength=model.codebook_size)
             if callback is not None and callback(dict(
                     kind="step", epoch=epoch, step=step + 1, steps=steps, loss=t.loss,
-                    examples=(step + 1) * batch_size,
+                    examples=min((step + 1) * batch_size, n),
                     seconds=time.perf_counter() - start)) is False:
                 return history
         usage, perplexity = code_statistics(counts)
