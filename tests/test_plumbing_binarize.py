@@ -8,8 +8,12 @@ tests identify each example in the batches by pixels of grey level 0 and 255, wh
 draw keeps (u < 0 never holds, u < 1 always does for u in [0, 1)).
 """
 import numpy as np
+import pytest
+from scipy.optimize import linear_sum_assignment
 
 from vae_np import SGD, VAE, cli, cli_train, fit
+from vae_np.vq_train import fit_vq
+from vae_np.vqvae import VQVAE
 
 N_BITS = 5
 LEVELS = np.array([1, 64, 128, 191, 254])       # grey levels strictly between 0 and 255
@@ -104,8 +108,8 @@ def test_fit_draws_a_fresh_bernoulli_image_of_every_example_every_epoch():
 
 def test_train_on_dynamic_mnist_draws_afresh_every_epoch(shared_data, tmp_path, monkeypatch):
     """Through ``vae-np train --dataset dynamic-mnist``: what reaches the model in training is
-    binary, each image matches exactly one of the training images given to fit (0 where its grey
-    level is 0, 1 where it is 255), every image comes once per epoch with a new draw, and over all
+    binary, the draws of an epoch match the training images given to fit one to one (0 where the
+    grey level is 0, 1 where it is 255), every image comes with a new draw each epoch, and over all
     draws the ones on the intermediate pixels add up to sum g / 255 within 5 binomial standard
     deviations (thresholding would be off by hundreds of them)."""
     given, seen = [], []
@@ -128,20 +132,34 @@ def test_train_on_dynamic_mnist_draws_afresh_every_epoch(shared_data, tmp_path, 
     assert len(given) == epochs and all(np.array_equal(X, given[0]) for X in given)
     X = given[0].astype(np.float64) / 255
     n = len(X)
-    draws = np.full((epochs, n, X.shape[1]), np.nan)
+    draws = np.empty((epochs, n, X.shape[1]))
+    p = np.clip(X, 1e-3, 1 - 1e-3)
     for epoch, batches in enumerate(seen):
-        for x in batches:
-            assert set(np.unique(x)) <= {0.0, 1.0}
-            fits = np.all(((X == 0)[None] <= (x == 0)[:, None])
-                          & ((X == 1)[None] <= (x == 1)[:, None]), axis=2)       # (B, n)
-            assert np.all(fits.sum(axis=1) == 1)       # one training image per draw
-            rows = fits.argmax(axis=1)
-            assert np.isnan(draws[epoch, rows, 0]).all()
-            draws[epoch, rows] = x
-    assert not np.isnan(draws).any()
+        x = np.concatenate(batches)
+        assert x.shape == X.shape and set(np.unique(x)) <= {0.0, 1.0}
+        # match the epoch's draws one to one with the training images (two similar digits can
+        # both fit one draw): the assignment of highest Bernoulli likelihood; then every draw
+        # must fit its image exactly (0 where the grey level is 0, 1 where it is 255)
+        cost = -(x @ np.log(p).T + (1 - x) @ np.log(1 - p).T)                   # (draw, image)
+        draw, image = linear_sum_assignment(cost)
+        draws[epoch, image] = x[draw]
+        assert np.all(draws[epoch][X == 0] == 0) and np.all(draws[epoch][X == 1] == 1)
     middle = (X > 0) & (X < 1)
     assert np.all([np.any(draws[e, i, middle[i]] != draws[e - 1, i, middle[i]])
                    for e in range(1, epochs) for i in range(n)])
-    p = np.broadcast_to(X, draws.shape)[np.broadcast_to(middle, draws.shape)]
+    p = np.broadcast_to(X, draws.shape)[np.broadcast_to(middle, draws.shape)]     # grey / 255
     ones = draws[np.broadcast_to(middle, draws.shape)].sum()
     assert abs(ones - p.sum()) < 5 * np.sqrt(np.sum(p * (1 - p)))
+
+
+@pytest.mark.parametrize("model, train", [
+    (VAE(4, (3,), 1, "tanh", "gaussian"), fit),
+    (VQVAE(4, (3,), n_latents=1, code_dim=1, codebook_size=2, likelihood="gaussian"), fit_vq)])
+def test_binarizing_data_that_are_not_probabilities_is_refused(model, train):
+    """A Gaussian-likelihood model accepts any real data, but x ~ Bernoulli(x) needs x in
+    [0, 1]: values of 3 or -2 were binarized to 1 and 0 without a word."""
+    X = np.random.default_rng(0).normal(0.5, 3.0, (10, 4))
+    with pytest.raises(ValueError, match=r"X must lie in \[0, 1\] for binarize=True"):
+        train(model, X, SGD(1e-3), binarize=True)
+    train(model, np.clip(X, 0, 1), SGD(1e-3), binarize=True)        # probabilities: accepted
+    train(model, X, SGD(1e-3))                                       # no binarization: accepted

@@ -114,6 +114,8 @@ def fit(model: VAE, X, optimizer, epochs=1, batch_size=128, k=1, rng=None, callb
         raise ValueError(f"callback must be callable or None, got {callback!r}")
     if not isinstance(binarize, (bool, np.bool_)):
         raise ValueError(f"binarize must be True or False, got {binarize!r}")
+    if binarize and X.dtype != np.uint8:     # x ~ Bernoulli(x) needs probabilities
+        check_unit_interval("X", X, "binarize=True (x ~ Bernoulli(x))")
     first_epoch = check_int("first_epoch", first_epoch)
     model._objective(objective, estimator)      # a ValueError naming a wrong one, before training
     objective = (objective, estimator)

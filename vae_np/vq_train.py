@@ -17,6 +17,7 @@ import time
 import numpy as np
 
 from ._validate import check_int, check_rng
+from .batch import check_unit_interval
 from .optim import Optimizer
 from .train import TrainingDivergedError, _check_data, _finite_step, to_batch
 from .vqvae import VQVAE
@@ -80,6 +81,8 @@ def fit_vq(model, X, optimizer, epochs=1, batch_size=128, rng=None, callback=Non
     for name, flag in (("binarize", binarize), ("reseed", reseed)):
         if not isinstance(flag, (bool, np.bool_)):
             raise ValueError(f"{name} must be True or False, got {flag!r}")
+    if binarize and X.dtype != np.uint8:     # x ~ Bernoulli(x) needs probabilities
+        check_unit_interval("X", X, "binarize=True (x ~ Bernoulli(x))")
     if init_codebook is None:
         init_codebook = first_epoch == 1
     n = X.shape[0]
