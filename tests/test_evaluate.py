@@ -16,8 +16,8 @@ from scipy.stats import multivariate_normal
 from vae_np import VAE
 from vae_np.data import Dataset
 from vae_np import evaluate
-from vae_np.evaluate import (ExampleNoise, active_units, elbo, evaluation_set, iwae_nll,
-                             latent_means, pair_bytes, plan_chunks)
+from vae_np.evaluate import (ExampleNoise, active_units, elbo, evaluation_set, evaluation_subset,
+                             iwae_nll, latent_means, pair_bytes, plan_chunks)
 
 D, Z, SIGMA = 6, 2, 0.5
 
@@ -151,7 +151,12 @@ def test_evaluation_set_binarizes_dynamic_data_once_and_reproducibly():
     np.testing.assert_array_equal(a, b)
     assert a.dtype == np.uint8 and set(np.unique(a)) <= {0, 255}
     assert abs((a == 255).mean() - data.x_test.mean() / 255) < 0.1
-    np.testing.assert_array_equal(evaluation_set(data, limit=10), a[:10])
+    # a subset's rows are binarized as in the whole split (the split's uniforms, row by row)
+    for limit, seed in ((10, 0), (10, 3), (99, 1), (1, 2)):
+        part = evaluation_subset(data, "test", limit, seed)
+        assert len(part.rows) == len(part.x) == limit and part.n_split == 100
+        np.testing.assert_array_equal(part.x, a[part.rows])
+    np.testing.assert_array_equal(evaluation_set(data, limit=10, seed=None), a[:10])
     static = dataclasses.replace(data, dynamic_binarization=False)
     assert evaluation_set(static) is static.x_test
     with pytest.raises(ValueError, match="no valid split"):

@@ -102,6 +102,7 @@ CONFIG_ENTRIES = {
     "objective": _one_of(sorted(OBJECTIVES)),
     "estimator": _one_of(["dreg", "standard"]),
     "limit": _optional(_int(1), "null or an integer >= 1"),
+    "subset_seed": _optional(_int(0), "null or an integer >= 0"),     # see vae_np.data.subset
     "data_dir": _entry(lambda v: v is None or isinstance(v, str), "null or a path"),
     "no_download": _entry(lambda v: isinstance(v, bool), "true or false"),
     "image_shape": _image_shape,

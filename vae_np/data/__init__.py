@@ -3,6 +3,10 @@
 Convention: pixels are uint8 grey levels in [0, 255] (binary data as 0/255); the trainer turns a
 batch into [0, 1] with ``x / 255``.
 
+Order: some splits are stored in an order that a first-N slice would betray (the binarized-MNIST
+test split is sorted by digit; see each loader). A command that uses part of a split takes a
+seeded uniform random subset, :func:`subset_rows`.
+
 =================  ==========================================  ==================================
 name               source                                      loader
 =================  ==========================================  ==================================
@@ -16,7 +20,7 @@ frey               frey_rawface.mat / .npy                     :func:`load_frey`
 from __future__ import annotations
 
 from .binarized import load_binarized_mnist, read_amat, write_amat
-from .cache import default_cache_dir
+from .cache import DataNotFoundError, default_cache_dir
 from .dataset import Dataset
 from .download import DownloadError, download_file, sha256_file
 from .frey import load_frey, read_frey
@@ -24,8 +28,10 @@ from .idx import read_idx, write_idx
 from .mnist import DEFAULT_MIRRORS, MNIST_FILES, load_mnist
 from .registry import DATASET_NAMES, load_dataset
 from .sprites import SHAPES, make_sprites, render_sprites
+from .subset import choose_rows, describe_subset, subset_rows
 
-__all__ = ["DATASET_NAMES", "DEFAULT_MIRRORS", "MNIST_FILES", "SHAPES", "Dataset", "DownloadError",
-           "default_cache_dir", "download_file", "load_binarized_mnist", "load_dataset",
-           "load_frey", "load_mnist", "make_sprites", "read_amat", "read_frey", "read_idx",
-           "render_sprites", "sha256_file", "write_amat", "write_idx"]
+__all__ = ["DATASET_NAMES", "DEFAULT_MIRRORS", "MNIST_FILES", "SHAPES", "DataNotFoundError",
+           "Dataset", "DownloadError", "choose_rows", "default_cache_dir", "describe_subset",
+           "download_file", "load_binarized_mnist", "load_dataset", "load_frey", "load_mnist",
+           "make_sprites", "read_amat", "read_frey", "read_idx", "render_sprites", "sha256_file",
+           "subset_rows", "write_amat", "write_idx"]

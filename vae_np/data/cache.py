@@ -71,3 +71,26 @@ def find_file(names, dirs):
 def format_dirs(dirs) -> str:
     """One indented line per directory, for 'file not found' messages."""
     return "\n".join(f"  {d}" for d in dirs)
+
+
+class DataNotFoundError(FileNotFoundError):
+    """A data set's files are in none of the directories searched.
+
+    Attributes
+    ----------
+    what : what is missing, e.g. ``"MNIST file t10k-labels-idx1-ubyte.gz not found"``
+    put : the files that would do, e.g. ``"the four original MNIST .gz files"``
+    dirs : list of Path, the directories searched, in order
+    downloadable : whether the loader could download the files (it was told not to)
+
+    The message speaks to a library caller (``data_dir=...``, ``download=True``); the command
+    line re-words the advice for its own options from these attributes.
+    """
+
+    def __init__(self, what, put, dirs, downloadable=False):
+        self.what, self.put, self.dirs, self.downloadable = what, put, list(dirs), downloadable
+        advice = "pass data_dir=DIR naming the directory that holds them"
+        if downloadable:
+            advice += ", or download=True to download them into the cache"
+        super().__init__(f"{what}. Put {put} in one of:\n{format_dirs(self.dirs)}\n({advice}; "
+                         f"set VAE_NP_DATA to choose the cache directory)")
