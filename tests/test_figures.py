@@ -234,28 +234,48 @@ def drawn(mpl, monkeypatch):
     return figs
 
 
-def test_run_figures_draw_the_models_own_numbers(drawn, tmp_path):
-    """Each figure of a run shows what its name says: the inputs beside model.reconstruct of
-    them, model.sample with the run's rng, the history's columns under their labels, the
-    traversal of the first test image, and the test-set latent means coloured by their labels."""
+def _pairs_of(grid, n, h, w, ncols=8, gap=1, pad=4):
+    """The (left, right) images of the first n pairs of a tile_pairs grid, read back by position."""
+    out = []
+    for i in range(n):
+        r, c = divmod(i, ncols)
+        cell = grid[r * (h + pad):r * (h + pad) + h, c * (2 * w + gap + pad):][:, :2 * w + gap]
+        out.append((cell[:, :w].ravel(), cell[:, w + gap:].ravel()))
+    return out
+
+
+def test_run_figures_draw_the_models_own_numbers(drawn, tmp_path, monkeypatch):
+    """Each figure of a run shows what its name says: test images beside model.reconstruct of
+    them (a random choice, not the first ones), model.sample with the run's rng, the history's
+    columns under their labels, the traversal of the first image shown, and the test-set latent
+    means coloured by the labels of their own rows of the split."""
     from vae_np.data import make_sprites
     from vae_np.figures_latent import traversal_codes
 
     data = make_sprites(10, 50, seed=2)
     model = VAE(784, (8,), 2, seed=3)
-    x = data.x_test[:30]
+    rows = np.sort(np.random.default_rng(11).permutation(50)[:30])     # a subset of the split
+    assert not np.array_equal(rows, np.arange(30))
+    x = data.x_test[rows]
     history = {"epoch": [1, 2], "train_loss": [9.0, 7.0], "test_loss": [8.5, 7.5],
                "train_recon": [6.0, 5.0], "train_kl": [3.0, 2.0]}
     figures.run_figures(tmp_path, model, data, x, history, np.random.default_rng(7),
-                        n_samples=5, n_inputs=6)
+                        n_samples=5, n_inputs=6, rows=rows)
 
     def image(name):
         return drawn[name].axes[0].images[0].get_array()
-    np.testing.assert_array_equal(image("reconstructions.png"), figures.tile_pairs(
-        x[:6] / 255, model.reconstruct(x[:6]), (28, 28), 8))
+    shown = []          # the row of x each pair's left image is, and its right image
+    for left, right in _pairs_of(np.asarray(image("reconstructions.png")), 6, 28, 28):
+        match = [i for i in range(len(x)) if np.array_equal(left, x[i] / 255)]
+        assert len(match) == 1
+        shown.append(match[0])
+        # one row alone: BLAS sums in another order than for the batch of six, hence 1e-12
+        np.testing.assert_allclose(right, np.clip(model.reconstruct(x[match]), 0, 1)[0],
+                                   rtol=1e-12, atol=0)
+    assert len(set(shown)) == 6 and shown != list(range(6))
     np.testing.assert_array_equal(image("samples.png"), figures.tile(
         model.sample(5, rng=np.random.default_rng(7)), (28, 28), ncols=8))
-    mu = model.encode(x[:1])[0][0]
+    mu = model.encode(x[shown[:1]])[0][0]
     np.testing.assert_array_equal(image("traversals.png"), figures.tile(
         model.decode(traversal_codes(mu, np.linspace(-3, 3, 9))), (28, 28), ncols=9))
 
@@ -269,7 +289,7 @@ def test_run_figures_draw_the_models_own_numbers(drawn, tmp_path):
     scatter = drawn["latent_means.png"].axes[0].collections[0]
     np.testing.assert_array_equal(scatter.get_offsets(), model.encode(x)[0])
     colors = scatter.get_facecolors()
-    labels = data.y_test[:30]
+    labels = data.y_test[rows]
     for label in np.unique(labels):       # one colour per label, and different labels differ
         same = colors[labels == label]
         assert (same == same[0]).all()
@@ -288,4 +308,17 @@ def test_run_figures_draw_the_models_own_numbers(drawn, tmp_path):
     for name in ("pos_x", "pos_y", "scale"):
         points = panels[name].collections[0]
         np.testing.assert_array_equal(points.get_offsets(), model.encode(x)[0])
-        np.testing.assert_array_equal(points.get_array(), data.factors_test[name][:30])
+        np.testing.assert_array_equal(points.get_array(), data.factors_test[name][rows])
+    # over other seeds, other test images are shown (the drawing skipped: only the inputs count)
+    inputs = []
+    for name in ("image_grid", "loss_curves", "latent_traversals", "latent_grid", "latent_means",
+                 "latent_means_by_factor"):
+        monkeypatch.setattr(figures, name, lambda path, *args, **kwargs: path)
+    monkeypatch.setattr(figures, "reconstructions",
+                        lambda path, x, *args, **kwargs: inputs.append(x) or path)
+    for seed in range(12):
+        figures.run_figures(tmp_path, model, data, x, history, np.random.default_rng(seed),
+                            n_samples=1, n_inputs=6, rows=rows)
+    chosen = {i for shown in inputs for row in shown for i in range(len(x))
+              if np.array_equal(row, x[i] / 255)}
+    assert len(chosen) >= 25     # 30 (1 - (24/30)^12) = 27.9 expected; the first six: 6

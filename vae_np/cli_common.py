@@ -9,7 +9,9 @@ from . import figures
 from .cli_args import INT0
 
 # default_rng([seed, stream]): training and figure drawing use separate streams of one seed, so
-# drawing figures never changes the training draws (and a resume stays bit-exact)
+# drawing figures never changes the training draws (and a resume stays bit-exact). The other
+# streams: 2 the evaluation noise (vae_np.evaluate), 4 the choice of a --limit subset
+# (vae_np.data.subset), 5 the prior's shuffles (cli_prior).
 TRAIN_STREAM, SAMPLE_STREAM = 1, 3
 
 
@@ -25,17 +27,82 @@ def load_data(config, args):
     """The data set named in ``config``, from ``--data-dir`` or the run's own data directory.
 
     A failed download is a ValueError and a missing file a FileNotFoundError, each on one line
-    (the CLI prints it as ``vae-np: error: ...``)."""
-    from .data import DownloadError, load_dataset
+    (the CLI prints it as ``vae-np: error: ...``), in the command line's words: where the files
+    were looked for and that ``--data-dir DIR`` names the directory that holds them."""
+    from .data import DataNotFoundError, DownloadError, load_dataset
 
     data_dir = getattr(args, "data_dir", None) or config.get("data_dir")
+    download = not config.get("no_download")
     try:
-        return load_dataset(config["dataset"], data_dir, download=not config.get("no_download"),
+        return load_dataset(config["dataset"], data_dir, download=download,
                             progress=not getattr(args, "quiet", False))
     except DownloadError as exc:
-        raise ValueError(f"could not download {config['dataset']!r}: {exc}") from None
+        raise ValueError(f"could not download {config['dataset']!r}: {exc}. If the files are "
+                         f"on disk, pass --data-dir DIR naming the directory that holds "
+                         f"them") from None
+    except DataNotFoundError as exc:
+        where = " or ".join(str(d) for d in exc.dirs)
+        message = (f"{exc.what}. Put {exc.put} in {where}, or pass --data-dir DIR naming the "
+                   f"directory that holds them")
+        if exc.downloadable and not download:
+            message += (" (or leave out --no-download to download them)"
+                        if getattr(args, "no_download", False) else
+                        " (this run was made with --no-download, so it does not download)")
+        raise FileNotFoundError(message) from None
     except FileNotFoundError as exc:
         raise FileNotFoundError(" ".join(str(exc).split())) from None
+
+
+def run_subset_seed(config):
+    """The seed of a run's ``--limit`` subsets: its config's ``"subset_seed"`` (train writes the
+    run's ``--seed``), or None, the first N rows, for a run made before random subsets (a
+    config.json with ``"limit"`` and no ``"subset_seed"``): it was trained on its first N images,
+    and a resume, or fit-prior on its codes, must use the same images."""
+    return config.get("subset_seed") if "subset_seed" in config else None
+
+
+def limited_data(config, dataset):
+    """The training images and the test subset of a run: every row of each split, or with
+    ``config["limit"]`` = N a seeded uniform random subset of N rows of each
+    (:func:`vae_np.data.subset_rows`, seed :func:`run_subset_seed`; the training stream is not
+    drawn from, so a resume stays bit-exact).
+
+    Returns
+    -------
+    x_train : (N, D) uint8 as stored (a dynamically binarized set is binarized per batch)
+    test : vae_np.evaluate.EvaluationSet (binarized once for dynamic data; ``test.rows`` key
+        the evaluation noise)
+    what : e.g. ``"1000 of 60000 train / 1000 of 10000 test images, random subsets, seed 0"``
+    """
+    from .data import subset_rows
+    from .evaluate import evaluation_subset
+
+    limit, seed = config.get("limit"), run_subset_seed(config)
+    rows = subset_rows(len(dataset.x_train), limit, seed, "train")
+    whole = len(rows) == len(dataset.x_train)
+    x_train = dataset.x_train if whole else dataset.x_train[rows]
+    test = evaluation_subset(dataset, "test", limit, seed)
+
+    def part(n, n_split):
+        return f"{n}" if n >= n_split else f"{n} of {n_split}"
+
+    what = (f"{part(len(rows), len(dataset.x_train))} train / "
+            f"{part(len(test.rows), test.n_split)} test images")
+    if not whole or len(test.rows) < test.n_split:
+        what += (f", random subsets, seed {seed}" if seed is not None else
+                 ", the first rows of each split (a run made before random subsets)")
+    return x_train, test, what
+
+
+SE_NOTE = ", mean +- standard error over the images"
+"""What evaluate's header adds when its numbers carry standard errors (more than one image)."""
+
+
+def mean_se(result, key) -> str:
+    """``"111.783 +- 0.570"``: the mean ``result[key]`` and its standard error
+    ``result[key + "_se"]``, the error left out when there is none (a single image)."""
+    se = result[f"{key}_se"]
+    return f"{result[key]:.3f}" + ("" if se is None else f" +- {se:.3f}")
 
 
 def absolute_data_dir(path):

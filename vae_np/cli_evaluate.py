@@ -8,9 +8,10 @@ from pathlib import Path
 
 from . import runs
 from .cli_args import FLOAT, INT
-from .cli_common import load_data, run_dir_args
+from .cli_common import SE_NOTE, load_data, mean_se, run_dir_args
 from .cli_prior import is_vq_run, run_evaluate_vq
-from .evaluate import active_units, elbo, evaluation_set, iwae_nll
+from .evaluate import (active_units, describe, elbo, evaluation_subset, iwae_nll,
+                       standard_error, subset_record)
 
 
 def register(subparsers):
@@ -19,12 +20,15 @@ def register(subparsers):
         description="Evaluate a run's checkpoint on its test set (in float64 by default): the "
                     "negative ELBO with k = 1 and averaged over --elbo-k samples, the importance-"
                     "weighted estimate of -ln p(x) with --iwae-k samples (chunked to bounded "
-                    "memory), and the active units, Cov_x(E_q[z_j]) > --threshold.")
+                    "memory), and the active units, Cov_x(E_q[z_j]) > --threshold. Each mean "
+                    "comes with its standard error over the test images, std / sqrt(n).")
     run_dir_args(p)
     p.add_argument("--iwae-k", type=INT, default=5000, help="importance samples (default 5000)")
     p.add_argument("--elbo-k", type=INT, default=100, help="samples of the averaged -ELBO")
     p.add_argument("--threshold", type=FLOAT, default=0.01, help="active-unit threshold")
-    p.add_argument("--limit", type=INT, help="evaluate the first N test examples only")
+    p.add_argument("--limit", type=INT,
+                   help="evaluate N test examples only: a uniform random subset chosen by --seed "
+                        "(never the first N: some test splits are sorted by class)")
     p.add_argument("--dtype", choices=("float32", "float64"), default="float64")
     p.add_argument("--max-mb", type=FLOAT, default=64, help="work memory bound (default 64 MB)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -40,16 +44,22 @@ def run_evaluate(args) -> int:
     config, model, epoch, _ = runs.load_run(args.run_dir, dtype=args.dtype)
     runs.check_config(config, Path(args.run_dir) / runs.CONFIG_NAME, ("dataset",))
     dataset = load_data(config, args)
-    x = evaluation_set(dataset, "test", args.limit)
+    subset = evaluation_subset(dataset, "test", args.limit, args.seed)
+    x, rows = subset.x, subset.rows
     max_bytes = args.max_mb * 2 ** 20
     start = time.perf_counter()
-    result = dict(run=str(args.run_dir), epoch=epoch, dataset=dataset.name, n_examples=len(x),
-                  dtype=args.dtype)
-    first = elbo(model, x, k=1, seed=args.seed, max_bytes=max_bytes)
-    avg = elbo(model, x, k=args.elbo_k, seed=args.seed, max_bytes=max_bytes)
-    result.update(test_loss=first.loss, test_recon=first.recon, test_kl=first.kl,
-                  elbo_k=args.elbo_k, test_loss_avg=avg.loss, test_recon_avg=avg.recon)
-    result["iwae_nll"] = _iwae_with_progress(model, x, args, max_bytes)
+    result = dict(run=str(args.run_dir), epoch=epoch, dataset=dataset.name,
+                  **subset_record(subset), dtype=args.dtype)
+    first = elbo(model, x, k=1, seed=args.seed, max_bytes=max_bytes, rows=rows)
+    avg = elbo(model, x, k=args.elbo_k, seed=args.seed, max_bytes=max_bytes, rows=rows)
+    result.update(test_loss=first.loss, test_loss_se=standard_error(first.per_example),
+                  test_recon=first.recon, test_recon_se=standard_error(first.per_example_recon),
+                  test_kl=first.kl, test_kl_se=standard_error(first.per_example_kl),
+                  elbo_k=args.elbo_k, test_loss_avg=avg.loss,
+                  test_loss_avg_se=standard_error(avg.per_example), test_recon_avg=avg.recon,
+                  test_recon_avg_se=standard_error(avg.per_example_recon))
+    nll, per_example = _iwae_with_progress(model, x, rows, args, max_bytes)
+    result.update(iwae_nll=nll, iwae_nll_se=standard_error(per_example))
     count, variances = active_units(model, x, threshold=args.threshold)
     result.update(iwae_k=args.iwae_k, active_units=count, z_dim=model.z_dim,
                   threshold=args.threshold, unit_variances=variances.round(6).tolist(),
@@ -57,18 +67,23 @@ def run_evaluate(args) -> int:
     if args.json:
         print(json.dumps(result))
         return 0
-    rows = [("-ELBO (k = 1)", f"{first.loss:.3f}  (recon {first.recon:.3f}, kl {first.kl:.3f})"),
-            (f"-ELBO (mean of {args.elbo_k} samples)", f"{avg.loss:.3f}"),
-            (f"-ln p(x), IWAE k = {args.iwae_k}", f"{result['iwae_nll']:.3f}"),
-            ("active units", f"{count} / {model.z_dim}  (Cov_x(E_q[z_j]) > {args.threshold:g})")]
-    print(f"{args.run_dir}: after epoch {epoch}, {len(x)} {dataset.name} test examples\n  {model}")
-    print("\n".join(f"  {name:<32}{value}" for name, value in rows))
+    rows_out = [("-ELBO (k = 1)", mean_se(result, "test_loss")),
+                ("  reconstruction -ln p(x|z)", mean_se(result, "test_recon")),
+                ("  KL(q(z|x) || p(z))", mean_se(result, "test_kl")),
+                (f"-ELBO (mean of {args.elbo_k} samples)", mean_se(result, "test_loss_avg")),
+                (f"-ln p(x), IWAE k = {args.iwae_k}", mean_se(result, "iwae_nll")),
+                ("active units", f"{count} / {model.z_dim}  (Cov_x(E_q[z_j]) > "
+                                 f"{args.threshold:g})")]
+    print(f"{args.run_dir}: after epoch {epoch}; {dataset.name}, {describe(subset)}\n"
+          f"  {model}\n  nats per image{SE_NOTE if len(x) > 1 else ''}:")
+    print("\n".join(f"  {name:<32}{value}" for name, value in rows_out))
     print(f"  {result['seconds']:.1f} s")
     return 0
 
 
-def _iwae_with_progress(model, x, args, max_bytes) -> float:
-    """The IWAE estimate, with a '\\r' progress line on a terminal (it is the slow part)."""
+def _iwae_with_progress(model, x, rows, args, max_bytes):
+    """The IWAE estimate and its per-example values, with a '\\r' progress line on a terminal
+    (it is the slow part)."""
     show = not args.quiet and sys.stderr.isatty()
     start = time.perf_counter()
 
@@ -79,8 +94,8 @@ def _iwae_with_progress(model, x, args, max_bytes) -> float:
                              f"ETA {elapsed / done * (total - done):.0f} s   ")
             sys.stderr.flush()
 
-    value, _ = iwae_nll(model, x, k=args.iwae_k, seed=args.seed, max_bytes=max_bytes,
-                        progress=progress)
+    value, per_example = iwae_nll(model, x, k=args.iwae_k, seed=args.seed, max_bytes=max_bytes,
+                                  progress=progress, rows=rows)
     if show:
         sys.stderr.write("\r" + " " * 60 + "\r")
-    return value
+    return value, per_example

@@ -22,7 +22,8 @@ def register(subparsers):
 
     p = subparsers.add_parser("reconstruct", help="test images beside their reconstructions")
     run_dir_args(p)
-    p.add_argument("--n", type=INT, default=32, help="number of test images (default 32)")
+    p.add_argument("--n", type=INT, default=32,
+                   help="number of test images, a random subset chosen by --seed (default 32)")
     p.add_argument("--out", type=OUT_FILE,
                    help="PNG path (default RUN_DIR/figures/reconstructions.png)")
     p.set_defaults(func=run_reconstruct)
@@ -50,7 +51,7 @@ def run_reconstruct(args) -> int:
     config, model, epoch, _ = runs.load_run(args.run_dir)
     runs.check_config(config, Path(args.run_dir) / runs.CONFIG_NAME, ("dataset",))
     dataset = load_data(config, args)
-    x = evaluation_set(dataset, "test", args.n)
+    x = evaluation_set(dataset, "test", args.n, args.seed)
     out = Path(args.out or Path(args.run_dir) / runs.FIGURES_DIR / "reconstructions.png")
     inputs = to_float(x, np.dtype(np.float64))      # grey levels in [0, 1], as the decoder's mean
     return draw(lambda: figures.reconstructions(out, inputs, model.reconstruct(x),

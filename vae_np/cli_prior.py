@@ -18,8 +18,10 @@ import numpy as np
 from . import figures, runs
 from .batch import to_float
 from .cli_args import INT, POSITIVE, WIDTHS, flatten_widths
-from .cli_common import SAMPLE_STREAM, draw, load_data, run_dir_args
-from .evaluate import evaluation_set
+from .cli_common import (SAMPLE_STREAM, SE_NOTE, draw, load_data, mean_se, run_dir_args,
+                         run_subset_seed)
+from .evaluate import (describe, evaluation_set, evaluation_subset, standard_error,
+                       subset_record)
 from .made import MADEPrior
 from .optim import Adam
 from .progress import Progress
@@ -44,7 +46,8 @@ def register(subparsers):
     p.add_argument("--lr", type=POSITIVE, default=1e-3, help="Adam's learning rate (1e-3)")
     p.add_argument("--dtype", choices=("float32", "float64"), default="float32")
     p.add_argument("--limit", type=INT,
-                   help="use the first N training and test images (default: the run's --limit)")
+                   help="use N training, validation and test images, random subsets chosen by "
+                        "the run's seed (default: the run's --limit, the images it trained on)")
     p.add_argument("--no-early-stopping", action="store_true",
                    help="keep the last epoch (default: the epoch of lowest -ln prior on the "
                         "validation split, when the data set has one)")
@@ -73,8 +76,9 @@ def run_fit_prior(args) -> int:
     model, config, epoch = _load(args)
     dataset = load_data(config, args)
     limit = args.limit or config.get("limit")               # default: the images the VQ saw
-    x_train, x_test = evaluation_set(dataset, "train", limit), evaluation_set(dataset, "test",
-                                                                               limit)
+    seed = run_subset_seed(config)      # the run's subsets: a smaller --limit takes a part of them
+    train = evaluation_subset(dataset, "train", limit, seed)
+    x_train, x_test = train.x, evaluation_set(dataset, "test", limit, seed)
     hidden = flatten_widths(args.hidden) or (512,)
     prior = MADEPrior(model.n_latents, model.codebook_size, hidden=hidden, seed=args.seed,
                       dtype=np.dtype(args.dtype))
@@ -82,10 +86,10 @@ def run_fit_prior(args) -> int:
     codes, codes_test = encode_all(model, x_train), encode_all(model, x_test)
     codes_valid = None
     if getattr(dataset, "x_valid", None) is not None and not args.no_early_stopping:
-        codes_valid = encode_all(model, evaluation_set(dataset, "valid", limit))
+        codes_valid = encode_all(model, evaluation_set(dataset, "valid", limit, seed))
     uniform = model.n_latents * np.log(model.codebook_size)
-    print(f"fitting {prior} to the codes of {len(codes)} {dataset.name} training images "
-          f"(run {args.run_dir}, epoch {epoch}); a uniform prior is M ln K = {uniform:.2f} nats")
+    print(f"fitting {prior} to the codes of {dataset.name}'s {describe(train)}\n  (run "
+          f"{args.run_dir}, epoch {epoch}); a uniform prior is M ln K = {uniform:.2f} nats")
 
     def report(event):
         if event["kind"] == "epoch" and not args.quiet:
@@ -106,7 +110,9 @@ def run_fit_prior(args) -> int:
                         codes_valid)
     kept = [row["epoch"] for row in history if row["best"]][-1]
     info = dict(fit=dict(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                         seed=args.seed, limit=limit, n_codes=len(codes), vq_epoch=epoch,
+                         seed=args.seed, limit=limit, n_codes=len(codes), n_split=train.n_split,
+                         subset=subset_record(train)["subset"], subset_seed=train.seed,
+                         vq_epoch=epoch,
                          early_stopping=codes_valid is not None, kept_epoch=kept),
                 history=history)
     paths = save_prior(args.run_dir, prior, info)
@@ -160,21 +166,24 @@ def run_evaluate_vq(args) -> int:
         prior, info = load_prior(args.run_dir, dtype)
         prior_epoch = info.get("fit", {}).get("vq_epoch")
     dataset = load_data(config, args)
-    x = evaluation_set(dataset, "test", args.limit)
+    subset = evaluation_subset(dataset, "test", args.limit, args.seed)
+    x = subset.x
     start = time.perf_counter()
     codes = encode_all(model, x)
     used, perplexity, _ = code_usage(codes, model.codebook_size)
-    result = dict(run=str(args.run_dir), epoch=epoch, dataset=dataset.name, n_examples=len(x),
-                  dtype=dtype.name, model="vqvae", codebook_size=model.codebook_size, usage=used,
-                  perplexity=perplexity)
+    result = dict(run=str(args.run_dir), epoch=epoch, dataset=dataset.name,
+                  **subset_record(subset), dtype=dtype.name, model="vqvae",
+                  codebook_size=model.codebook_size, usage=used, perplexity=perplexity)
     if prior is None:
-        result["recon"] = float(np.mean(model.nll_given_codes(x, codes)))
+        recon = model.nll_given_codes(x, codes)
+        result.update(recon=float(np.mean(recon)), recon_se=standard_error(recon))
     else:
         bound = vq_bound(model, prior, x)
-        result.update(recon=float(bound.recon.mean()), prior_nll=float(bound.prior_nll.mean()),
-                      bound=float(bound.bound.mean()), prior_fitted_at_epoch=prior_epoch,
-                      bound_se=float(bound.bound.std(ddof=1) / np.sqrt(len(x))) if len(x) > 1
-                      else None)
+        result.update(recon=float(bound.recon.mean()), recon_se=standard_error(bound.recon),
+                      prior_nll=float(bound.prior_nll.mean()),
+                      prior_nll_se=standard_error(bound.prior_nll),
+                      bound=float(bound.bound.mean()), bound_se=standard_error(bound.bound),
+                      prior_fitted_at_epoch=prior_epoch)
     result["seconds"] = round(time.perf_counter() - start, 3)
     stale = prior is not None and prior_epoch != epoch
     if stale:       # still a bound on -ln p(x), but over codes the model no longer produces
@@ -184,15 +193,15 @@ def run_evaluate_vq(args) -> int:
     if args.json:
         print(json.dumps(result))
         return 0
-    rows = [("-ln p(x | c(x))", f"{result['recon']:.3f}")]
+    rows = [("-ln p(x | c(x))", mean_se(result, "recon"))]
     if prior is not None:
-        rows += [("-ln prior(c(x)) = KL(q || prior)", f"{result['prior_nll']:.3f}"),
-                 ("bound >= -ln p(x)", f"{result['bound']:.3f}" + (
-                     f"  (SE {result['bound_se']:.3f})" if result["bound_se"] else ""))]
+        rows += [("-ln prior(c(x)) = KL(q || prior)", mean_se(result, "prior_nll")),
+                 ("bound >= -ln p(x)", mean_se(result, "bound"))]
     rows += [("codebook usage", f"{used:.1%} of {model.codebook_size} codes"),
              ("perplexity of the codes", f"{perplexity:.1f}")]
-    print(f"{args.run_dir}: after epoch {epoch}, {len(x)} {dataset.name} test examples (nats)\n"
-          f"  {model}" + (f"\n  prior: {prior}" if prior is not None else ""))
+    print(f"{args.run_dir}: after epoch {epoch}; {dataset.name}, {describe(subset)}\n"
+          f"  {model}" + (f"\n  prior: {prior}" if prior is not None else "")
+          + f"\n  nats per image{SE_NOTE if len(x) > 1 else ''}:")
     print("\n".join(f"  {name:<34}{value}" for name, value in rows))
     print(f"  {result['seconds']:.1f} s")
     return 0
@@ -216,12 +225,14 @@ def run_sample_vq(args) -> int:
 
 
 def run_reconstruct_vq(args) -> int:
-    """``reconstruct RUN_DIR``: test images beside the decoder's mean at their codes."""
+    """``reconstruct RUN_DIR``: test images (a random subset chosen by ``--seed``) beside the
+    decoder's mean at their codes."""
     model, config, epoch = _load(args)
     dataset = load_data(config, args)
-    x = evaluation_set(dataset, "test", args.n)
+    x = evaluation_set(dataset, "test", args.n, args.seed)
     out = Path(args.out or Path(args.run_dir) / runs.FIGURES_DIR / "reconstructions.png")
     inputs = to_float(x, np.dtype(np.float64))
     return draw(lambda: figures.reconstructions(out, inputs, model.reconstruct(x),
-                dataset.image_shape, title=f"{dataset.name}, VQ-VAE epoch {epoch}"))
+                dataset.image_shape, title=f"{dataset.name}, VQ-VAE epoch {epoch}",
+                subtitle=figures.VQ_SUBTITLE))
 

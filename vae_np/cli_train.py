@@ -16,9 +16,10 @@ import numpy as np
 
 from . import cli_train_vq, figures, presets, runs
 from .cli_args import FLOAT, INT, INT0, OUT_DIR, POSITIVE, WIDTHS, flatten_widths
-from .cli_common import SAMPLE_STREAM, TRAIN_STREAM, absolute_data_dir, load_data
+from .cli_common import (SAMPLE_STREAM, TRAIN_STREAM, absolute_data_dir, limited_data,
+                         load_data)
 from .data.registry import DATASET_NAMES
-from .evaluate import elbo, evaluation_set, iwae_nll
+from .evaluate import elbo, iwae_nll
 from .model import DECODER_MEANS, FLOW_KINDS, LIKELIHOODS
 from .objective import OBJECTIVES
 from .ops import ACTIVATIONS, SIGMA_PARAMETERIZATIONS
@@ -42,7 +43,9 @@ def register(subparsers):
     p.add_argument("--dataset", choices=DATASET_NAMES, help=f"default {d['dataset']}")
     p.add_argument("--data-dir", help="directory of the data files (searched before the cache)")
     p.add_argument("--no-download", action="store_true", help="fail instead of downloading data")
-    p.add_argument("--limit", type=INT, help="use only the first N training and N test examples")
+    p.add_argument("--limit", type=INT,
+                   help="use N training and N test examples: uniform random subsets chosen by "
+                        "--seed (never the first N: some splits are sorted by class)")
     p.add_argument("--hidden", type=WIDTHS, nargs="*",
                    help="hidden widths, e.g. 400 400 or 400,400 (default 256)")
     p.add_argument("--z-dim", type=INT, help=f"latent dimension (default {d['z_dim']})")
@@ -95,6 +98,7 @@ class _Run:
     history: dict
     x_train: np.ndarray
     x_test: np.ndarray
+    test_rows: np.ndarray = None       # x_test's rows in the test split (key the test noise)
 
 
 def run_train(args) -> int:
@@ -115,12 +119,11 @@ def run_train(args) -> int:
     runs.write_config(run_dir, config)
     if done:    # history.csv lags the checkpoint if a run was killed between the two writes
         runs.write_history_csv(run_dir, history)
-    limit = config.get("limit")
-    run = _Run(run_dir, config, dataset, model, optimizers, rng, history,
-               dataset.x_train[:limit], evaluation_set(dataset, "test", limit))
-    print(f"{'resuming' if done else 'training'} {model}\n  on {dataset.name} "
-          f"({len(run.x_train)} train / {len(run.x_test)} test) into {run_dir}"
-          + (f" after epoch {done}" if done else ""), flush=True)
+    x_train, test, what = limited_data(config, dataset)
+    run = _Run(run_dir, config, dataset, model, optimizers, rng, history, x_train, test.x,
+               test.rows)
+    print(f"{'resuming' if done else 'training'} {model}\n  on {dataset.name}: {what}\n  into "
+          f"{run_dir}" + (f" after epoch {done}" if done else ""), flush=True)
     for epoch in range(done + 1, config["epochs"] + 1):
         if not _train_epoch(run, epoch, quiet=args.quiet):
             return 1
@@ -187,7 +190,7 @@ def _new_config(args):
                                         "seed", "objective", "estimator")}
     return dict(format_version=runs.FORMAT_VERSION, preset=args.preset, model=model,
                 data_dir=absolute_data_dir(args.data_dir), limit=args.limit,
-                no_download=args.no_download,
+                subset_seed=s["seed"], no_download=args.no_download,
                 created=datetime.now().isoformat(timespec="seconds"), **training)
 
 
@@ -247,10 +250,11 @@ def _train_epoch(run: _Run, epoch: int, quiet: bool) -> bool:
         return False
     finally:
         progress.close()
-    test = elbo(run.model, run.x_test, k=1, seed=config["seed"])
+    test = elbo(run.model, run.x_test, k=1, seed=config["seed"], rows=run.test_rows)
     name, test_loss = runs.loss_name(config), test.loss      # the objective: -ELBO or -L_k
     if name != "-ELBO":     # an IWAE run: the bound it trains on, on the test set too
-        test_loss = iwae_nll(run.model, run.x_test, k=config["k"], seed=config["seed"])[0]
+        test_loss = iwae_nll(run.model, run.x_test, k=config["k"], seed=config["seed"],
+                             rows=run.test_rows)[0]
     row = dict(epoch=epoch, train_loss=h["loss"][0], train_recon=h["recon"][0],
                train_kl=h["kl"][0], test_loss=test_loss, test_recon=test.recon,
                test_kl=test.kl, lr=lr, seconds=time.perf_counter() - start)
@@ -274,7 +278,7 @@ def _figures(run: _Run):
     rng = np.random.default_rng([run.config["seed"], SAMPLE_STREAM])
     try:
         written = figures.run_figures(run.run_dir / runs.FIGURES_DIR, run.model, run.dataset,
-                                      run.x_test, run.history, rng,
+                                      run.x_test, run.history, rng, rows=run.test_rows,
                                       loss_name=runs.loss_name(run.config))
     except figures.PlotUnavailable:
         print(f"figures skipped: {figures.HINT}", file=sys.stderr)

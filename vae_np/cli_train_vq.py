@@ -16,8 +16,9 @@ import numpy as np
 
 from . import figures, presets, runs
 from .cli_args import FLOAT, INT, POSITIVE, flatten_widths
-from .cli_common import SAMPLE_STREAM, TRAIN_STREAM, absolute_data_dir, load_data
-from .evaluate import evaluation_set
+from .cli_common import (SAMPLE_STREAM, TRAIN_STREAM, absolute_data_dir, limited_data,
+                         load_data)
+from .data import choose_rows
 from .progress import Progress
 from .train import TrainingDivergedError
 from .vq_runs import (HISTORY_COLUMNS, MODEL_NAME, build_vq_model, is_vq_config,
@@ -76,14 +77,16 @@ def wants_vq(args) -> bool:
             raise ValueError(f"--resume {args.resume} is not a VQ-VAE run; --model vqvae does "
                              f"not apply to it")
     if args.model != MODEL_NAME and vq_options:
-        raise ValueError(f"{_flags(vq_options)} apply to --model vqvae")
+        raise ValueError(f"{_flags(vq_options)} appl{'ies' if len(vq_options) == 1 else 'y'} "
+                         f"to --model vqvae")
     return args.model == MODEL_NAME
 
 
 def _new_config(args):
     wrong = _given(args, NOT_FOR_VQ)
     if wrong:
-        raise ValueError(f"{_flags(wrong)} do not apply to --model vqvae")
+        raise ValueError(f"{_flags(wrong)} {'does' if len(wrong) == 1 else 'do'} not apply "
+                         f"to --model vqvae")
     overrides = {key: getattr(args, key, None) for key in SHARED}
     overrides["hidden"] = flatten_widths(args.hidden)
     if args.optim_eps is not None:
@@ -99,7 +102,7 @@ def _new_config(args):
                                         "lr_schedule", "epochs", "batch_size", "seed")}
     return dict(format_version=runs.FORMAT_VERSION, model=MODEL_NAME, vqvae=model,
                 reseed=not args.no_reseed, data_dir=absolute_data_dir(args.data_dir),
-                limit=args.limit, no_download=args.no_download,
+                limit=args.limit, subset_seed=s["seed"], no_download=args.no_download,
                 created=datetime.now().isoformat(timespec="seconds"),
                 **training)
 
@@ -159,11 +162,10 @@ def run_train_vq(args) -> int:
     runs.write_config(run_dir, config)
     if done:
         write_vq_history_csv(run_dir, history)
-    limit = config.get("limit")
-    x_train, x_test = dataset.x_train[:limit], evaluation_set(dataset, "test", limit)
-    print(f"{'resuming' if done else 'training'} {model}\n  on {dataset.name} ({len(x_train)} "
-          f"train / {len(x_test)} test) into {run_dir}"
-          + (f" after epoch {done}" if done else ""), flush=True)
+    x_train, test, what = limited_data(config, dataset)
+    x_test = test.x
+    print(f"{'resuming' if done else 'training'} {model}\n  on {dataset.name}: {what}\n  into "
+          f"{run_dir}" + (f" after epoch {done}" if done else ""), flush=True)
     for epoch in range(done + 1, config["epochs"] + 1):
         lr = presets.learning_rate(config["lr_schedule"], config["lr"], epoch)
         optimizer.lr = lr
@@ -221,7 +223,7 @@ def _figures(run_dir, config, model, x_test):
     """reconstructions.png and code_usage.png; without matplotlib say what to install."""
     out = run_dir / runs.FIGURES_DIR
     rng = np.random.default_rng([config["seed"], SAMPLE_STREAM])
-    x = x_test[np.sort(rng.choice(len(x_test), size=min(32, len(x_test)), replace=False))]
+    x = x_test[choose_rows(len(x_test), 32, rng)]
     try:
         shape = config.get("image_shape") or [1, model.x_dim]
         x_float = x.astype(float) / (255 if x.dtype == np.uint8 else 1)

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ._validate import check_array, check_int
+from .data.subset import choose_rows
 
 HINT = "install the plot extra: pip install 'vae_np[plot]'"
 
@@ -39,6 +40,31 @@ def _save(fig, path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, format="png")
     return path
+
+
+def fit_titles(fig, *texts, layout=True):
+    """Wrap each title (a matplotlib ``Text``: ``ax.title``, a suptitle) onto more lines until it
+    lies within the figure's width; with ``layout``, lay the figure out again (``tight_layout``)
+    so that the added lines have room. A centred title may be twice as wide as its centre's
+    distance to the nearer edge of the figure."""
+    import textwrap
+
+    for _ in range(4):
+        renderer, changed = fig.canvas.get_renderer(), False
+        for text in texts:
+            box = text.get_window_extent(renderer)
+            if not text.get_text() or (fig.bbox.x0 <= box.x0 and box.x1 <= fig.bbox.x1):
+                continue
+            centre = (box.x0 + box.x1) / 2
+            room = 0.96 * 2 * min(centre - fig.bbox.x0, fig.bbox.x1 - centre)
+            lines = text.get_text().split("\n")
+            chars = max(8, int(max(map(len, lines)) * room / box.width))
+            text.set_text("\n".join(textwrap.fill(line, chars) for line in lines))
+            changed = True
+        if not changed:
+            return
+        if layout:
+            fig.tight_layout()
 
 
 def tile(images, image_shape, ncols=None, pad=1, pad_value=0.5):
@@ -79,8 +105,10 @@ def image_grid(path, images, image_shape, title="", ncols=None) -> Path:
     grid = tile(images, image_shape, ncols)
     scale = max(6 / max(grid.shape), 0.015)       # inches per image pixel (>= 1.5 px at 100 dpi)
     fig = _figure(grid.shape[1] * scale + 0.4, grid.shape[0] * scale + 0.6)
-    _show(fig.add_subplot(1, 1, 1), grid, title)
+    ax = fig.add_subplot(1, 1, 1)
+    _show(ax, grid, title)
     fig.tight_layout()
+    fit_titles(fig, ax.title)
     return _save(fig, path)
 
 
@@ -113,18 +141,26 @@ def tile_pairs(x, x_rec, image_shape, ncols=4, gap=1, pad=4, pad_value=0.5):
                 pad=pad, pad_value=1.0)
 
 
+VAE_SUBTITLE = "each pair: input (left), reconstruction at z = mu(x) (right)"
+VQ_SUBTITLE = "each pair: input (left), reconstruction at z_q(x), the nearest codes (right)"
+"""The subtitles of :func:`reconstructions`: a VAE decodes the posterior mean mu(x), a VQ-VAE its
+codes z_q(x), the codebook vectors nearest to the encoder's outputs."""
+
+
 def reconstructions(path, x, x_rec, image_shape, title="inputs | reconstructions",
-                    ncols=8) -> Path:
+                    ncols=8, subtitle=VAE_SUBTITLE) -> Path:
     """Inputs and their reconstructions side by side in pairs: in every pair the input is on the
-    left and the decoder mean at z = mu(x) on the right; white space separates the pairs.
+    left and its reconstruction on the right (a VAE's decoder mean at z = mu(x); pass
+    ``subtitle=VQ_SUBTITLE`` for a VQ-VAE's, at z_q(x)); white space separates the pairs.
     ``ncols`` counts pairs per row."""
     grid = tile_pairs(x, x_rec, image_shape, ncols)
     scale = max(7 / max(grid.shape), 0.015)
     fig = _figure(grid.shape[1] * scale + 0.4, grid.shape[0] * scale + 0.9)
-    _show(fig.add_subplot(1, 1, 1), grid,
-          "each pair: input (left), reconstruction at z = mu(x) (right)")
-    fig.suptitle(title, fontsize=11)
+    ax = fig.add_subplot(1, 1, 1)
+    _show(ax, grid, subtitle)
+    suptitle = fig.suptitle(title, fontsize=11)
     fig.tight_layout()
+    fit_titles(fig, suptitle, ax.title)
     return _save(fig, path)
 
 
@@ -196,12 +232,13 @@ from .figures_latent import (latent_grid, latent_means, latent_means_by_factor, 
 
 
 def run_figures(out_dir, model, dataset, x_test, history, rng, n_samples=64, n_inputs=32,
-                loss_name="-ELBO"):
+                rows=None, loss_name="-ELBO"):
     """The figures of a training run, written into ``out_dir``.
 
-    reconstructions.png (the first test images, each beside its reconstruction), samples.png
-    (decoder means at z ~ N(0, I)), loss.png (per-epoch history), traversals.png (each latent swept
-    over -3..3 with the others at the posterior mean of the first test image; any z_dim), and for
+    reconstructions.png (``n_inputs`` test images, a uniform random subset drawn from ``rng``
+    after the samples, each beside its reconstruction), samples.png (decoder means at
+    z ~ N(0, I)), loss.png (per-epoch history), traversals.png (each latent swept over -3..3 with
+    the others at the posterior mean of the first of those test images; any z_dim), and for
     z_dim >= 2 latent_means.png (test-set means coloured by label; for z_dim > 2 the two units of
     largest variance), plus for z_dim = 2 latent_grid.png. For data with ground-truth factors (the
     sprites) latent_factors.png colours the latent means by every factor.
@@ -210,7 +247,10 @@ def run_figures(out_dir, model, dataset, x_test, history, rng, n_samples=64, n_i
     ----------
     out_dir : directory;  model : VAE;  dataset : vae_np.data.Dataset
     x_test : (M, D) uint8 test images as evaluated (binarized for dynamically binarized data)
-    history : dict of per-epoch lists (runs.HISTORY_COLUMNS);  rng : Generator for the samples
+    history : dict of per-epoch lists (runs.HISTORY_COLUMNS)
+    rng : Generator for the samples and the choice of the inputs
+    rows : (M,) the rows of x_test in the data set's test split, to find their labels and
+        factors (None: x_test is the whole split, or its first M rows)
     loss_name : the run's objective, ``runs.loss_name(config)`` (see :func:`loss_curves`)
 
     Returns
@@ -219,29 +259,31 @@ def run_figures(out_dir, model, dataset, x_test, history, rng, n_samples=64, n_i
     """
     out_dir, shape = Path(out_dir), dataset.image_shape
     title = f"{dataset.name}, epoch {history['epoch'][-1]}"
-    x = x_test[:n_inputs]
+    rows = np.arange(len(x_test)) if rows is None else np.asarray(rows)
+    samples = model.sample(n_samples, rng=rng)
+    x = x_test[choose_rows(len(x_test), n_inputs, rng)]   # drawn after the samples: unchanged
     written = [reconstructions(out_dir / "reconstructions.png", x / 255.0, model.reconstruct(x),
                                shape, title=title),
-               image_grid(out_dir / "samples.png", model.sample(n_samples, rng=rng), shape,
+               image_grid(out_dir / "samples.png", samples, shape,
                           title=f"samples from the prior ({title})", ncols=8),
                loss_curves(out_dir / "loss.png", history, title=f"{loss_name} ({dataset.name})",
                            loss_name=loss_name),
-               latent_traversals(out_dir / "traversals.png", model, x_test[0], shape,
+               latent_traversals(out_dir / "traversals.png", model, x[0], shape,
                                  title=f"latent traversals ({title})")]
     if model.z_dim >= 2:
         mu = model.encode(x_test)[0]
-        labels = dataset.y_test[:len(x_test)] if dataset.y_test is not None else None
+        labels = dataset.y_test[rows] if dataset.y_test is not None else None
         names = None
         if dataset.name == "sprites":
             from .data import SHAPES as names
         if model.z_dim == 2:
             written.append(latent_grid(out_dir / "latent_grid.png", model, shape, title=title))
         factors = getattr(dataset, "factors_test", None)
-        note = "; latent_factors.png colours them by every factor" if factors else ""
+        note = "\nlatent_factors.png colours them by every factor" if factors else ""
         written.append(latent_means(out_dir / "latent_means.png", mu, labels, names,
                                     title=f"test-set latent means ({title}){note}"))
         if factors:
-            factors = {k: np.asarray(v)[:len(x_test)] for k, v in factors.items()}
+            factors = {k: np.asarray(v)[rows] for k, v in factors.items()}
             written.append(latent_means_by_factor(out_dir / "latent_factors.png", mu, factors,
                                                   title=f"latent means by factor ({title})"))
     return written
