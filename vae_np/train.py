@@ -68,7 +68,8 @@ def fit(model: VAE, X, optimizer, epochs=1, batch_size=128, k=1, rng=None, callb
         after that step.
     schedule : "joint" (default: one step on all parameters per batch) or "alternating" (a phi step
         on the encoder, then a theta step on the decoder, each from a fresh gradient, per batch).
-    binarize : draw a fresh binarization x ~ Bernoulli(x) for every batch (dynamic binarization).
+    binarize : draw a fresh binarization x ~ Bernoulli(x) for every batch (dynamic binarization);
+        float X must then lie in [0, 1] (ValueError otherwise, whatever the likelihood).
     first_epoch : int >= 1, the number of the first epoch in the history, callbacks and errors
         (a caller that trains one epoch at a time passes its own count).
     objective : "elbo" (default) or "iwae": train on the negative importance-weighted bound over

@@ -51,7 +51,8 @@ def fit_vq(model, X, optimizer, epochs=1, batch_size=128, rng=None, callback=Non
         re-seeding (default ``np.random.default_rng(model.seed)``)
     callback : ``callback(event)`` with event["kind"] "step" (epoch, step, steps, loss, examples,
         seconds) or "epoch" (the history row); returning False stops after that step
-    binarize : a fresh Bernoulli draw x ~ Bern(grey level) for every batch
+    binarize : a fresh Bernoulli draw x ~ Bern(grey level) for every batch (float X must lie in
+        [0, 1])
     first_epoch : the number of the first epoch (a caller training one epoch at a time passes it)
     init_codebook : set the codebook to encoder outputs of a first random batch before training
         (default: when first_epoch is 1)
