@@ -1,5 +1,7 @@
 """vae_np.explain: the backprop lesson is the model's own trace, checked quantity by quantity."""
+import decimal
 import json
+import re
 
 import numpy as np
 import pytest
@@ -9,6 +11,12 @@ from vae_np import explain as lesson
 
 LESSON_FORWARD = ["x", "a1", "h1", "mu", "s", "sigma", "eps", "z", "kl", "c1", "g1", "x~", "nll",
                   "loss"]
+LESSON_BACKWARD = ["nll", "kl", "x~", "g1", "c1", "z", "mu", "sigma", "s", "h1", "a1"]
+"""The backward walk of docs/design.md: the objective (dnll, dkl), the likelihood, the decoder
+from its last layer down, the posterior (dmu, dsigma together, then ds), the encoder."""
+LESSON_PARAMETERS = ["decoder.out.W", "decoder.out.b", "decoder.0.W", "decoder.0.b",
+                     "encoder.mu.W", "encoder.mu.b", "encoder.sigma.W", "encoder.sigma.b",
+                     "encoder.0.W", "encoder.0.b"]
 
 
 @pytest.fixture(scope="module")
@@ -37,8 +45,8 @@ def test_the_lesson_shows_the_models_own_trace(seed):
 
 def test_quantities_in_derivation_order_with_their_equations(result):
     assert [r["name"] for r in result["forward"]] == LESSON_FORWARD
-    backward = [r["name"] for r in result["backward"]]
-    assert backward == [n for n in reversed(LESSON_FORWARD) if n not in ("x", "eps", "loss")]
+    assert [r["name"] for r in result["backward"]] == LESSON_BACKWARD
+    assert [r["name"] for r in result["parameters"]] == LESSON_PARAMETERS
     eq = {r["name"]: r["equation"] for r in result["forward"]}
     assert eq["z"] == "z = mu + sigma * eps" and eq["sigma"] == "sigma = exp(s / 2)"
     deq = {r["name"]: r["equation"] for r in result["backward"] + result["parameters"]}
@@ -61,10 +69,10 @@ def test_the_derivation_numbers(result):
 
 
 @pytest.mark.parametrize("mistake, first, kw", [
-    ("kl-gradient-doubled", "sigma", {}),
+    ("kl-gradient-doubled", "mu", {}),         # dmu and dsigma both wrong; dmu is computed first
     ("eps-dropped", "sigma", {}),
     ("half-dropped-in-ds", "s", {}),
-    ("db-as-mean", "encoder.0.b", {"batch": 2}),
+    ("db-as-mean", "decoder.out.b", {"batch": 2}),     # every db wrong: the decoder's come first
 ])
 def test_a_planted_mistake_turns_the_check_red_where_it_is(mistake, first, kw):
     result = lesson.explain(seed=0, mistake=mistake, **kw)
@@ -224,4 +232,124 @@ def test_a_loss_that_cancels_its_terms_is_no_false_failure(seed, activation):
     assert lesson.explain(seed=seed, activation=activation, **CB_784)["passed"]
     planted = lesson.explain(seed=seed, activation=activation, mistake="kl-gradient-doubled",
                              **CB_784)
-    assert planted["first_failure"] == "sigma"
+    assert planted["first_failure"] == "mu"
+
+
+# --------------------------------------------------------------------------- backward order
+def _wrong_biases(monkeypatch, wrong_layers):
+    """Replace vae_np.ops.dense_backward by one that records the order of its calls (each call is
+    one layer, known by its dW's shape (n_in, n_out)) and adds 0.5 to db for the layers whose
+    shape is in ``wrong_layers``. Returns the list of recorded shapes."""
+    dense_backward, calls = ops.dense_backward, []
+
+    def recording(dy, cache, **kw):
+        dx, dW, db = dense_backward(dy, cache, **kw)
+        calls.append(dW.shape)
+        if dW.shape in wrong_layers:
+            db += 0.5                   # in place: db is the model's own gradient view
+        return dx, dW, db
+    monkeypatch.setattr(ops, "dense_backward", recording)
+    return calls
+
+
+def test_a_wrong_decoder_bias_is_named_first_in_backward_order(monkeypatch, capsys):
+    """Wrong db in decoder.0 and in encoder.0 (the first bias of the parameter list): the
+    message named encoder.0.b 'the first wrong gradient in backward order' although the backward
+    pass computes decoder.0.b first. The order claimed is the one observed here: the calls of
+    dense_backward, one per layer, as the backward pass makes them. Model 5-4-2 (hidden 4, z 2)
+    so that decoder.0 (dW 2x4) and encoder.0 (dW 5x4) are told apart by their shapes."""
+    decoder_0, encoder_0 = (2, 4), (5, 4)
+    calls = _wrong_biases(monkeypatch, {decoder_0, encoder_0})
+    assert cli.main(["explain", "--x-dim", "5", "--hidden", "4", "--z-dim", "2"]) == 1
+    out = capsys.readouterr().out
+    assert calls.index(decoder_0) < calls.index(encoder_0)     # the claim's truth, observed
+    assert out.rstrip().endswith("the first wrong gradient in backward order is decoder.0.b")
+    failed = [line.split()[0] for line in out.splitlines() if line.endswith("  FAIL")]
+    assert failed == ["decoder.0.b", "encoder.0.b"]            # listed in that order too
+
+
+def test_the_parameters_are_listed_in_the_order_the_backward_pass_computes_them(monkeypatch,
+                                                                              capsys):
+    """The PARAMETERS rows follow the observed order of the layers' backward calls: decoder.out
+    (dW 4x6), decoder.0 (3x4), the two heads (4x3), encoder.0 (6x4)."""
+    calls = _wrong_biases(monkeypatch, set())
+    assert cli.main(["explain", "--x-dim", "6", "--hidden", "4", "--z-dim", "3"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("PARAMETERS"))
+    names = [line.split()[0] for line in lines[at + 1:at + 11]]
+    layers = {(4, 6): "decoder.out", (3, 4): "decoder.0", (4, 3): "encoder.head",
+              (6, 4): "encoder.0"}
+    observed = [layers[shape] for shape in calls]
+    assert observed == ["decoder.out", "decoder.0", "encoder.head", "encoder.head", "encoder.0"]
+    printed = [n.rsplit(".", 1)[0].replace("encoder.mu", "encoder.head")
+               .replace("encoder.sigma", "encoder.head") for n in names[::2]]
+    assert printed == observed and all(n.endswith(".W") for n in names[::2])
+    assert [n[:-2] for n in names[::2]] == [n[:-2] for n in names[1::2]]    # W, then b
+
+
+# --------------------------------------------------------------------------- printed digits
+_NUMBER = r"-?\d[\d.e+-]*"
+_VALUE = re.compile(rf"(\[{_NUMBER}(?:, {_NUMBER})*\]|{_NUMBER}\.\.{_NUMBER}, mean {_NUMBER}"
+                    rf"|mean {_NUMBER})")
+
+
+def _printed_value(text, section, row):
+    """The value text printed in the ``section`` (FORWARD, BACKWARD) row that starts with ``row``
+    (or on the continuation line below it, where a long equation pushes it)."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(section))
+    at = next(i for i in range(start + 1, len(lines)) if lines[i].split()[:1] == [row])
+    return (_VALUE.search(lines[at]) or _VALUE.search(lines[at + 1])).group(1)
+
+
+def _within_printed_digits(token, value):
+    """|token - value| <= half a unit in the token's last printed digit (a rounded number)."""
+    exponent = decimal.Decimal(token).as_tuple().exponent
+    return abs(float(token) - value) <= 0.5 * 10.0 ** exponent * (1 + 1e-9)
+
+
+def test_printed_means_carry_three_significant_digits(capsys):
+    """A row too long for its column was cut at 26 characters, which printed means of -0.0136
+    and 0.0073 as "mean -0.0" and "mean 0.0". Every printed number now rounds the true one
+    (recomputed here from the JSON values with NumPy): a mean to 3 significant digits, list
+    entries and the range's ends to the digits they show."""
+    argv = ["explain", "--hidden", "5", "4", "--batch", "3"]
+    assert cli.main(argv + ["--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert cli.main(argv) == 0
+    text = capsys.readouterr().out
+    rows = [(r["name"], r["value"], "FORWARD", r["name"]) for r in result["forward"]]
+    rows += [(r["name"], r["value"], "BACKWARD", "d" + r["name"]) for r in result["backward"]]
+    checked_means = 0
+    for name, value, section, row in rows:
+        printed = _printed_value(text, section, row)
+        a = np.ravel(np.asarray(value, dtype=float))
+        if printed.startswith("["):
+            tokens = printed.strip("[]").split(", ")
+            assert all(_within_printed_digits(t, v) for t, v in zip(tokens, a)), (name, printed)
+            continue
+        mean = float(printed.split("mean ")[1])
+        assert abs(mean - a.mean()) <= 0.5 * 10.0 ** (np.floor(np.log10(abs(a.mean()))) - 2) * (
+            1 + 1e-9), (name, printed, a.mean())
+        checked_means += 1
+        if ".." in printed:
+            low, high = printed.split(",")[0].split("..")
+            assert _within_printed_digits(low, a.min()) and _within_printed_digits(high, a.max())
+    assert checked_means >= 10            # most rows of this model print a range and a mean
+
+
+# --------------------------------------------------------------------------- --flow alone
+@pytest.mark.parametrize("kind", ["planar", "radial"])
+def test_flow_without_a_length_takes_the_documented_default(kind, capsys):
+    """explain --flow KIND alone stopped with "flow_length must be an integer >= 0 ... got
+    None"; it now runs the default L = 2 that -h documents: z_0, z_1, z_2, no z_3."""
+    with pytest.raises(SystemExit):
+        cli.main(["explain", "-h"])
+    assert "(with --flow; default 2)" in " ".join(capsys.readouterr().out.split())
+    assert cli.main(["explain", "--flow", kind]) == 0
+    out = capsys.readouterr().out
+    assert f"{kind} flow x 2" in out
+    names = {line.split()[0] for line in out.splitlines() if line.strip()}
+    assert {"z_0", "z_1", "z_2", "logdet_2", "dz_2"} <= names and "z_3" not in names
+    assert cli.main(["explain", "--flow", kind, "--flow-length", "3"]) == 0     # still settable
+    assert f"{kind} flow x 3" in capsys.readouterr().out

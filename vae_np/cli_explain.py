@@ -13,6 +13,10 @@ from .model import LIKELIHOODS
 from .ops import ACTIVATIONS, SIGMA_PARAMETERIZATIONS
 
 
+FLOW_LENGTH = 2
+"""--flow-length when --flow is given without it: z_0, two steps z_1, z_2 and their logdet_l."""
+
+
 def register(subparsers):
     e = subparsers.add_parser(
         "explain", help="the backprop lesson: one training step, every quantity by name",
@@ -40,7 +44,8 @@ def register(subparsers):
     e.add_argument("--k", type=INT, default=1, help="Monte Carlo samples per example (1)")
     e.add_argument("--flow", choices=sorted(FLOW_KINDS),
                    help="a normalizing-flow posterior: the Gaussian, then --flow-length steps")
-    e.add_argument("--flow-length", type=INT0, help="number of flow steps L (with --flow)")
+    e.add_argument("--flow-length", type=INT0,
+                   help=f"number of flow steps L (with --flow; default {FLOW_LENGTH})")
     e.add_argument("--objective", choices=("elbo", "iwae"), default="elbo",
                    help="elbo (default) or iwae: the importance-weighted bound over the k samples")
     e.add_argument("--batch", type=INT, default=1, help="examples in the batch (1)")
@@ -56,6 +61,8 @@ def register(subparsers):
 
 def run_explain(args) -> int:
     hidden = flatten_widths(args.hidden)
+    if args.flow is not None and args.flow_length is None:
+        args.flow_length = FLOW_LENGTH
     result = explain(seed=args.seed, lr=args.lr, batch=args.batch, k=args.k, mistake=args.plant,
                      objective=args.objective,
                      x_dim=args.x_dim, hidden=LESSON["hidden"] if hidden is None else hidden,

@@ -139,7 +139,11 @@ def explain(seed=0, lr=LR, *, batch=1, k=1, mistake=None, objective="elbo", **ar
     -------
     dict: model, x, eps, forward (name, equation, shape, value), backward (name, equation, value,
     fd, rel_error, checked, passed; the trace's quantities in backward order), parameters (the
-    same per parameter tensor), sgd_step, first_failure (name or None), passed.
+    same per parameter tensor, in backward order), sgd_step, first_failure (name or None),
+    passed. Backward order is the order in which ``model.backward`` computes the gradients:
+    dnll and dkl, then the likelihood's, the decoder's from its last layer down (a layer's dW
+    and db right after its d<output>), the posterior's and the encoder's. ``first_failure`` is
+    the first wrong gradient in that order, quantity or parameter.
     """
     seed = check_int("seed", seed, minimum=0)
     lr = check_positive("lr", lr)
@@ -158,8 +162,11 @@ def explain(seed=0, lr=LR, *, batch=1, k=1, mistake=None, objective="elbo", **ar
 
         forward = [dict(name=n, equation=trace.equations[n], shape=list(np.shape(v)),
                         value=np.asarray(v).tolist()) for n, v in trace.values.items()]
+        # backward order: the order in which the backward pass filled trace.grads (objective,
+        # likelihood, decoder, posterior, encoder; each layer's dW, db right after its dy)
+        order = list(trace.grads)
         backward = []
-        for name in reversed([n for n in trace.values if n not in ("x", "eps", "loss")]):
+        for name in [n for n in order if n in trace.values and n not in ("x", "eps", "loss")]:
             value, analytic = np.asarray(trace.values[name]), np.asarray(trace.grads[name])
 
             def quotient(i, h, name=name, value=value):
@@ -172,7 +179,8 @@ def explain(seed=0, lr=LR, *, batch=1, k=1, mistake=None, objective="elbo", **ar
                                  rel_error=err, checked=len(coords),
                                  passed=err < FD_TOL))
         parameters = []
-        for name, p in model.params.items():
+        for name in [n for n in order if n in model.params]:
+            p = model.params[name]
             analytic = trace.grads[name].copy()
             coords = _coords(p.size, rng)
 
@@ -186,7 +194,8 @@ def explain(seed=0, lr=LR, *, batch=1, k=1, mistake=None, objective="elbo", **ar
     loss_after = model.loss(x, k=k, eps=eps, objective=objective)
     sgd = dict(lr=lr, loss_before=loss, loss_after=loss_after,
                first_order_change=-lr * grad_norm2, actual_change=loss_after - loss)
-    failed = [r["name"] for r in backward + parameters if not r["passed"]]
+    failed = sorted((r["name"] for r in backward + parameters if not r["passed"]),
+                    key=order.index)        # the first wrong one the backward pass computes
     return dict(model=repr(build_model(seed, **arch)), x=x.tolist(), eps=eps.tolist(),
                 batch=batch, k=k, seed=seed, mistake=mistake, objective=objective,
                 fd_tolerance=FD_TOL,
@@ -196,13 +205,26 @@ def explain(seed=0, lr=LR, *, batch=1, k=1, mistake=None, objective="elbo", **ar
 
 
 # --------------------------------------------------------------------------- text for a projector
+def _num(v, digits) -> str:
+    """``v`` with ``digits`` significant digits; scientific notation below 1e-4 (``g``), and a
+    zero never signed (-0.0 + 0.0 is 0.0)."""
+    return f"{float(v) + 0.0:.{digits}g}"
+
+
 def _fmt(value, width=26) -> str:
-    """A short value: the numbers in full if they fit ``width``, else the range and mean."""
+    """A short value that fits ``width`` columns and is never cut: the numbers in full (4
+    significant digits) if they fit, else the range and the mean, the range with fewer digits
+    or left out before the mean loses any of its 3 significant digits."""
     a = np.asarray(value, dtype=float)
-    text = "[" + ", ".join(f"{v:.4g}" for v in a.ravel()) + "]"
+    text = "[" + ", ".join(_num(v, 4) for v in a.ravel()) + "]"
     if len(text) <= width:
         return text
-    return f"{a.min():.3g}..{a.max():.3g}, mean {a.mean():.3g}"[:width]
+    mean = "mean " + _num(a.mean(), 3)
+    for digits in (3, 2, 1):
+        text = f"{_num(a.min(), digits)}..{_num(a.max(), digits)}, {mean}"
+        if len(text) <= width:
+            return text
+    return mean
 
 
 def _row(name, equation, rest, eq_width, name_width=15):
@@ -215,7 +237,8 @@ def _row(name, equation, rest, eq_width, name_width=15):
 
 def format_lesson(result: dict) -> str:
     """The lesson as text that fits 100 columns: forward, backward, parameters, one SGD step."""
-    lines = [f"One training step of {result['model']}",
+    lines = [textwrap.fill(f"One training step of {result['model']}", 100,
+                           subsequent_indent="  "),
              f"batch {result['batch']}, k = {result['k']}; x and eps drawn with seed "
              f"{result['seed']} and frozen"]
     if result["mistake"]:
@@ -236,8 +259,8 @@ def format_lesson(result: dict) -> str:
     for r in result["backward"]:
         rest = f"{_fmt(r['value']):<26} {r['rel_error']:8.1e}  {'ok' if r['passed'] else 'FAIL'}"
         lines += _row("d" + r["name"], r["equation"], rest, eq_width, name_width)
-    lines += ["", f"PARAMETERS  each against central differences of the loss "
-                  f"(all coordinates, or {MAX_COORDS} drawn)"]
+    lines += ["", f"PARAMETERS  in backward order, each against central differences of the "
+                  f"loss (all, or {MAX_COORDS} drawn)"]
     for r in result["parameters"]:
         shape = "(" + "x".join(map(str, r["shape"])) + ")"
         rest = f"{shape:<26} {r['rel_error']:8.1e}  {'ok' if r['passed'] else 'FAIL'}"
