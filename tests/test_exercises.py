@@ -74,12 +74,45 @@ def dense_backward(dy, cache):
 def dense_backward(dy, cache):
     x, W = cache
     return dy @ W.T, x.T @ dy, dy.mean(axis=0)
-''', ["db sums dy over the batch; a mean divides by B"]),
-    "sigmoid derivative at the logits": ("sigmoid_backward", '''
+''', ["db sums dy over the batch; a mean divides by B",
+      "db: off by 1/B = 1/3: divided by the batch size B?"]),
+    "sigmoid applied to its own output": ("sigmoid_backward", '''
 def sigmoid_backward(dy, y):
     return dy * sigmoid(y) * (1 - sigmoid(y))
-''', ["the cache is the output y = sigmoid(x), not x"]),
+''', ["the cache is the output y = sigmoid(x), not x", "applying sigmoid to y again"]),
+    "sigmoid derivative of the logits, on top": ("bernoulli_nll_backward", '''
+def bernoulli_nll_backward(dnll, cache):
+    logits, x = cache
+    s = logits                              # meant: s = sigmoid(logits)
+    return dnll[..., None] * (sigmoid(logits) - x) * s * (1 - s)
+''', ["s (1 - s) taken with s = the logits l: it needs s = sigmoid(l)",
+      "sigmoid(l) - x already contains it"]),
+    "sigmoid derivative of the logits, via p": ("bernoulli_nll_backward", '''
+def bernoulli_nll_backward(dnll, cache):
+    logits, x = cache
+    p = sigmoid(logits)
+    dp = (p - x) / (p * (1 - p))            # d nll / dp
+    return dnll[..., None] * dp * logits * (1 - logits)     # meant: dp * p * (1 - p)
+''', ["s (1 - s) taken with s = the logits l: it needs s = sigmoid(l)",
+      "dnll/dp = (p - x) / (p (1 - p)), times dp/dl = p (1 - p)"]),
+    "sigmoid derivative once too often": ("bernoulli_nll_backward", '''
+def bernoulli_nll_backward(dnll, cache):
+    logits, x = cache
+    p = sigmoid(logits)
+    return dnll[..., None] * (p - x) * p * (1 - p)
+''', ["a sigmoid derivative multiplied in once too often"]),
+    "dense divided by B": ("dense_backward", '''
+def dense_backward(dy, cache):
+    x, W = cache
+    B = dy.shape[0]
+    return dy @ W.T, x.T @ dy / B, dy.sum(axis=0) / B
+''', ["dW: off by 1/B = 1/3: divided by the batch size B?",
+      "db: off by 1/B = 1/3: divided by the batch size B?"]),
 }
+# Words that name one mistake only: a row may carry them only if its mistake is that one
+# (the KL's factor 2 and a batch of B = 2 read alike before issue 22).
+DISTINCT = ["the 1/2 of KL", "off by B =", "off by 1/B =", "summed over the batch?",
+            "taken with s = the logits", "once too often", "applying sigmoid to y again"]
 
 
 def write(tmp_path, text, name="answers.py"):
@@ -90,6 +123,19 @@ def write(tmp_path, text, name="answers.py"):
 
 def statuses(results):
     return {r.exercise: r.status for r in results}
+
+
+def blocks(out):
+    """The printed table by exercise: its line and the indented lines under it, joined into one
+    line (the hint is wrapped at spaces)."""
+    found, name = {}, None
+    for line in out.splitlines()[1:-1]:
+        if line.startswith(" "):
+            found[name] += " " + line.strip()
+        else:
+            name = line.split()[0]
+            found[name] = line
+    return found
 
 
 def test_init_writes_stubs_with_the_library_signatures(tmp_path, capsys):
@@ -144,6 +190,9 @@ def test_a_known_mistake_fails_its_exercise_with_its_hint(tmp_path, mistake):
     assert row.status == "failed" and row.example, format_table(results)
     for hint in hints:
         assert hint in row.hint, (hint, row.hint)
+    for words in DISTINCT:                  # nobody else's hint
+        if not any(words in hint for hint in hints):
+            assert words not in row.hint, (words, row.hint)
     if in_assembly:
         assert "fix them first" in failed["vae_backward"].hint
 
@@ -174,9 +223,10 @@ def sigmoid_backward''')
     proc = subprocess.run([sys.executable, "-m", "vae_np", "exercises", "check", str(path)],
                           capture_output=True, text=True, timeout=120, env=ENV)
     assert proc.returncode == 1, proc.stdout + proc.stderr
-    rows = {line.split()[0]: line for line in proc.stdout.splitlines()[1:-1]}
+    rows = blocks(proc.stdout)
     assert rows["tanh_backward"].split()[1] == "passed"
     assert rows["kl_backward"].split()[1] == "failed" and "2.000 x" in rows["kl_backward"]
+    assert "the 1/2 of KL" in rows["kl_backward"] and "off by B" not in rows["kl_backward"]
     # the smallest failing example: shrunk to one example with one latent (without shrinking,
     # hypothesis reported mu=[[0.3,-2.919]] sigma=[[0.62,2.386]])
     assert re.search(r"mu=\[\[[^],]*\]\] sigma=\[\[[^],]*\]\] dkl=\[[^],]*\]",
@@ -197,7 +247,7 @@ def test_a_missing_function_and_a_failing_import_are_one_line(tmp_path, capsys):
     text = LIBRARY_SOLUTION.replace("kl_backward, relu_backward", "relu_backward")
     assert cli.main(["exercises", "check", str(write(tmp_path, text))]) == 1
     out = capsys.readouterr().out
-    line = next(line for line in out.splitlines() if line.startswith("kl_backward"))
+    line = blocks(out)["kl_backward"]
     assert "missing" in line and "the file defines no kl_backward" in line
     assert "Traceback" not in out
     broken = write(tmp_path, "import numpy as np\nnp.no_such_function()\n", "broken.py")
@@ -226,7 +276,7 @@ def test_sys_exit_a_directory_and_an_unwritable_dir_are_one_line(tmp_path, capsy
     text = LIBRARY_SOLUTION + "\n\ndef kl_backward(dkl, cache):\n    raise SystemExit(3)\n"
     assert cli.main(["exercises", "check", str(write(tmp_path, text))]) == 1
     out = capsys.readouterr().out
-    line = next(line for line in out.splitlines() if line.startswith("kl_backward"))
+    line = blocks(out)["kl_backward"]
     assert line.split()[1] == "failed" and "called sys.exit(3)" in line
     assert out.splitlines()[-1] == "10 passed, 2 failed of 12"      # kl_backward, vae_backward
     exits = write(tmp_path, "import sys\nsys.exit(0)\n", "exits.py")
@@ -253,3 +303,62 @@ def test_an_assembly_off_by_1e_6_fails(tmp_path):
     assert "decoder.0.W" in results["vae_backward"].hint
     assert "your gradient is 1.000001 x the true one" in results["vae_backward"].hint
     assert all(r.status == "passed" for name, r in results.items() if name != "vae_backward")
+
+
+def test_a_loss_summed_over_the_batch_says_b_not_2(tmp_path):
+    """vae_backward with the loss summed over the batch (dnll = 1/K, dkl = 1) was reported as
+    "2.000 x the true one", the words of the KL erratum, at the shrunk batch of 2. Batches are
+    1, 3, 4 now, and the factor is confirmed at B = 3 and 5: "off by B = 3: summed over the
+    batch?"; divided by B once more, "off by 1/B"; neither says anything of the KL's 1/2."""
+    summed = LIBRARY_SOLUTION.replace("np.full((K, B), 1 / (K * B))", "np.full((K, B), 1 / K)")
+    summed = summed.replace("np.full(B, 1 / B)", "np.ones(B)")
+    twice = LIBRARY_SOLUTION.replace("1 / (K * B))", "1 / (K * B * B))")
+    twice = twice.replace("np.full(B, 1 / B)", "np.full(B, 1 / B ** 2)")
+    assert LIBRARY_SOLUTION not in (summed, twice)
+    for text, words in [(summed, "every tensor: off by B = 3: summed over the batch? (B x the "
+                                 "true one at B = 3, 5)"),
+                        (twice, "every tensor: off by 1/B = 1/3: divided by the batch size B? "
+                                "(1/B x the true one at B = 3, 5)")]:
+        results = {r.exercise: r for r in grade_file(write(tmp_path, text))}
+        assert [r.status for r in results.values()].count("failed") == 1
+        row = results["vae_backward"]
+        assert row.status == "failed" and "batch=3" in row.example, row.example
+        assert words in row.hint, row.hint
+        assert "the 1/2 of KL" not in row.hint and "fix them first" not in row.hint
+    # a factor that is not the batch size is not called one: the KL's 2 only on the KL term
+    kl2 = LIBRARY_SOLUTION.replace("np.full(B, 1 / B)", "np.full(B, 2 / B)")
+    row = {r.exercise: r for r in grade_file(write(tmp_path, kl2))}["vae_backward"]
+    assert row.status == "failed" and "off by" not in row.hint, row.hint
+
+
+def test_check_fits_100_columns_unless_wide(tmp_path, capsys):
+    """exercises check printed 260 columns (example and hint on the exercise's line); by
+    default every line fits 100 columns, hints wrapped under their exercise, and --wide
+    restores one line per exercise."""
+    text = LIBRARY_SOLUTION + MISTAKES["kl factor 2"][1] + MISTAKES["dense divided by B"][1]
+    path = write(tmp_path, text)
+    assert cli.main(["exercises", "check", str(path)]) == 1
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert max(len(line) for line in lines) <= 100, max(lines, key=len)
+    rows = blocks(out)
+    assert set(rows) == set(EXERCISE_NAMES)
+    assert "2.000 x the true one" in rows["kl_backward"]
+    assert "dW: off by 1/B = 1/3" in rows["dense_backward"]
+    assert lines[-1] == "9 passed, 3 failed of 12"
+    assert cli.main(["exercises", "check", "--wide", str(path)]) == 1
+    wide = capsys.readouterr().out.splitlines()
+    assert len(wide) == 14 and max(len(line) for line in wide) > 100
+    kl = next(line for line in wide if line.startswith("kl_backward"))
+    assert "failed" in kl and "mu=" in kl and "2.000 x the true one" in kl
+
+
+def test_init_fits_100_columns(tmp_path, capsys, monkeypatch):
+    """exercises init listed its twelve exercises on one line of 260 columns."""
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["exercises", "init", "ex"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert max(len(line) for line in lines) <= 100, max(lines, key=len)
+    assert lines[0] == f"wrote {Path('ex') / FILENAME}: 12 exercises"
+    assert " ".join(line.strip() for line in lines[1:-2]).split(", ") == list(EXERCISE_NAMES)
+    assert lines[-1] == f"  python -m vae_np exercises check {Path('ex') / FILENAME}"

@@ -17,14 +17,22 @@ def register(subparsers):
     init.set_defaults(func=run_init)
     check = sub.add_parser("check", help="grade an exercise file; exit 0 only if all pass")
     check.add_argument("file", metavar="FILE")
+    check.add_argument("--wide", action="store_true",
+                       help="one line per exercise with its example and hint, however wide "
+                            "(default: hints wrapped to 100 columns under their exercise)")
     check.set_defaults(func=run_check)
 
 
 def run_init(args) -> int:
+    import textwrap
+
     from .exercises import EXERCISE_NAMES, write_stubs
     path = write_stubs(args.dir)
-    print(f"wrote {path}: {len(EXERCISE_NAMES)} exercises ({', '.join(EXERCISE_NAMES)})")
-    print(f"fill them in, then: python -m vae_np exercises check {path}")
+    print(f"wrote {path}: {len(EXERCISE_NAMES)} exercises")
+    print(textwrap.fill(", ".join(EXERCISE_NAMES), 100, initial_indent="  ",
+                        subsequent_indent="  "))
+    print("fill them in, then check them with")
+    print(f"  python -m vae_np exercises check {path}")
     return 0
 
 
@@ -37,5 +45,5 @@ def run_check(args) -> int:
         return 2
     from .exercises import format_table, grade_file
     results = grade_file(args.file)          # a file that cannot be imported: one-line ValueError
-    print(format_table(results))
+    print(format_table(results, wide=args.wide))
     return 0 if all(r.status == "passed" for r in results) else 1

@@ -27,10 +27,11 @@ def grade_file(path):
     return grade(path)
 
 
-def format_table(results):
-    """The results as the table ``vae-np exercises check`` prints."""
+def format_table(results, wide=False):
+    """The results as ``vae-np exercises check`` prints them: at most 100 columns, each hint
+    wrapped under its exercise; ``wide=True``: one line per exercise (``check --wide``)."""
     from .grading import format_table as table
-    return table(results)
+    return table(results, wide=wide)
 
 
 __all__ = ["write_stubs", "grade_file", "format_table", "vae_forward", "EXERCISE_NAMES",

@@ -50,9 +50,8 @@ def library_model(x_dim, hidden, z_dim, seed):
     return VAE(x_dim, (hidden,), z_dim, "tanh", "bernoulli", "logvar", seed=seed)
 
 
-def check_assembly(vae_backward, x_dim, hidden, z_dim, k, batch, seed):
-    """None if ``vae_backward`` gives the library's gradient at this point, else a one-line
-    description of the first wrong tensor (its worst entry, and the constant factor if any)."""
+def assembly_gradients(vae_backward, x_dim, hidden, z_dim, k, batch, seed):
+    """(the student's result, the library's gradients by name) at one point of the exercise."""
     model = library_model(x_dim, hidden, z_dim, seed)
     rng = np.random.default_rng(seed)
     x = rng.random((batch, x_dim))
@@ -62,7 +61,13 @@ def check_assembly(vae_backward, x_dim, hidden, z_dim, k, batch, seed):
     trace = vae_forward(params, x, eps)
     if abs(trace.loss - loss) > 1e-12 * max(1.0, abs(loss)):     # the exercise's own model
         raise RuntimeError(f"vae_forward's loss {trace.loss} differs from the model's {loss}")
-    got = vae_backward(params, trace)
+    return vae_backward(params, trace), grads
+
+
+def check_assembly(vae_backward, x_dim, hidden, z_dim, k, batch, seed):
+    """None if ``vae_backward`` gives the library's gradient at this point, else a one-line
+    description of the first wrong tensor (its worst entry, and the constant factor if any)."""
+    got, grads = assembly_gradients(vae_backward, x_dim, hidden, z_dim, k, batch, seed)
     if not isinstance(got, dict):
         return f"vae_backward must return a dict name -> gradient, got {type(got).__name__}"
     missing = [n for n in NAMES if n not in got]
@@ -82,6 +87,33 @@ def check_assembly(vae_backward, x_dim, hidden, z_dim, k, batch, seed):
             return (f"{name}: entry {tuple(int(j) for j in i)} is {mine[i]:.10g}, the library's "
                     f"{true[i]:.10g}; {describe_ratio(ratio)}")
     return None
+
+
+def batch_factor(vae_backward, case, batches):
+    """The tensors whose gradient is B or 1/B times the library's at every batch size B of
+    ``batches`` (> 1) with the rest of ``case`` fixed: {"B": names, "1/B": names}, each in the
+    order of NAMES; tensors that are right or follow neither law are left out."""
+    x_dim, hidden, z_dim, k, _, seed = case
+    pairs = {name: ([], [], []) for name in NAMES}
+    for B in batches:
+        got, grads = assembly_gradients(vae_backward, x_dim, hidden, z_dim, k, B, seed)
+        for name in NAMES:
+            mine = np.asarray(got[name], dtype=float)
+            if mine.shape != grads[name].shape:
+                return {"B": [], "1/B": []}
+            pairs[name][0].append(np.ravel(mine))
+            pairs[name][1].append(np.ravel(grads[name]))
+            pairs[name][2].append(np.full(mine.size, float(B)))
+    found = {"B": [], "1/B": []}
+    for name, (mine, true, size) in pairs.items():
+        mine, true, size = (np.concatenate(v) for v in (mine, true, size))
+        if _close(mine, true):
+            continue
+        for law, scaled in (("B", true * size), ("1/B", true / size)):
+            ratio = constant_ratio(mine, scaled, RTOL, _slack(scaled))
+            if ratio is not None and abs(ratio - 1) < 1e-6:
+                found[law].append(name)
+    return found
 
 
 def _slack(true):

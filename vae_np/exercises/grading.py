@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from hypothesis import HealthCheck, Phase, Verbosity, given, settings
+from hypothesis import strategies as st
 
 from ..gradcheck_report import constant_ratio, describe_ratio
 from ..testing.backward import BackwardMismatch, assert_backward
-from .assembly import check_assembly
-from .catalogue import EXERCISES, assembly_cases
+from .assembly import NAMES, batch_factor, check_assembly
+from .catalogue import EXERCISES, PROBE_BATCHES, assembly_cases
 
 MAX_EXAMPLES = 30
 SETTINGS = settings(max_examples=MAX_EXAMPLES, derandomize=True, database=None, deadline=None,
@@ -27,6 +29,7 @@ SETTINGS = settings(max_examples=MAX_EXAMPLES, derandomize=True, database=None, 
                     phases=(Phase.explicit, Phase.generate, Phase.shrink), print_blob=False,
                     report_multiple_bugs=False)
 EXAMPLE_WIDTH = 60
+WIDTH = 100                     # the default table's columns (format_table(wide=True): no limit)
 
 
 @dataclass
@@ -98,23 +101,33 @@ def _run(exercise, fn, case):
                     constants=exercise.names[exercise.n_grads:-1])
 
 
-def _fixed_cases(exercise, count=3):
-    """A few inputs drawn once from the exercise's strategy with a fixed seed (for the
-    not-attempted probe and to confirm a known mistake away from the failing example)."""
+def _fixed_cases(strategy, count=3):
+    """A few inputs drawn once from a strategy with a fixed seed (for the not-attempted probe and
+    to confirm a known mistake away from the failing example)."""
     found = []
 
     @settings(SETTINGS, max_examples=count, phases=(Phase.generate,))
-    @given(exercise.cases)
+    @given(strategy)
     def collect(case):
         found.append(case)
     collect()
-    return found
+    return found[:count]
+
+
+def _probes(exercise):
+    """Three drawn cases, then one at each batch size of PROBE_BATCHES (3 and 5): a factor that
+    follows B shows as such only across batch sizes. (The first draws of a derandomized search
+    are zeros and constant arrays, which hide such a factor: the third is a generic one.)"""
+    cases = _fixed_cases(exercise.cases)
+    for B in PROBE_BATCHES:
+        cases.append(_fixed_cases(exercise.cases_at(st.just(B)), 3)[-1])
+    return cases
 
 
 def grade_exercise(exercise, fn) -> Result:
     if fn is None:
         return Result(exercise.name, "missing", hint=f"the file defines no {exercise.name}")
-    probes = _fixed_cases(exercise)
+    probes = _probes(exercise)
     try:
         _run(exercise, fn, probes[0])
     except NotImplementedError:
@@ -172,7 +185,8 @@ def _hint(exercise, fn, exc, cases):
 
 
 def _pooled_ratios(exercise, fn, cases):
-    """Per wrong input: "the transpose" or the constant factor over all the cases' coordinates."""
+    """Per wrong input: "the transpose", the constant factor over all the cases' coordinates, or,
+    when the factor is the batch size B of each case (or 1/B), that in words."""
     pooled, transposed = {}, set()
     for case in cases:
         try:
@@ -182,20 +196,50 @@ def _pooled_ratios(exercise, fn, cases):
                 if p.get("transposed"):
                     transposed.add(p["name"])
                 elif "all_analytic" in p:
-                    parts = pooled.setdefault(p["name"], ([], [], [], p["tol"]))
+                    size = np.size(p["all_analytic"])
+                    parts = pooled.setdefault(p["name"], ([], [], [], [], p["tol"]))
                     parts[0].append(np.ravel(p["all_analytic"]))
                     parts[1].append(np.ravel(p["all_numerical"]))
                     parts[2].append(np.ravel(np.broadcast_to(p["slack"],
                                                              np.shape(p["all_analytic"]))))
+                    parts[3].append(np.full(size, float(exercise.batch_of(case))))
         except Exception:                  # noqa: BLE001 (this case fails some other way)
             continue
     words = [f"d{name}: your gradient is the transpose of the true one" for name in transposed]
-    for name, (a, n, slack, tol) in sorted(pooled.items(),
-                                           key=lambda item: exercise.names.index(item[0])):
-        ratio = constant_ratio(np.concatenate(a), np.concatenate(n), tol, np.concatenate(slack))
-        if ratio is not None and name not in transposed:
+    first = exercise.batch_of(cases[0])
+    for name, (a, n, slack, sizes, tol) in sorted(pooled.items(),
+                                                  key=lambda item: exercise.names.index(item[0])):
+        if name in transposed:
+            continue
+        a, n, slack, sizes = (np.concatenate(v) for v in (a, n, slack, sizes))
+        ratio = constant_ratio(a, n, tol, slack)
+        if ratio is not None:
             words.append(f"d{name}: {describe_ratio(ratio)}")
+        elif np.unique(sizes).size > 1:
+            law = _batch_law(a, n, slack, sizes, tol)
+            if law:
+                words.append(f"d{name}: {_batch_words(law, first, np.unique(sizes))}")
     return words
+
+
+def _batch_law(a, n, slack, sizes, tol):
+    """"B" if a = B n at every coordinate (B the batch size of its case), "1/B" if a = n / B,
+    else None."""
+    for law, scale in (("B", sizes), ("1/B", 1 / sizes)):
+        ratio = constant_ratio(a, n * scale, tol, slack * scale)
+        if ratio is not None and abs(ratio - 1) < 1e-6:
+            return law
+    return None
+
+
+def _batch_words(law, B, sizes):
+    """The batch-size factor in words: "off by B = 3: summed over the batch?"."""
+    at = ", ".join(str(int(v)) for v in sizes)
+    if law == "B":
+        return (f"off by B = {int(B)}: summed over the batch? (B x the true one at "
+                f"B = {at})")
+    return (f"off by 1/B = 1/{int(B)}: divided by the batch size B? (1/B x the true one at "
+            f"B = {at})")
 
 
 def _matches(exercise, fn, index, formula, cases):
@@ -245,8 +289,26 @@ def grade_assembly(fn) -> Result:
         example = f"x_dim={x_dim} hidden={hidden} z_dim={z_dim} k={k} batch={batch} seed={seed}"
         words = (str(exc) if isinstance(exc, AssertionError)
                  else f"raised {type(exc).__name__}: {' '.join(str(exc).split())}"[:120])
+        if isinstance(exc, AssertionError):
+            words += _assembly_batch_words(fn, last[0])
         return Result(name, "failed", example, words)
     return Result(name, "passed")
+
+
+def _assembly_batch_words(fn, case):
+    """"; off by B = 3: ..." when the wrong tensors are B (or 1/B) times the library's at the
+    failing batch size and at PROBE_BATCHES, the rest of the case fixed; else ""."""
+    batches = sorted({b for b in (case[4],) + PROBE_BATCHES if b > 1})
+    try:
+        found = batch_factor(fn, case, batches)
+    except Exception:                      # noqa: BLE001 (it fails some other way there)
+        return ""
+    words, shown = "", case[4] if case[4] > 1 else batches[0]
+    for law, names in found.items():
+        if names:
+            which = "every tensor" if len(names) == len(NAMES) else ", ".join(names)
+            words += f"; {which}: {_batch_words(law, shown, batches)}"
+    return words
 
 
 def grade_file(path) -> list:
@@ -261,15 +323,31 @@ def grade_file(path) -> list:
     return results
 
 
-def format_table(results) -> str:
-    width = max(len(r.exercise) for r in results)
-    ex_width = max([len(r.example) for r in results] + [len("smallest failing example")])
-    header = "smallest failing example"
-    lines = [f"{'exercise':<{width}}  {'result':<13}  {header:<{ex_width}}  hint"]
-    for r in results:
-        lines.append(f"{r.exercise:<{width}}  {r.status:<13}  {r.example:<{ex_width}}  "
-                     f"{r.hint}".rstrip())
+def format_table(results, wide=False, width=WIDTH) -> str:
+    """The results as ``vae-np exercises check`` prints them.
+
+    By default a line per exercise (its name and result) and, under a failed or missing one, its
+    smallest failing example and its hint, wrapped to ``width`` columns; ``wide=True`` gives the
+    older one-line-per-exercise table (example and hint on the exercise's line, any width)."""
     counts = {s: sum(r.status == s for r in results)
               for s in ("passed", "failed", "not attempted", "missing")}
-    lines.append(", ".join(f"{n} {s}" for s, n in counts.items() if n) + f" of {len(results)}")
-    return "\n".join(lines)
+    summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n) + f" of {len(results)}"
+    name_width = max(len(r.exercise) for r in results)
+    if wide:
+        ex_width = max([len(r.example) for r in results] + [len("smallest failing example")])
+        header = "smallest failing example"
+        lines = [f"{'exercise':<{name_width}}  {'result':<13}  {header:<{ex_width}}  hint"]
+        for r in results:
+            lines.append(f"{r.exercise:<{name_width}}  {r.status:<13}  {r.example:<{ex_width}}  "
+                         f"{r.hint}".rstrip())
+        return "\n".join(lines + [summary])
+    lines = [f"{'exercise':<{name_width}}  result"]
+    for r in results:
+        lines.append(f"{r.exercise:<{name_width}}  {r.status}")
+        if r.example:
+            lines += textwrap.wrap(r.example, width, initial_indent="    smallest failing "
+                                   "example: ", subsequent_indent=" " * 6)
+        if r.hint:
+            lines += textwrap.wrap(r.hint, width, initial_indent="    hint: ",
+                                   subsequent_indent=" " * 6)
+    return "\n".join(lines + [summary])
