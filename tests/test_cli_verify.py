@@ -1,5 +1,6 @@
 """The ``verify`` and ``explain`` commands."""
 import json
+import re
 import subprocess
 import sys
 
@@ -13,8 +14,9 @@ from vae_np.derivations import CLAIMS, make_claim
 def test_verify_one_claim(capsys):
     assert main(["verify", "--claim", "kl_integrals"]) == 0
     out = capsys.readouterr().out
-    header = out.splitlines()[0].split()
-    assert header == ["claim", "lhs", "rel", "rhs", "error", "tolerance", "unit", "status"]
+    lines = out.splitlines()
+    assert lines[0].split() == ["claim", "error", "tolerance", "unit", "status"]
+    assert lines[1].split() == ["lhs", "rel", "rhs"]            # each record's second line
     for name in ("kl_integrals.log_var", "kl_integrals.second_moment", "kl_integrals.standardized"):
         assert name in out
     assert "3 of 3 checks passed (seed 0" in out
@@ -103,11 +105,17 @@ def test_full_verify_passes(capsys):
     assert "FAIL" not in out
 
 
-def test_table_shows_the_relation_and_the_unit(capsys):
+@pytest.mark.parametrize("wide", [False, True])
+def test_table_shows_the_relation_and_the_unit(wide, capsys):
+    """--wide: one row per record; default: the claim's row, then its sides on the next line."""
     assert main(["verify", "--claim", "elbo_mixture.bound", "--claim", "estimators.sin",
-                 "--claim", "kl_gradient.library"]) == 0
-    rows = {line.split()[0]: line.split() for line in capsys.readouterr().out.splitlines()
-            if line.startswith(("elbo_mixture.", "estimators.", "kl_gradient."))}
+                 "--claim", "kl_gradient.library"] + ["--wide"] * wide) == 0
+    lines = capsys.readouterr().out.splitlines()
+    rows = {}
+    for i, line in enumerate(lines):
+        if line.startswith(("elbo_mixture.", "estimators.", "kl_gradient.")):
+            rows[line.split()[0]] = (line.split() if wide else
+                                     [line.split()[0]] + lines[i + 1].split() + line.split()[1:])
     assert rows["elbo_mixture.bound"][2] == "<=" and rows["elbo_mixture.bound"][-2] == "nats"
     assert rows["estimators.sin.score"][-2] == "SE"
     assert rows["kl_gradient.library"][2] == "ratio="
@@ -139,3 +147,56 @@ def test_verify_draws_the_claim_figures(tmp_path, capsys):
     assert main(["verify", "--claim", "kl_closed_form", "--figures",
                  str(tmp_path / "file")]) == 2
     assert "--figures" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- 100 columns
+WIDE_CLAIMS = ["posterior_collapse", "flows", "kl_gradient", "loss_scaling", "continuous_bernoulli"]
+"""Claims with the widest rows of the full table (5-tuples, 36-character names) and the longest
+notes: the one-row table was 189 columns wide."""
+
+
+def test_the_default_table_fits_100_columns_and_shows_every_side(capsys):
+    argv = ["verify"] + [a for name in WIDE_CLAIMS for a in ("--claim", name)]
+    assert main(argv + ["--json"]) == 0
+    claims = json.loads(capsys.readouterr().out)["claims"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert max(len(line) for line in out.splitlines()) <= 100, max(out.splitlines(), key=len)
+    lines = out.splitlines()
+    for c in claims:             # each side as printed, compared with the JSON's numbers
+        at = next(i for i, line in enumerate(lines) if line.split()[:1] == [c["name"]])
+        assert lines[at].split()[-1] == c["status"]
+        sides = lines[at + 1]
+        if lines[at + 2].startswith(" "):       # rhs on a third line, under lhs
+            sides += " " + lines[at + 2]
+        numbers = [float(t) for t in re.findall(r"-?\d[\d.e+-]*", sides)]
+        expected = np.concatenate([np.ravel(c["lhs"]), np.ravel(c["rhs"])])
+        # 10 significant digits for a scalar side, 6 for a tuple's entries (printed rounding)
+        np.testing.assert_allclose(numbers, expected, rtol=1e-5, atol=1e-300, err_msg=c["name"])
+    notes = out[out.index("notes:"):]
+    for c in claims:             # every note in full, wrapped: the same words in the same order
+        if c["details"].get("note"):
+            assert " ".join(c["details"]["note"].split()) in " ".join(notes.split())
+
+
+def test_wide_restores_one_row_per_record(capsys):
+    assert main(["verify", "--claim", "posterior_collapse", "--wide"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    rows = [line for line in lines if line.startswith("posterior_collapse.")]
+    assert len(rows) == 5 and all(line.split()[-1] == "pass" for line in rows)
+    assert max(len(line) for line in rows) > 100          # what the default now splits
+
+
+def test_a_long_failure_summary_wraps_within_100_columns(monkeypatch, capsys):
+    def many_fail(seed=0):
+        """Claim: 1 = 2, twelve times."""
+        return [make_claim(f"many_fail.a_rather_long_record_name_{i}", "one is two", "1 = 2",
+                           1.0, 2.0, 1.0, 0.0, "exact") for i in range(12)]
+
+    monkeypatch.setitem(CLAIMS, "many_fail", many_fail)
+    assert main(["verify", "--claim", "many_fail"]) == 1
+    out = capsys.readouterr().out
+    assert max(len(line) for line in out.splitlines()) <= 100
+    summary = " ".join(out[out.index("0 of 12 checks passed"):].split())
+    assert summary.endswith("FAILED: " + ", ".join(
+        f"many_fail.a_rather_long_record_name_{i}" for i in range(12)))

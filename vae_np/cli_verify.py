@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -31,6 +32,9 @@ def register(subparsers):
                         "instead of the table)")
     p.add_argument("--markdown", metavar="FILE",
                    help="write the table with the equations and tolerance reasons as Markdown")
+    p.add_argument("--wide", action="store_true",
+                   help=f"one row per record with every column, however wide (default: two "
+                        f"lines per record, the sides below the claim, within {WIDTH} columns)")
     p.add_argument("--figures", metavar="DIR",
                    help="also draw the claims as pictures into DIR (needs the plot extra): the "
                         "Monte Carlo KL, the KL and its gradient, the ELBO gap, the estimators' "
@@ -51,13 +55,48 @@ def table_rows(records) -> list:
              f"{r.error:.2e}", f"{r.tolerance:.2e}", r.unit or "-", r.status) for r in records]
 
 
-def format_table(records) -> str:
+WIDTH = 100
+"""Columns of the default table, the notes and the summary (``--wide``: one row per record)."""
+SIDES_INDENT = 4
+
+
+def format_table(records, wide=False) -> str:
     """The verify table: claim, lhs, relation, rhs, error, tolerance, their unit, status.
 
     The relation is "=" (equal within the tolerance), "<=" or ">=" (an inequality: the error is
     the amount by which it is violated, 0 when it holds) or "ratio=" (lhs is a measured ratio, rhs
     the claimed one, error the worst component's deviation); the unit is that of error and
-    tolerance ("SE": standard errors of a Monte Carlo mean)."""
+    tolerance ("SE": standard errors of a Monte Carlo mean).
+
+    By default each record takes two lines that fit ``WIDTH`` columns: the claim with its error,
+    tolerance, unit and status, then, indented, ``lhs rel rhs`` (rhs on a third line if the two
+    sides do not fit one). ``wide``: one row per record with every column, however wide."""
+    if wide:
+        return _format_wide(records)
+    rows = table_rows(records)
+    head = ("claim", "error", "tolerance", "unit", "status")
+    widths = [max(len(row[i]) for row in [COLUMNS] + rows) for i in (0, 4, 5, 6, 7)]
+    lhs_width, rhs_width = (max([len(row[i]) for row in rows if not row[i].startswith("(")]
+                                + [3]) for i in (1, 3))     # scalars align; tuples go their way
+
+    def first(cells):
+        return "  ".join(f"{c:{'<' if i in (0, 3, 4) else '>'}{w}}"
+                         for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+
+    indent = " " * SIDES_INDENT
+    lines = [first(head), f"{indent}{'lhs':>{lhs_width}}  {'rel':^6}  {'rhs':>{rhs_width}}",
+             "  ".join("-" * w for w in widths)]
+    for name, lhs, rel, rhs, *rest in rows:
+        lines.append(first((name, *rest)))
+        sides = f"{indent}{lhs:>{lhs_width}}  {rel:^6}  {rhs:>{rhs_width}}".rstrip()
+        if len(sides) <= WIDTH:
+            lines.append(sides)
+        else:                                   # long tuples: rhs under lhs, rel before it
+            lines += [f"{indent}{lhs}", f"{rel:>{SIDES_INDENT - 1}} {rhs}"]
+    return "\n".join(lines)
+
+
+def _format_wide(records) -> str:
     rows = [COLUMNS] + table_rows(records)
     widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
     align = ["<", ">", "^", ">", ">", ">", "<", "<"]
@@ -68,9 +107,13 @@ def format_table(records) -> str:
     return "\n".join(lines)
 
 
-def format_notes(records) -> str:
-    """The one-line notes some records carry (ratios, gaps, variances)."""
+def format_notes(records, wide=False) -> str:
+    """The notes some records carry (ratios, gaps, variances), wrapped to ``WIDTH`` columns
+    (``wide``: one line each)."""
     notes = [f"  {r.name}: {r.details['note']}" for r in records if r.details.get("note")]
+    if not wide:
+        notes = [textwrap.fill(n, WIDTH, subsequent_indent="      ", break_long_words=False,
+                               break_on_hyphens=False) for n in notes]
     return "\n".join(["notes:"] + notes) if notes else ""
 
 
@@ -136,15 +179,18 @@ def run_verify(args) -> int:
     if args.json == "-":
         print(json.dumps(result))
     else:
-        print(format_table(records))
-        notes = format_notes(records)
+        print(format_table(records, wide=args.wide))
+        notes = format_notes(records, wide=args.wide)
         if notes:
             print("\n" + notes)
-        summary = (f"\n{sum(r.passed for r in records)} of {len(records)} checks passed "
+        summary = (f"{sum(r.passed for r in records)} of {len(records)} checks passed "
                    f"(seed {args.seed}, {seconds:.1f} s)")
         if not passed:
             summary += "; FAILED: " + ", ".join(result["failed"])
-        print(summary)
+        if not args.wide:
+            summary = textwrap.fill(summary, WIDTH, subsequent_indent="  ",
+                                    break_long_words=False, break_on_hyphens=False)
+        print("\n" + summary)
     if args.figures and _draw_claims(args.figures, args.seed) != 0:
         return 1
     return 0 if passed else 1
