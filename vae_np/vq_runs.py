@@ -5,7 +5,8 @@ The layout is that of :mod:`vae_np.runs` with the VQ model's own entries::
     RUN_DIR/
       config.json      "model": "vqvae", "vqvae": VQVAE.config(), and the training entries
                        (dataset, optimizer, lr, optimizer_options, lr_schedule, epochs,
-                       batch_size, seed, reseed, limit, data_dir, no_download, image_shape)
+                       batch_size, seed, reseed, limit, subset_seed, data_dir, no_download,
+                       image_shape; see vae_np.cli_common.limited_data for limit and subset_seed)
       checkpoint.npz   every parameter under its name; ema.count (K,), ema.sum (K, D) (the EMA
                        state, also under codebook_update="grad", where it is unused); optim.<key>;
                        rng_state; epoch; history.<column>; config (config.json as a string)
