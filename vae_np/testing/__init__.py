@@ -3,7 +3,8 @@
 * ``assert_backward(forward, backward, *inputs)``: a forward/backward pair of the ops convention
   against central differences and the complex step in float64, with a message that says which
   input and coordinate are wrong and how ("your gradient is 2.000 x the true one", "the
-  transpose of the true one").
+  transpose of the true one"), or which input got no gradient; ``constants=["x"]`` names the
+  inputs (data, noise) that get none.
 * ``vae_np.testing.strategies``: hypothesis strategies for arrays, dense-layer shapes and whole
   VAE architectures (importing it needs hypothesis, the ``test`` extra; this package does not).
 * ``vae_np.testing.numerical``: central differences, complex steps and the closeness assertions

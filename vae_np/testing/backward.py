@@ -63,7 +63,8 @@ def assert_backward(forward, backward, *inputs, dout=None, kwargs=None, names=No
     Parameters
     ----------
     forward : callable(*inputs, **kwargs) -> (out, cache)
-    backward : callable(dout, cache) -> one gradient per leading input (a tuple, or one array)
+    backward : callable(dout, cache) -> one gradient per input not in ``constants``, in order
+        (a tuple, or one array)
     inputs : arrays (converted to float64 copies; the originals are never touched)
     dout : array of out's shape (default: standard normal from ``numpy.random.default_rng(seed)``)
     kwargs : dict of non-differentiated keyword arguments for forward (e.g. ``sigma_min``)
