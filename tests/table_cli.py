@@ -37,7 +37,7 @@ for _kind, _word, _argv in [
     ("int range", "too big", ("--x-dim", "1000000000", "--hidden", "1000000000")),
     ("unknown name", "unrecognized", ("--bogus",)),
     ("unknown name", "--flow", ("--flow", "radial ", "--flow-length", "1")),
-    ("type", "flow_length", ("--flow-length", "2")),
+    ("type", "--flow-length", ("--flow-length", "2")),
 ]:
     cli("gradcheck", _kind, _word, *_argv)
 for _kind, _word, _argv in [
@@ -54,7 +54,7 @@ for _kind, _word, _argv in [
     ("type", "--seed", ("--seed", "1.5")),
     ("unknown name", "unrecognized", ("--bogus",)),
     ("unknown name", "--flow", ("--flow", "planer", "--flow-length", "2")),
-    ("type", "flow_length", ("--flow", "planar")),
+    ("type", "--flow-length", ("--flow-length", "2")),     # --flow alone takes length 2
     ("int range", "--flow-length", ("--flow", "radial", "--flow-length", "-1")),
 ]:
     cli("explain", _kind, _word, *_argv)

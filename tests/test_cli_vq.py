@@ -146,9 +146,13 @@ def test_figures(tmp_path):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["train", "--codebook-size", "8", "--limit", "5"], "--codebook-size apply to --model vqvae"),
+    (["train", "--codebook-size", "8", "--limit", "5"], "--codebook-size applies to --model vqvae"),
+    (["train", "--codebook-size", "8", "--beta", "1", "--limit", "5"],
+     "--codebook-size, --beta apply to --model vqvae"),
     (["train", "--model", "vqvae", "--z-dim", "3", "--limit", "5"],
-     "--z-dim do not apply to --model vqvae"),
+     "--z-dim does not apply to --model vqvae"),
+    (["train", "--model", "vqvae", "--k", "2", "--estimator", "dreg", "--limit", "5"],
+     "--k, --estimator do not apply to --model vqvae"),
     (["train", "--model", "vqvae", "--codebook-size", "0"], "argument --codebook-size: must be"),
     (["train", "--model", "vqvae", "--codebook-update", "kmeans"], "invalid choice"),
     (["train", "--model", "vqvae", "--ema-decay", "1.5", "--limit", "5"],

@@ -1,10 +1,30 @@
 """Argument types shared by the commands: each turns bad text into one argparse error line that
-names the accepted form (``argument --epochs: must be >= 1, got 0``)."""
+names the accepted form (``argument --epochs: must be >= 1, got 0``). Also the width every
+command's default output keeps to, and ``fit_lines`` to keep to it."""
 from __future__ import annotations
 
 import argparse
 import math
+import textwrap
 from pathlib import Path
+
+WIDTH = 100
+"""Columns of every command's default output."""
+
+
+def fit_lines(text, indent="  ") -> str:
+    """``text`` with every line longer than ``WIDTH`` wrapped at spaces; a continuation line
+    starts with the line's own indentation plus ``indent``. Words are never broken (a path
+    longer than a line stays whole)."""
+    out = []
+    for line in text.split("\n"):
+        if len(line) <= WIDTH:
+            out.append(line)
+            continue
+        lead = line[:len(line) - len(line.lstrip())]
+        out.append(textwrap.fill(line, WIDTH, subsequent_indent=lead + indent,
+                                 break_long_words=False, break_on_hyphens=False))
+    return "\n".join(out)
 
 
 def _positive(kind, minimum=1, strict=False):
@@ -74,3 +94,14 @@ def OUT_FILE(text):
             f"{text} is a directory; give the file's name, e.g. {path / 'grid.png'}")
     _no_file_above(path)
     return text
+
+
+def flow_length_default(args, default):
+    """``explain`` and ``gradcheck``: --flow-length is ``default`` when --flow comes without it;
+    --flow-length without --flow is a ValueError naming the options (the model's own message
+    names its arguments flow= and flow_length=, which mean nothing on the command line)."""
+    if args.flow is None and args.flow_length is not None:
+        raise ValueError(f"--flow-length needs --flow planar or --flow radial, got "
+                         f"--flow-length {args.flow_length} alone")
+    if args.flow is not None and args.flow_length is None:
+        args.flow_length = default

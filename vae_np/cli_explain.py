@@ -6,7 +6,7 @@ import json
 import sys
 import textwrap
 
-from .cli_args import INT, INT0, POSITIVE, WIDTHS, flatten_widths
+from .cli_args import INT, INT0, POSITIVE, WIDTHS, flatten_widths, flow_length_default
 from .explain import LESSON, LR, MISTAKES, explain, format_lesson
 from .flow_chain import FLOW_KINDS
 from .model import LIKELIHOODS
@@ -61,8 +61,7 @@ def register(subparsers):
 
 def run_explain(args) -> int:
     hidden = flatten_widths(args.hidden)
-    if args.flow is not None and args.flow_length is None:
-        args.flow_length = FLOW_LENGTH
+    flow_length_default(args, FLOW_LENGTH)
     result = explain(seed=args.seed, lr=args.lr, batch=args.batch, k=args.k, mistake=args.plant,
                      objective=args.objective,
                      x_dim=args.x_dim, hidden=LESSON["hidden"] if hidden is None else hidden,

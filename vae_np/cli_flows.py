@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import json
 import sys
+import textwrap
 import time
 from pathlib import Path
 
 import numpy as np
 
 from . import flows2d, flows2d_targets
-from .cli_args import FLOAT, INT, INT0, OUT_DIR, POSITIVE
+from .cli_args import FLOAT, INT, INT0, OUT_DIR, POSITIVE, WIDTH
 from .flow_chain import FLOW_KINDS
 
 DEFAULT_ITERATIONS = 2000
@@ -125,13 +126,14 @@ def not_falling(results):
 def format_table(results, args) -> str:
     lengths = sorted(set(args.lengths))
     lines = ["# KL(q || p) of flows fitted to the 2-D densities U1-U4", "",
-             f"`python -m vae_np flows --targets {' '.join(args.targets)} --kinds "
-             f"{' '.join(args.kinds)} --lengths {' '.join(map(str, lengths))} --iterations "
-             f"{args.iterations} --batch {args.batch} --lr {args.lr} --anneal {args.anneal} "
-             f"--samples {args.samples} --seed {args.seed}`: Adam, learned "
-             "q_0 = N(mu0, diag sigma0^2), U annealed over that fraction of the iterations, "
-             f"KL in nats by Monte Carlo with {args.samples} samples (+- one standard error), "
-             "ln Z by 2-D quadrature.", "",
+             _paragraph(
+                 f"`python -m vae_np flows --targets {' '.join(args.targets)} --kinds "
+                 f"{' '.join(args.kinds)} --lengths {' '.join(map(str, lengths))} --iterations "
+                 f"{args.iterations} --batch {args.batch} --lr {args.lr} --anneal {args.anneal} "
+                 f"--samples {args.samples} --seed {args.seed}`: Adam, learned "
+                 "q_0 = N(mu0, diag sigma0^2), U annealed over that fraction of the iterations, "
+                 f"KL in nats by Monte Carlo with {args.samples} samples (+- one standard "
+                 "error), ln Z by 2-D quadrature."), "",
              "| target | ln Z | kind | " + " | ".join(f"L = {L}" for L in lengths) + " |",
              "|---|---:|---|" + "---:|" * len(lengths)]
     by = {(r["target"], r["kind"], r["length"]): r for r in results}
@@ -144,9 +146,30 @@ def format_table(results, args) -> str:
     lines.append("")
     if len(lengths) > 1:
         lines.append("The KL falls as L grows for every target and kind." if not bad else
-                     "The KL does NOT fall from the shorter to the longer flow for: " + ", ".join(
-                         f"U{t} {k} L = {a} -> {b}" for t, k, a, b in bad) + ".")
+                     _paragraph("The KL does NOT fall from the shorter to the longer flow for: "
+                                + ", ".join(f"U{t} {k} L = {a} -> {b}" for t, k, a, b in bad)
+                                + "."))
     return "\n".join(lines) + "\n"
+
+
+def _paragraph(text) -> str:
+    """A paragraph wrapped to ``WIDTH`` columns, in print and in kl_table.md alike (Markdown joins
+    the lines of a paragraph, and of a code span, with spaces)."""
+    return textwrap.fill(text, WIDTH, break_long_words=False, break_on_hyphens=False)
+
+
+def terminal_table(table) -> str:
+    """``table`` (kl_table.md's text) for the terminal: as it is if every line fits ``WIDTH``
+    columns, else without the table's rows, which many lengths make too wide (the KL of every
+    fit is printed above as it finishes)."""
+    lines = table.splitlines()
+    if max(map(len, lines)) <= WIDTH:
+        return table
+    kept = [line for line in lines if not line.startswith("|")]
+    at = next(i for i, line in enumerate(lines) if line.startswith("|"))
+    kept.insert(at, f"(the table is {max(map(len, lines))} columns wide: see kl_table.md, or "
+                    f"the fits above)")
+    return "\n".join(kept) + "\n"
 
 
 def draw_grid(path, images, args):
@@ -194,7 +217,8 @@ def run_flows(args) -> int:
     (out / "kl_table.json").write_text(json.dumps(
         {"settings": settings, "results": results,
          "not_falling": [list(x) for x in not_falling(results)]}, indent=1) + "\n")
-    print("\n" + table + f"wrote {out / 'kl_table.md'} and {out / 'kl_table.json'}")
+    print("\n" + terminal_table(table) + f"wrote {out / 'kl_table.md'} and "
+          f"{out / 'kl_table.json'}")
     from .figures import PlotUnavailable
     try:
         print(f"wrote {draw_grid(out / 'flows_grid.png', images, args)}")

@@ -7,11 +7,15 @@ import time
 
 import numpy as np
 
-from .cli_args import INT0, WIDTHS, flatten_widths
+from .cli_args import INT0, WIDTHS, flatten_widths, flow_length_default
 from .flow_chain import FLOW_KINDS
 from .model_gradcheck import check_model
 from .model import LIKELIHOODS, VAE
 from .ops import ACTIVATIONS, SIGMA_PARAMETERIZATIONS
+
+
+FLOW_LENGTH = 2
+"""--flow-length when --flow is given without it (as in ``explain``)."""
 
 
 def register(subparsers):
@@ -29,7 +33,8 @@ def register(subparsers):
     p.add_argument("--sigma-param", choices=sorted(SIGMA_PARAMETERIZATIONS), default="logvar")
     p.add_argument("--flow", choices=sorted(FLOW_KINDS),
                    help="a normalizing-flow posterior: the Gaussian, then --flow-length steps")
-    p.add_argument("--flow-length", type=INT0, help="number of flow steps L (with --flow)")
+    p.add_argument("--flow-length", type=INT0,
+                   help=f"number of flow steps L (with --flow; default {FLOW_LENGTH})")
     p.add_argument("--batch", type=int, default=16, help="random examples (default 16)")
     p.add_argument("--k", type=int, default=1, help="Monte Carlo samples (default 1)")
     p.add_argument("--coords", type=int, default=20,
@@ -47,6 +52,7 @@ def register(subparsers):
 
 
 def run(args) -> int:
+    flow_length_default(args, FLOW_LENGTH)
     model = VAE(args.x_dim, flatten_widths(args.hidden), args.z_dim, args.activation,
                 args.likelihood, args.sigma_param, dtype=np.dtype(args.dtype), seed=args.seed,
                 flow=args.flow, flow_length=args.flow_length)

@@ -17,7 +17,7 @@ import numpy as np
 
 from . import figures, runs
 from .batch import to_float
-from .cli_args import INT, POSITIVE, WIDTHS, flatten_widths
+from .cli_args import INT, POSITIVE, WIDTHS, fit_lines, flatten_widths
 from .cli_common import (SAMPLE_STREAM, SE_NOTE, draw, load_data, mean_se, run_dir_args,
                          run_subset_seed)
 from .evaluate import (describe, evaluation_set, evaluation_subset, standard_error,
@@ -88,8 +88,9 @@ def run_fit_prior(args) -> int:
     if getattr(dataset, "x_valid", None) is not None and not args.no_early_stopping:
         codes_valid = encode_all(model, evaluation_set(dataset, "valid", limit, seed))
     uniform = model.n_latents * np.log(model.codebook_size)
-    print(f"fitting {prior} to the codes of {dataset.name}'s {describe(train)}\n  (run "
-          f"{args.run_dir}, epoch {epoch}); a uniform prior is M ln K = {uniform:.2f} nats")
+    print(fit_lines(f"fitting {prior}\n  to the codes of {dataset.name}: {describe(train)}\n"
+                    f"  (run {args.run_dir}, epoch {epoch}); a uniform prior is M ln K = "
+                    f"{uniform:.2f} nats"))
 
     def report(event):
         if event["kind"] == "epoch" and not args.quiet:
@@ -136,7 +137,7 @@ def _prior_figures(args, model, prior, codes, image_shape):
     except figures.PlotUnavailable as exc:
         print(f"vae-np: no figures: {exc}", file=sys.stderr)
         return
-    print("figures: " + ", ".join(str(p) for p in paths))
+    print(fit_lines("figures: " + ", ".join(str(p) for p in paths)))
 
 
 def code_usage_histogram(path, codes, sampled, codebook_size):
@@ -199,9 +200,9 @@ def run_evaluate_vq(args) -> int:
                  ("bound >= -ln p(x)", mean_se(result, "bound"))]
     rows += [("codebook usage", f"{used:.1%} of {model.codebook_size} codes"),
              ("perplexity of the codes", f"{perplexity:.1f}")]
-    print(f"{args.run_dir}: after epoch {epoch}; {dataset.name}, {describe(subset)}\n"
-          f"  {model}" + (f"\n  prior: {prior}" if prior is not None else "")
-          + f"\n  nats per image{SE_NOTE if len(x) > 1 else ''}:")
+    print(fit_lines(f"{args.run_dir}: after epoch {epoch}; {dataset.name}, {describe(subset)}\n"
+                    f"  {model}" + (f"\n  prior: {prior}" if prior is not None else "")
+                    + f"\n  nats per image{SE_NOTE if len(x) > 1 else ''}:"))
     print("\n".join(f"  {name:<34}{value}" for name, value in rows))
     print(f"  {result['seconds']:.1f} s")
     return 0

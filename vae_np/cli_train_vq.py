@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from . import figures, presets, runs
-from .cli_args import FLOAT, INT, POSITIVE, flatten_widths
+from .cli_args import FLOAT, INT, POSITIVE, fit_lines, flatten_widths
 from .cli_common import (SAMPLE_STREAM, TRAIN_STREAM, absolute_data_dir, limited_data,
                          load_data)
 from .data import choose_rows
@@ -164,8 +164,8 @@ def run_train_vq(args) -> int:
         write_vq_history_csv(run_dir, history)
     x_train, test, what = limited_data(config, dataset)
     x_test = test.x
-    print(f"{'resuming' if done else 'training'} {model}\n  on {dataset.name}: {what}\n  into "
-          f"{run_dir}" + (f" after epoch {done}" if done else ""), flush=True)
+    print(fit_lines(f"{'resuming' if done else 'training'} {model}\n  on {dataset.name}: {what}"
+                    f"\n  into {run_dir}" + (f" after epoch {done}" if done else "")), flush=True)
     for epoch in range(done + 1, config["epochs"] + 1):
         lr = presets.learning_rate(config["lr_schedule"], config["lr"], epoch)
         optimizer.lr = lr
@@ -196,9 +196,9 @@ def run_train_vq(args) -> int:
         write_vq_history_csv(run_dir, history)
         print(f"epoch {epoch}/{config['epochs']}  train {row['train_loss']:.2f} (recon "
               f"{row['train_recon']:.2f}, codebook {row['train_codebook_loss']:.2f}, commitment "
-              f"{row['train_commitment_loss']:.2f})  codes used {row['usage']:.0%}, perplexity "
-              f"{row['perplexity']:.1f}, re-seeded {row['reseeded']}  test recon "
-              f"{test_recon:.2f}  {row['seconds']:.1f} s", flush=True)
+              f"{row['train_commitment_loss']:.2f})  test recon {test_recon:.2f}  "
+              f"{row['seconds']:.1f} s\n  codes used {row['usage']:.0%}, perplexity "
+              f"{row['perplexity']:.1f}, re-seeded {row['reseeded']}", flush=True)
     if done >= config["epochs"]:
         print(f"{run_dir} has already completed {done} epochs (to train longer, pass --epochs "
               f"with the new total, e.g. --epochs {2 * done})")
@@ -233,7 +233,7 @@ def _figures(run_dir, config, model, x_test):
     except figures.PlotUnavailable:
         print(f"figures skipped: {figures.HINT}", file=sys.stderr)
         return []
-    print(f"figures in {out}: {', '.join(p.name for p in written)}")
+    print(fit_lines(f"figures in {out}: {', '.join(p.name for p in written)}"))
     return written
 
 

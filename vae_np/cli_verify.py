@@ -7,6 +7,7 @@ import textwrap
 import time
 from pathlib import Path
 
+from .cli_args import WIDTH, fit_lines
 from .derivations import CLAIMS, check_claim_names, run_claims
 
 COLUMNS = ("claim", "lhs", "rel", "rhs", "error", "tolerance", "unit", "status")
@@ -55,8 +56,6 @@ def table_rows(records) -> list:
              f"{r.error:.2e}", f"{r.tolerance:.2e}", r.unit or "-", r.status) for r in records]
 
 
-WIDTH = 100
-"""Columns of the default table, the notes and the summary (``--wide``: one row per record)."""
 SIDES_INDENT = 4
 
 
@@ -206,5 +205,5 @@ def _draw_claims(directory, seed) -> int:
     except PlotUnavailable as exc:
         print(f"vae-np: {exc}", file=sys.stderr)
         return 1
-    print("figures: " + ", ".join(str(p) for p in paths))
+    print(fit_lines("figures: " + ", ".join(str(p) for p in paths)))
     return 0

@@ -4,9 +4,26 @@ one constant (so that a gradient twice, half or minus the true one says so in wo
 """
 from __future__ import annotations
 
+import textwrap
 from dataclasses import dataclass, field
 
 import numpy as np
+
+
+WIDTH = 100
+"""Columns of the printed report: a failing row's explanation wraps onto indented lines."""
+
+
+def _fit(line) -> str:
+    """A failing row's explanation in ``WIDTH`` columns: as it is if it fits, else where it is
+    worst on one line and what the ratio says on the next, indented (each wrapped if need be)."""
+    if len(line) <= WIDTH:
+        return line
+    where, sep, words = line.partition("; ")
+    parts = [where + sep.rstrip()] + (["    " + words] if words else [])
+    return "\n".join(textwrap.fill(part, WIDTH, subsequent_indent="    ",
+                                   break_long_words=False, break_on_hyphens=False)
+                     for part in parts)
 
 
 # --------------------------------------------------------------------------- how it is wrong
@@ -151,6 +168,6 @@ class GradcheckReport:
             ratio = "-" if len(r._pairs) < 2 else "varies" if ratio is None else f"{ratio:.4f}"
             lines.append(f"{r.name:<{width}}  {r.max_error:10.2e}  {r.checked:7d}  "
                          f"{r.skipped_kink:5d}  {r.inconclusive:8d}  {ratio:>8}  {r.status}")
-        lines += [r.explain() for r in self.rows if r.failed]
+        lines += [_fit(r.explain()) for r in self.rows if r.failed]
         lines.append(self.verdict)
         return "\n".join(lines)
