@@ -44,13 +44,13 @@ def _save(fig, path) -> Path:
 
 def fit_titles(fig, *texts, layout=True):
     """Wrap each title (a matplotlib ``Text``: ``ax.title``, a suptitle) onto more lines until it
-    lies within the figure's width; with ``layout``, lay the figure out again (``tight_layout``)
-    so that the added lines have room. A centred title may be twice as wide as its centre's
-    distance to the nearer edge of the figure."""
+    lies within the figure's width; with ``layout``, make the figure taller by the added lines
+    and lay it out again (``tight_layout``), so that they do not squeeze the plot. A centred
+    title may be twice as wide as its centre's distance to the nearer edge of the figure."""
     import textwrap
 
     for _ in range(4):
-        renderer, changed = fig.canvas.get_renderer(), False
+        renderer, taller = fig.canvas.get_renderer(), None
         for text in texts:
             box = text.get_window_extent(renderer)
             if not text.get_text() or (fig.bbox.x0 <= box.x0 and box.x1 <= fig.bbox.x1):
@@ -60,10 +60,11 @@ def fit_titles(fig, *texts, layout=True):
             lines = text.get_text().split("\n")
             chars = max(8, int(max(map(len, lines)) * room / box.width))
             text.set_text("\n".join(textwrap.fill(line, chars) for line in lines))
-            changed = True
-        if not changed:
+            taller = (taller or 0) + text.get_window_extent(renderer).height - box.height
+        if taller is None:
             return
         if layout:
+            fig.set_figheight(fig.get_figheight() + taller / fig.dpi)
             fig.tight_layout()
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ._validate import check_array, check_int, check_positive
-from .figures import _figure, _save, tile
+from .figures import _figure, _save, fit_titles, tile
 
 FACTOR_ORDER = ("pos_x", "pos_y", "scale", "rotation", "shape")
 """Panel order of :func:`latent_means_by_factor` (further factors follow in their own order)."""
@@ -53,6 +53,7 @@ def latent_grid(path, model, image_shape, n=20, title="") -> Path:
     ax.set(xlabel="z_1 (N(0, 1) quantiles 0.05 .. 0.95)", ylabel="z_2",
            title=title or "decoder mean on a grid of z")
     fig.tight_layout()
+    fit_titles(fig, ax.title)
     return _save(fig, path)
 
 
@@ -102,6 +103,7 @@ def latent_means(path, mu, labels=None, label_names=None, title="") -> Path:
         _categorical(ax, u, v, np.asarray(labels), label_names, 3)
     ax.set_title(title or "test-set latent means E_q[z|x]", fontsize=10)
     fig.tight_layout()
+    fit_titles(fig, ax.title)
     return _save(fig, path)
 
 
@@ -184,8 +186,10 @@ def latent_means_by_factor(path, mu, factors, title="", names=None) -> Path:
     ax.set(xlim=(0, 1), xlabel="R^2 of a linear read-out from mu",
            title="what the latent means encode")
     ax.grid(alpha=0.3, axis="x")
-    fig.suptitle(title or "latent means coloured by each ground-truth factor", fontsize=11)
+    suptitle = fig.suptitle(title or "latent means coloured by each ground-truth factor",
+                            fontsize=11)
     fig.tight_layout()
+    fit_titles(fig, suptitle, *(a.title for a in fig.axes))
     return _save(fig, path)
 
 
@@ -239,4 +243,5 @@ def latent_traversals(path, model, x, image_shape, n_steps=9, span=3.0, title=""
     ax.set_ylim(grid.shape[0] - 0.5, -3)
     ax.set(xlabel="value of the swept unit (red mark: its posterior mean)")
     ax.set_title(title or "latent traversals around mu(x)", fontsize=10)
+    fit_titles(fig, ax.title, layout=False)         # the margins are fixed: wrap, keep them
     return _save(fig, path)
