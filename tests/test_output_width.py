@@ -152,6 +152,10 @@ def runs(tmp_path_factory):
                 ("train", ["train", "--epochs", "1", "--limit", "200", "--out", "vae"]),
                 ("train iwae", ["train", "--epochs", "1", "--limit", "200", "--objective",
                                 "iwae", "--k", "3", "--z-dim", "2", "--out", "iwae"]),
+                ("train flow", ["train", "--epochs", "1", "--limit", "100", "--hidden", "400,400",
+                                "--z-dim", "40", "--flow", "planar", "--flow-length", "10",
+                                "--likelihood", "gaussian-learned", "--sigma-param", "softplus",
+                                "--no-figures", "--out", "flow"]),
                 ("train vqvae", ["train", "--model", "vqvae", "--epochs", "1", "--limit", "200",
                                  "--out", "vq"]),
                 ("evaluate vqvae --no-bound", ["evaluate", "vq", "--limit", "50", "--no-bound"]),
@@ -171,8 +175,8 @@ def _capture(argv):
     return status, out.getvalue() + err.getvalue()
 
 
-@pytest.mark.parametrize("key", ["train", "train iwae", "train vqvae", "evaluate vqvae --no-bound",
-                                 "fit-prior"])
+@pytest.mark.parametrize("key", ["train", "train iwae", "train flow", "train vqvae",
+                                 "evaluate vqvae --no-bound", "fit-prior"])
 def test_training_commands(runs, key):
     status, text = runs[1][key]
     assert status == 0, text
@@ -182,6 +186,7 @@ def test_training_commands(runs, key):
 @pytest.mark.parametrize("argv", [
     ["evaluate", "vae", "--limit", "50", "--iwae-k", "20", "--elbo-k", "5"],
     ["evaluate", "iwae", "--limit", "50", "--iwae-k", "20", "--elbo-k", "5"],
+    ["evaluate", "flow", "--limit", "20", "--iwae-k", "5", "--elbo-k", "2"],
     ["evaluate", "vq", "--limit", "50"],
     ["sample", "vae"], ["reconstruct", "vae"], ["sample", "vq"], ["reconstruct", "vq"],
 ], ids=" ".join)

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from . import runs
-from .cli_args import FLOAT, INT
+from .cli_args import FLOAT, INT, fit_lines
 from .cli_common import SE_NOTE, load_data, mean_se, run_dir_args
 from .cli_prior import is_vq_run, run_evaluate_vq
 from .evaluate import (active_units, describe, elbo, evaluation_subset, iwae_nll,
@@ -74,8 +74,8 @@ def run_evaluate(args) -> int:
                 (f"-ln p(x), IWAE k = {args.iwae_k}", mean_se(result, "iwae_nll")),
                 ("active units", f"{count} / {model.z_dim}  (Cov_x(E_q[z_j]) > "
                                  f"{args.threshold:g})")]
-    print(f"{args.run_dir}: after epoch {epoch}; {dataset.name}, {describe(subset)}\n"
-          f"  {model}\n  nats per image{SE_NOTE if len(x) > 1 else ''}:")
+    print(fit_lines(f"{args.run_dir}: after epoch {epoch}; {dataset.name}, {describe(subset)}\n"
+                    f"  {model}\n  nats per image{SE_NOTE if len(x) > 1 else ''}:"))
     print("\n".join(f"  {name:<32}{value}" for name, value in rows_out))
     print(f"  {result['seconds']:.1f} s")
     return 0

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from . import cli_train_vq, figures, presets, runs
-from .cli_args import FLOAT, INT, INT0, OUT_DIR, POSITIVE, WIDTHS, flatten_widths
+from .cli_args import FLOAT, INT, INT0, OUT_DIR, POSITIVE, WIDTHS, fit_lines, flatten_widths
 from .cli_common import (SAMPLE_STREAM, TRAIN_STREAM, absolute_data_dir, limited_data,
                          load_data)
 from .data.registry import DATASET_NAMES
@@ -122,8 +122,8 @@ def run_train(args) -> int:
     x_train, test, what = limited_data(config, dataset)
     run = _Run(run_dir, config, dataset, model, optimizers, rng, history, x_train, test.x,
                test.rows)
-    print(f"{'resuming' if done else 'training'} {model}\n  on {dataset.name}: {what}\n  into "
-          f"{run_dir}" + (f" after epoch {done}" if done else ""), flush=True)
+    print(fit_lines(f"{'resuming' if done else 'training'} {model}\n  on {dataset.name}: {what}"
+                    f"\n  into {run_dir}" + (f" after epoch {done}" if done else "")), flush=True)
     for epoch in range(done + 1, config["epochs"] + 1):
         if not _train_epoch(run, epoch, quiet=args.quiet):
             return 1
