@@ -108,6 +108,13 @@ def test_gradcheck(capsys):
     assert_fits(out, "gradcheck")
 
 
+def test_gradcheck_of_a_model_with_a_long_name(capsys):
+    out = run(capsys, ["gradcheck", "--x-dim", "12", "--hidden", "6,6,6,6,6,6", "--z-dim", "3",
+                       "--batch", "2", "--likelihood", "gaussian-learned", "--sigma-param",
+                       "softplus", "--flow", "planar", "--flow-length", "12"])
+    assert_fits(out, "gradcheck, long model name")
+
+
 def test_gradcheck_with_a_flow_takes_the_default_length(capsys):
     """--flow alone stopped with "flow_length must be an integer >= 0 ... got None", as in
     explain; the default L = 2 is the one -h documents."""

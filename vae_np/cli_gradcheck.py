@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 
-from .cli_args import INT0, WIDTHS, flatten_widths, flow_length_default
+from .cli_args import INT0, WIDTHS, fit_lines, flatten_widths, flow_length_default
 from .flow_chain import FLOW_KINDS
 from .model_gradcheck import check_model
 from .model import LIKELIHOODS, VAE
@@ -77,7 +77,7 @@ def run(args) -> int:
                               checks=[dict(r.to_dict(), seconds=s) for r, s in zip(reports, seconds)])))
     else:
         against = " against a float64 copy's differences" if reference else ""
-        print(f"{model}\n  batch {args.batch}, k {args.k}, eps frozen{against}")
+        print(fit_lines(f"{model}\n  batch {args.batch}, k {args.k}, eps frozen{against}"))
         for r, s in zip(reports, seconds):
             print(f"\n{r}\n({s:.2f} s)")
     return 0 if passed else 1
