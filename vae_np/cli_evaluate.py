@@ -74,7 +74,7 @@ def run_evaluate(args) -> int:
                 (f"-ln p(x), IWAE k = {args.iwae_k}", mean_se(result, "iwae_nll")),
                 ("active units", f"{count} / {model.z_dim}  (Cov_x(E_q[z_j]) > "
                                  f"{args.threshold:g})")]
-    print(fit_lines(f"{args.run_dir}: after epoch {epoch}; {dataset.name}, {describe(subset)}\n"
+    print(fit_lines(f"{args.run_dir}: after epoch {epoch}\n  {dataset.name}, {describe(subset)}\n"
                     f"  {model}\n  nats per image{SE_NOTE if len(x) > 1 else ''}:"))
     print("\n".join(f"  {name:<32}{value}" for name, value in rows_out))
     print(f"  {result['seconds']:.1f} s")

@@ -200,7 +200,7 @@ def run_evaluate_vq(args) -> int:
                  ("bound >= -ln p(x)", mean_se(result, "bound"))]
     rows += [("codebook usage", f"{used:.1%} of {model.codebook_size} codes"),
              ("perplexity of the codes", f"{perplexity:.1f}")]
-    print(fit_lines(f"{args.run_dir}: after epoch {epoch}; {dataset.name}, {describe(subset)}\n"
+    print(fit_lines(f"{args.run_dir}: after epoch {epoch}\n  {dataset.name}, {describe(subset)}\n"
                     f"  {model}" + (f"\n  prior: {prior}" if prior is not None else "")
                     + f"\n  nats per image{SE_NOTE if len(x) > 1 else ''}:"))
     print("\n".join(f"  {name:<34}{value}" for name, value in rows))
