@@ -41,16 +41,29 @@ def load_data(config, args):
                          f"on disk, pass --data-dir DIR naming the directory that holds "
                          f"them") from None
     except DataNotFoundError as exc:
-        where = " or ".join(str(d) for d in exc.dirs)
-        message = (f"{exc.what}. Put {exc.put} in {where}, or pass --data-dir DIR naming the "
-                   f"directory that holds them")
+        message = (f"{exc.what} in {_short_dirs(exc.dirs)}: put {exc.put} there, or pass "
+                   f"--data-dir DIR")
         if exc.downloadable and not download:
-            message += (" (or leave out --no-download to download them)"
-                        if getattr(args, "no_download", False) else
-                        " (this run was made with --no-download, so it does not download)")
+            message += (" (or leave out --no-download)" if getattr(args, "no_download", False)
+                        else " (this run was made with --no-download)")
         raise FileNotFoundError(message) from None
     except FileNotFoundError as exc:
         raise FileNotFoundError(" ".join(str(exc).split())) from None
+
+
+def _short_dirs(dirs) -> str:
+    """The directories searched, short enough for one line: ``D[/sub]`` where a directory is
+    followed by its own subfolder, and the home directory as ``~``."""
+    home, parts, i = os.path.expanduser("~"), [], 0
+    while i < len(dirs):
+        text = str(dirs[i])
+        if i + 1 < len(dirs) and os.path.dirname(str(dirs[i + 1])) == text:
+            text += f"[/{os.path.basename(str(dirs[i + 1]))}]"
+            i += 1
+        parts.append("~" + text[len(home):] if home != "/" and text.startswith(home + "/")
+                     else text)
+        i += 1
+    return " or ".join(parts)
 
 
 def run_subset_seed(config):

@@ -175,8 +175,8 @@ def load_prior(run_dir, dtype=None):
     run_dir = Path(run_dir)
     weights, meta = run_dir / PRIOR_WEIGHTS, run_dir / PRIOR_INFO
     if not weights.is_file() or not meta.is_file():
-        raise FileNotFoundError(f"{run_dir} has no learned prior ({PRIOR_WEIGHTS}, {PRIOR_INFO}):"
-                                f" run 'python -m vae_np fit-prior {run_dir}' first")
+        raise FileNotFoundError(f"{run_dir} has no learned prior: run 'python -m vae_np "
+                                f"fit-prior {run_dir}' first")
     try:
         info = json.loads(meta.read_text())
         prior = MADEPrior(**dict(info["prior"], **({} if dtype is None else

@@ -160,8 +160,8 @@ def load_binarized_mnist(data_dir=None, *, verify=True) -> Dataset:
         partial = find_file(list(AMAT_NAMES.values()), dirs)
         hint = f" (found only some .amat files, e.g. {partial})" if partial else ""
         raise DataNotFoundError(f"binarized MNIST not found{hint}",
-                                f"either {NPZ_NAME} or all three of "
-                                f"{', '.join(AMAT_NAMES.values())}", dirs)
+                                f"{NPZ_NAME} (or binarized_mnist_train.amat, _valid.amat "
+                                f"and _test.amat)", dirs)
     if verify:
         for split in SPLITS:
             if len(bits[split]) != SPLIT_SIZES[split]:
