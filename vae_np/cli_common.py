@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import sys
 
-from . import figures
+import numpy as np
+
+from . import figures, runs
 from .cli_args import INT0
 
 # default_rng([seed, stream]): training and figure drawing use separate streams of one seed, so
@@ -116,6 +118,15 @@ def mean_se(result, key) -> str:
     ``result[key + "_se"]``, the error left out when there is none (a single image)."""
     se = result[f"{key}_se"]
     return f"{result[key]:.3f}" + ("" if se is None else f" +- {se:.3f}")
+
+
+def save_per_example(path, **arrays):
+    """``evaluate --per-example FILE``: every image's values as an .npz (``rows``, the images'
+    rows in the split, and one (n,) array per reported mean), written whole or not at all, so
+    that runs evaluated on the same images can be compared image by image (a paired
+    difference has a far smaller standard error than either mean)."""
+    with runs.atomic_open(path) as handle:
+        np.savez(handle, **{name: np.asarray(a) for name, a in arrays.items()})
 
 
 def absolute_data_dir(path):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from . import runs
 from .cli_args import FLOAT, INT, fit_lines
-from .cli_common import SE_NOTE, load_data, mean_se, run_dir_args
+from .cli_common import SE_NOTE, load_data, mean_se, run_dir_args, save_per_example
 from .cli_prior import is_vq_run, run_evaluate_vq
 from .evaluate import (active_units, describe, elbo, evaluation_subset, iwae_nll,
                        standard_error, subset_record)
@@ -32,6 +32,9 @@ def register(subparsers):
     p.add_argument("--dtype", choices=("float32", "float64"), default="float64")
     p.add_argument("--max-mb", type=FLOAT, default=64, help="work memory bound (default 64 MB)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--per-example", metavar="FILE",
+                   help="also write every image's values to FILE (.npz: rows, and one array per "
+                        "reported mean), e.g. for paired differences between runs")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     p.add_argument("--no-bound", action="store_true",
                    help="VQ-VAE runs: report without a learned prior (no bound)")
@@ -60,6 +63,10 @@ def run_evaluate(args) -> int:
                   test_recon_avg_se=standard_error(avg.per_example_recon))
     nll, per_example = _iwae_with_progress(model, x, rows, args, max_bytes)
     result.update(iwae_nll=nll, iwae_nll_se=standard_error(per_example))
+    if args.per_example:
+        save_per_example(args.per_example, rows=rows, test_loss=first.per_example,
+                         test_recon=first.per_example_recon, test_kl=first.per_example_kl,
+                         test_loss_avg=avg.per_example, iwae_nll=per_example)
     count, variances = active_units(model, x, threshold=args.threshold)
     result.update(iwae_k=args.iwae_k, active_units=count, z_dim=model.z_dim,
                   threshold=args.threshold, unit_variances=variances.round(6).tolist(),

@@ -19,7 +19,7 @@ from . import figures, runs
 from .batch import to_float
 from .cli_args import INT, POSITIVE, WIDTHS, fit_lines, flatten_widths
 from .cli_common import (SAMPLE_STREAM, SE_NOTE, draw, load_data, mean_se, run_dir_args,
-                         run_subset_seed)
+                         run_subset_seed, save_per_example)
 from .evaluate import (describe, evaluation_set, evaluation_subset, standard_error,
                        subset_record)
 from .made import MADEPrior
@@ -185,6 +185,10 @@ def run_evaluate_vq(args) -> int:
                       prior_nll_se=standard_error(bound.prior_nll),
                       bound=float(bound.bound.mean()), bound_se=standard_error(bound.bound),
                       prior_fitted_at_epoch=prior_epoch)
+    if getattr(args, "per_example", None):
+        arrays = (dict(recon=recon) if prior is None else
+                  dict(recon=bound.recon, prior_nll=bound.prior_nll, bound=bound.bound))
+        save_per_example(args.per_example, rows=subset.rows, **arrays)
     result["seconds"] = round(time.perf_counter() - start, 3)
     stale = prior is not None and prior_epoch != epoch
     if stale:       # still a bound on -ln p(x), but over codes the model no longer produces
