@@ -59,6 +59,11 @@ for _kind, _word, _argv in [
 ]:
     cli("explain", _kind, _word, *_argv)
 for _kind, _word, _argv in [
+    ("unknown name", "unrecognized", ("--bogus",)),
+    ("unknown name", "unrecognized", ("extra",)),
+]:
+    cli("lecture", _kind, _word, *_argv)
+for _kind, _word, _argv in [
     ("int range", "--epochs", ("--epochs", "0")),
     ("int range", "--epochs", ("--epochs", "-3")),
     ("type", "--batch-size", ("--batch-size", "x")),

@@ -19,7 +19,7 @@ from vae_np import cli, ops
 
 WIDTH = 100
 COMMANDS = ["gradcheck", "train", "evaluate", "sample", "reconstruct", "verify", "explain",
-            "exercises", "flows", "fit-prior"]
+            "lecture", "exercises", "flows", "fit-prior"]
 HELP = [[], *([c] for c in COMMANDS), ["exercises", "init"], ["exercises", "check"]]
 
 

@@ -12,7 +12,8 @@ import sys
 
 COMMAND_MODULES = ("vae_np.cli_gradcheck", "vae_np.cli_train", "vae_np.cli_evaluate",
                    "vae_np.cli_images", "vae_np.cli_verify", "vae_np.cli_explain",
-                   "vae_np.cli_exercises", "vae_np.cli_flows", "vae_np.cli_prior")
+                   "vae_np.cli_lecture", "vae_np.cli_exercises", "vae_np.cli_flows",
+                   "vae_np.cli_prior")
 
 
 class _Parser(argparse.ArgumentParser):
