@@ -1,8 +1,9 @@
 """vae-np exercises: stubs that say what to compute, and a grader that says what is wrong.
 
-The library's own backward functions pass every exercise; each common mistake, written as a wrong
-solution, fails the right exercise with its hint and nothing else; stubs are "not attempted"; a
-file with a syntax error or a missing function gives one line, not a traceback.
+The library's own backward functions pass every exercise, and assembled as a student would, the
+last one, which is graded against the one-page lecture (vae_np.lecture); each common mistake,
+written as a wrong solution, fails the right exercise with its hint and nothing else; stubs are
+"not attempted"; a file with a syntax error or a missing function gives one line, not a traceback.
 """
 import ast
 import os
@@ -11,15 +12,21 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from vae_np import cli
-from vae_np.exercises import EXERCISE_NAMES, FILENAME, format_table, grade_file, write_stubs
+from vae_np.exercises import (EXERCISE_NAMES, FILENAME, format_table, grade_file, vae_forward,
+                              write_stubs)
 
 REPO = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(
     [str(REPO)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])}
 
+# A student's answer: the library's ops for the pieces, and vae_backward assembled from whatever
+# pieces the file defines (a wrong piece appended below replaces the library's in it too), reading
+# the caches of vae_forward. It is not taken from vae_np.lecture, the grader's reference: a copy of
+# the reference would pass by construction and leave vae_forward's caches unread.
 LIBRARY_SOLUTION = '''
 import numpy as np
 from vae_np.ops import (bernoulli_nll_backward, dense_backward, gaussian_nll_backward,
@@ -195,6 +202,56 @@ def test_a_known_mistake_fails_its_exercise_with_its_hint(tmp_path, mistake):
             assert words not in row.hint, (words, row.hint)
     if in_assembly:
         assert "fix them first" in failed["vae_backward"].hint
+
+
+def test_vae_forward_gives_each_step_the_library_ops_output_and_cache():
+    """The trace of the last exercise comes from vae_np.lecture; every field is the output and
+    the cache of the vae_np.ops forward that the stub's docstring names, for that step's inputs."""
+    from vae_np import ops
+    from vae_np.exercises.assembly import initial_params
+    params = initial_params(3, 2, 2, seed=0)
+    rng = np.random.default_rng(1)
+    x, eps = rng.random((4, 3)), rng.standard_normal((2, 4, 2))
+    t = vae_forward(params, x, eps)
+    P = params
+    expected = {"a": ops.dense_forward(x, P["encoder.0.W"], P["encoder.0.b"]),
+                "h": ops.tanh_forward(t.a),
+                "mu": ops.dense_forward(t.h, P["encoder.mu.W"], P["encoder.mu.b"]),
+                "s": ops.dense_forward(t.h, P["encoder.sigma.W"], P["encoder.sigma.b"]),
+                "sigma": ops.sigma_logvar_forward(t.s),
+                "z": ops.reparameterize_forward(t.mu, t.sigma, eps),
+                "kl": ops.kl_forward(t.mu, t.sigma),
+                "c": ops.dense_forward(t.z.reshape(8, 2), P["decoder.0.W"], P["decoder.0.b"]),
+                "g": ops.tanh_forward(t.c),
+                "logits": ops.dense_forward(t.g, P["decoder.out.W"], P["decoder.out.b"]),
+                "nll": ops.bernoulli_nll_forward(t.logits.reshape(2, 4, 3), x)}
+    # The same arithmetic but for the nll (softplus as logaddexp, not the ops' blocked loop),
+    # which differs by a few roundings of its D terms: 1e-13 relative leaves a wide margin.
+    for name, (value, cache) in expected.items():
+        np.testing.assert_allclose(getattr(t, name), value, rtol=1e-13, atol=0, err_msg=name)
+        mine = getattr(t, name + "_cache")
+        assert type(mine) is type(cache), name
+        for a, b in zip(*(c if isinstance(c, tuple) else (c,) for c in (mine, cache)), strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-13, atol=0, err_msg=name + "_cache")
+    assert t.loss == pytest.approx(float(np.mean(t.nll.mean(axis=0) + t.kl)), rel=1e-15)
+
+
+def test_the_assembly_is_graded_against_the_lecture(tmp_path, monkeypatch):
+    """The reference of vae_backward is vae_np.lecture.backward: with the lecture's encoder.mu.W
+    gradient planted 1 + 1e-6 times too large, the correct answer fails on that tensor."""
+    from vae_np import lecture
+    backward = lecture.backward
+
+    def planted(*args, **kwargs):
+        grads = backward(*args, **kwargs)
+        grads["encoder.mu.W"] = grads["encoder.mu.W"] * (1 + 1e-6)
+        return grads
+    monkeypatch.setattr(lecture, "backward", planted)
+    results = {r.exercise: r for r in grade_file(write(tmp_path, LIBRARY_SOLUTION))}
+    row = results["vae_backward"]
+    assert row.status == "failed" and row.hint.startswith("encoder.mu.W: "), row.hint
+    assert "the lecture's" in row.hint
+    assert all(r.status == "passed" for name, r in results.items() if name != "vae_backward")
 
 
 def test_one_correct_function_and_the_kl_factor_2(tmp_path):

@@ -4,9 +4,10 @@
 ``vae_np.ops`` (dense, relu, tanh, sigmoid, softplus, sigma_logvar, sigma_softplus, reparameterize,
 kl, bernoulli_nll, gaussian_nll), each with the forward equation, the shapes and what the cache
 holds, and a last exercise, ``vae_backward``, that assembles the whole VAE backward from those
-pieces. ``vae-np exercises check FILE`` grades the file: per exercise passed, failed (with the
-smallest failing example hypothesis found and a hint when the mistake is a known one) or not
-attempted; exit status 0 only when every exercise passes.
+pieces and is graded against the one-page lecture, ``vae_np.lecture``. ``vae-np exercises check
+FILE`` grades the file: per exercise passed, failed (with the smallest failing example
+hypothesis found and a hint when the mistake is a known one) or not attempted; exit status 0
+only when every exercise passes.
 
 Python: ``write_stubs(directory)``, ``grade_file(path)`` and ``format_table(results)`` (the
 grading needs hypothesis, the ``test`` extra), ``vae_forward(params, x, eps)`` for the last

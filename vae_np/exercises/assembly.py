@@ -1,9 +1,11 @@
 """The last exercise: the whole VAE backward, assembled from the student's pieces.
 
-``vae_forward`` runs the exercise's model (one tanh hidden layer each way, log-variance sigma,
-Bernoulli decoder) with the library's forward ops and keeps every output and cache by name.
-``check_assembly`` compares the student's ``vae_backward(params, trace)`` with the library's own
-gradient, ``VAE.loss_and_grads`` at the same parameters, data and frozen noise.
+The exercise's model is the one-page lecture, ``vae_np.lecture``, with one tanh hidden layer each
+way, the log-variance sigma head and a Bernoulli decoder. ``vae_forward`` runs the lecture's
+forward pass and hands every value to the student with the cache the ``vae_np.ops`` convention
+gives it. ``check_assembly`` compares the student's ``vae_backward(params, trace)`` with the
+lecture's backward pass at the same parameters, data and frozen noise; tests/test_lecture.py shows
+that the lecture's gradient is the library's (``VAE.trace``) to 1e-12.
 """
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from .. import ops
+from .. import lecture
 from ..gradcheck_report import constant_ratio, describe_ratio
 
 NAMES = ("encoder.0.W", "encoder.0.b", "encoder.mu.W", "encoder.mu.b", "encoder.sigma.W",
@@ -22,50 +24,53 @@ NAMES = ("encoder.0.W", "encoder.0.b", "encoder.mu.W", "encoder.mu.b", "encoder.
 RTOL = 1e-10
 
 
+MODEL = dict(activation="tanh", likelihood="bernoulli")
+"""The lecture's options for the exercise's model (and sigma = exp(s / 2), the lecture's head)."""
+
+
 def vae_forward(params, x, eps):
-    """Forward pass of the exercise's VAE: a namespace of every output and cache (see the
-    ``vae_backward`` stub's docstring for the field names). eps has shape (K, B, Z)."""
-    t = SimpleNamespace(x=x, eps=eps)
-    t.a, t.a_cache = ops.dense_forward(x, params["encoder.0.W"], params["encoder.0.b"])
-    t.h, t.h_cache = ops.tanh_forward(t.a)
-    t.mu, t.mu_cache = ops.dense_forward(t.h, params["encoder.mu.W"], params["encoder.mu.b"])
-    t.s, t.s_cache = ops.dense_forward(t.h, params["encoder.sigma.W"], params["encoder.sigma.b"])
-    t.sigma, t.sigma_cache = ops.sigma_logvar_forward(t.s)
-    t.z, t.z_cache = ops.reparameterize_forward(t.mu, t.sigma, eps)
-    t.kl, t.kl_cache = ops.kl_forward(t.mu, t.sigma)
+    """Forward pass of the exercise's VAE (``vae_np.lecture.forward``): a namespace of every
+    output and its cache in the ``vae_np.ops`` convention (see the ``vae_backward`` stub's
+    docstring for the field names), and ``values``, the lecture's dict. eps is (K, B, Z)."""
+    v = lecture.forward(params, x, eps, **MODEL)
     K, B, Z = eps.shape
-    t.c, t.c_cache = ops.dense_forward(t.z.reshape(K * B, Z), params["decoder.0.W"],
-                                       params["decoder.0.b"])
-    t.g, t.g_cache = ops.tanh_forward(t.c)
-    t.logits, t.logits_cache = ops.dense_forward(t.g, params["decoder.out.W"],
-                                                 params["decoder.out.b"])
-    t.nll, t.nll_cache = ops.bernoulli_nll_forward(t.logits.reshape(K, B, -1), x)
-    t.loss = float(np.mean(t.nll.mean(axis=0) + t.kl))
+    t = SimpleNamespace(x=x, eps=eps, values=v, loss=float(v["loss"]))
+    t.a, t.a_cache = v["a1"], (x, params["encoder.0.W"])
+    t.h, t.h_cache = v["h1"], v["h1"]                     # tanh keeps its output
+    t.mu, t.mu_cache = v["mu"], (v["h1"], params["encoder.mu.W"])
+    t.s, t.s_cache = v["s"], (v["h1"], params["encoder.sigma.W"])
+    t.sigma, t.sigma_cache = v["sigma"], v["sigma"]       # so does sigma = exp(s / 2)
+    t.z, t.z_cache = v["z"], (v["sigma"], eps)
+    t.kl, t.kl_cache = v["kl"], (v["mu"], v["sigma"])
+    t.c, t.c_cache = v["c1"], (v["z"].reshape(K * B, Z), params["decoder.0.W"])
+    t.g, t.g_cache = v["g1"], v["g1"]
+    t.logits, t.logits_cache = v["logits"].reshape(K * B, -1), (v["g1"], params["decoder.out.W"])
+    t.nll, t.nll_cache = v["nll"], (v["logits"], x)
     return t
 
 
-def library_model(x_dim, hidden, z_dim, seed):
-    """The library's VAE with the exercise's architecture."""
+def initial_params(x_dim, hidden, z_dim, seed):
+    """The parameters of the library's VAE with the exercise's architecture, as it initializes
+    them (a dict name -> array, copies)."""
     from ..model import VAE
-    return VAE(x_dim, (hidden,), z_dim, "tanh", "bernoulli", "logvar", seed=seed)
+    model = VAE(x_dim, (hidden,), z_dim, MODEL["activation"], MODEL["likelihood"], "logvar",
+                seed=seed)
+    return {n: p.copy() for n, p in model.params.items()}
 
 
 def assembly_gradients(vae_backward, x_dim, hidden, z_dim, k, batch, seed):
-    """(the student's result, the library's gradients by name) at one point of the exercise."""
-    model = library_model(x_dim, hidden, z_dim, seed)
+    """(the student's result, the lecture's gradients by name) at one point of the exercise."""
+    params = initial_params(x_dim, hidden, z_dim, seed)
     rng = np.random.default_rng(seed)
     x = rng.random((batch, x_dim))
     eps = rng.standard_normal((k, batch, z_dim))
-    loss, grads = model.loss_and_grads(x, k=k, eps=eps)
-    params = {n: p.copy() for n, p in model.params.items()}
     trace = vae_forward(params, x, eps)
-    if abs(trace.loss - loss) > 1e-12 * max(1.0, abs(loss)):     # the exercise's own model
-        raise RuntimeError(f"vae_forward's loss {trace.loss} differs from the model's {loss}")
+    grads = lecture.backward(params, trace.values, **MODEL)
     return vae_backward(params, trace), grads
 
 
 def check_assembly(vae_backward, x_dim, hidden, z_dim, k, batch, seed):
-    """None if ``vae_backward`` gives the library's gradient at this point, else a one-line
+    """None if ``vae_backward`` gives the lecture's gradient at this point, else a one-line
     description of the first wrong tensor (its worst entry, and the constant factor if any)."""
     got, grads = assembly_gradients(vae_backward, x_dim, hidden, z_dim, k, batch, seed)
     if not isinstance(got, dict):
@@ -84,13 +89,13 @@ def check_assembly(vae_backward, x_dim, hidden, z_dim, k, batch, seed):
             ratio = constant_ratio(mine, true, RTOL, _slack(true))
             if ratio is None and np.count_nonzero(true) < 2 and true[i] != 0:
                 ratio = float(mine[i] / true[i])     # one entry: its own ratio is the factor
-            return (f"{name}: entry {tuple(int(j) for j in i)} is {mine[i]:.10g}, the library's "
+            return (f"{name}: entry {tuple(int(j) for j in i)} is {mine[i]:.10g}, the lecture's "
                     f"{true[i]:.10g}; {describe_ratio(ratio)}")
     return None
 
 
 def batch_factor(vae_backward, case, batches):
-    """The tensors whose gradient is B or 1/B times the library's at every batch size B of
+    """The tensors whose gradient is B or 1/B times the lecture's at every batch size B of
     ``batches`` (> 1) with the rest of ``case`` fixed: {"B": names, "1/B": names}, each in the
     order of NAMES; tensors that are right or follow neither law are left out."""
     x_dim, hidden, z_dim, k, _, seed = case

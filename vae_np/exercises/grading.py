@@ -3,8 +3,9 @@
 Each exercise runs under hypothesis with a fixed seed (derandomized), at most ``MAX_EXAMPLES``
 examples and no example database, so a grade is the same on every machine and takes a few
 seconds in all. A backward is checked by ``vae_np.testing.assert_backward`` against central
-differences and the complex step of the library's forward; the whole-VAE exercise against
-``VAE.loss_and_grads``. Needs hypothesis (the ``test`` extra).
+differences and the complex step of the library's forward; the whole-VAE exercise against the
+one-page lecture's backward pass (``vae_np.lecture``, whose gradient is ``VAE.trace``'s).
+Needs hypothesis (the ``test`` extra).
 """
 from __future__ import annotations
 
@@ -296,7 +297,7 @@ def grade_assembly(fn) -> Result:
 
 
 def _assembly_batch_words(fn, case):
-    """"; off by B = 3: ..." when the wrong tensors are B (or 1/B) times the library's at the
+    """"; off by B = 3: ..." when the wrong tensors are B (or 1/B) times the lecture's at the
     failing batch size and at PROBE_BATCHES, the rest of the case fixed; else ""."""
     batches = sorted({b for b in (case[4],) + PROBE_BATCHES if b > 1})
     try:

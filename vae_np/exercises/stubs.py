@@ -153,6 +153,8 @@ def vae_backward(params, trace):
         logits, logits_cache (dense: logits of shape (K B, D));
         nll, nll_cache (bernoulli_nll on logits reshaped to (K, B, D): (logits, x)), nll (K, B).
     Return a dict with the names of params and the gradient of the loss for each.
+    It is graded against vae_np.lecture, the same step written out in plain NumPy on one page
+    (python -m vae_np lecture prints it): read it once yours passes.
     """
     raise NotImplementedError
 '''
