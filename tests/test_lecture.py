@@ -13,6 +13,7 @@ below any mistake: the smallest break below changes a tensor by 1e-3 of its larg
 """
 import ast
 import inspect
+import json
 import subprocess
 import sys
 import types
@@ -24,6 +25,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import vae_np
+import vae_np.exercises
 from vae_np import cli, lecture
 
 TOL = 1e-12
@@ -177,3 +179,20 @@ def test_a_mistake_in_the_page_fails_the_comparison(mistake):
     line, wrong, name = BREAKS[mistake]
     values, grads, stepped = lecture_vs_library(broken(line, wrong), BREAK_CASE)
     assert name in values + grads + stepped, (values, grads, stepped)
+
+
+# --------------------------------------------------------------------------- who points to it
+def test_explain_the_exercise_and_the_notebook_point_to_the_page(capsys, tmp_path):
+    assert cli.main(["explain"]) == 0
+    head = capsys.readouterr().out.split("\n\n")[0]
+    assert "python -m vae_np lecture" in head, head
+    stub = vae_np.exercises.write_stubs(tmp_path).read_text()
+    assert "graded against vae_np.lecture" in stub and "python -m vae_np lecture" in stub
+    notebook = json.loads((Path(__file__).resolve().parents[1] / "docs" / "tutorial.ipynb")
+                          .read_text())
+    cells = [("".join(c["source"]), c["cell_type"]) for c in notebook["cells"]]
+    start = next(i for i, (c, _) in enumerate(cells) if c.startswith("## 9. One training step"))
+    end = next((i for i in range(start + 1, len(cells)) if cells[i][0].startswith("## ")),
+               len(cells))
+    assert any(kind == "markdown" and "`vae_np.lecture`" in c and "python -m vae_np lecture" in c
+               and "inspect.getsource(lecture)" in c for c, kind in cells[start:end])

@@ -8,6 +8,10 @@ value; for every d<name> = d loss / d <name> the backward equation and a central
 loss with that quantity nudged where the forward pass computes it; then every parameter's gradient
 against central differences of the loss, and one SGD step. ``mistake=`` plants a known error in one
 backward op (``MISTAKES``) so that a teacher can show where the check turns red.
+
+The whole step on one page, without the components: ``vae_np.lecture`` (the ELBO step of the
+plain VAE in NumPy, forward, backward and SGD, one chain-rule factor per line, equal to this
+trace to 1e-12); ``python -m vae_np lecture`` prints it.
 """
 from __future__ import annotations
 
@@ -240,7 +244,8 @@ def format_lesson(result: dict) -> str:
     lines = [textwrap.fill(f"One training step of {result['model']}", 100,
                            subsequent_indent="  "),
              f"batch {result['batch']}, k = {result['k']}; x and eps drawn with seed "
-             f"{result['seed']} and frozen"]
+             f"{result['seed']} and frozen",
+             "the ELBO step of the plain VAE on one page, in NumPy: python -m vae_np lecture"]
     if result["mistake"]:
         lines.append(textwrap.fill(f"PLANTED MISTAKE {result['mistake']}: "
                                    f"{MISTAKES[result['mistake']][0]}", 100,

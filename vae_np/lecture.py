@@ -59,7 +59,7 @@ def forward(params, x, eps, activation="relu", likelihood="bernoulli", decoder_s
     ----------
     params : dict name -> array, the names of ``VAE.params``: encoder.{i}.W/b (i < L),
         encoder.mu.W/b, encoder.sigma.W/b, decoder.{i}.W/b, decoder.out.W/b; W of shape (in, out)
-    x : (B, D) data;  eps : (K, B, Z) standard normal noise (frozen: the step is deterministic)
+    x : (B, D) floats (in [0, 1] for the Bernoulli);  eps : (K, B, Z) N(0, I) noise, frozen
     activation : "relu" or "tanh";  likelihood : "bernoulli" or "gaussian" (sigma decoder_sigma)
 
     Returns
