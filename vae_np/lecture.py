@@ -110,7 +110,7 @@ def backward(params, v, activation="relu", likelihood="bernoulli", decoder_sigma
     d = {"loss": np.ones(())}
     dnll = d["nll"] = np.full((K, B), 1 / (K * B))               # loss = mean_b [mean_k nll + kl]
     dkl = d["kl"] = np.full(B, 1 / B)
-    dy = d[out] = dy_of(dnll, v[out], v["x"], decoder_sigma)    # dl = dnll (sigmoid(l) - x)
+    dy = d[out] = dy_of(dnll, v[out], v["x"], decoder_sigma)    # dnll dnll/dy (LIKELIHOODS)
     dy = dy.reshape(K * B, -1)
     d["decoder.out.W"] = gs[L].T @ dy                            # y = g W + b
     d["decoder.out.b"] = dy.sum(axis=0)                          # b reaches every row
