@@ -18,7 +18,9 @@ The submodules group the pairs by the part of the model they belong to:
 * ``ops.activations``: ReLU, leaky ReLU, tanh, sigmoid, softplus, identity (and the stable scalar
   helpers ``softplus`` and ``sigmoid``);
 * ``ops.gaussian``: the diagonal Gaussian posterior: sigma heads, reparameterization, KL;
-* ``ops.likelihoods``: the decoder's -ln p(x|z);
+* ``ops.likelihoods``: the decoder's -ln p(x|z) (the Bernoulli term also as its formula in one
+  line, ``bernoulli_nll_reference`` and ``bernoulli_nll_backward_reference``, beside the
+  cache-blocked pair the model runs);
 * ``ops.flows``: normalizing-flow steps (planar, radial) with their invertibility
   reparameterizations and log-determinants;
 * ``ops.masked``: the MADE prior's masked affine map and categorical -ln p (vae_np.made);
@@ -39,7 +41,8 @@ from .gaussian import (SIGMA_PARAMETERIZATIONS, kl_backward, kl_forward, reparam
 from .flows import (planar_backward, planar_forward, planar_one_plus_wuh, planar_u_hat_backward,
                     planar_u_hat_forward, radial_backward, radial_forward, radial_params_backward,
                     radial_params_forward)
-from .likelihoods import (bernoulli_nll_backward, bernoulli_nll_forward,
+from .likelihoods import (bernoulli_nll_backward, bernoulli_nll_backward_reference,
+                          bernoulli_nll_forward, bernoulli_nll_reference,
                           continuous_bernoulli_log_normaliser,
                           continuous_bernoulli_log_normaliser_grad,
                           continuous_bernoulli_nll_backward, continuous_bernoulli_nll_forward,

@@ -14,6 +14,56 @@ from .activations import sigmoid, softplus
 
 
 # --------------------------------------------------------------------------- likelihoods
+# The Bernoulli term is written twice: first as the formula, one NumPy line each way (the
+# reference), then as the cache-blocked kernels the model runs. The two agree bit for bit.
+def bernoulli_nll_reference(logits, x):
+    """-ln p(x | z) for a Bernoulli decoder on logits l, per example: the formula in one line.
+
+        -ln p = sum_d [softplus(l_d) - x_d l_d],   softplus(l) = ln(1 + e^l)
+
+    This is the binary cross-entropy -[x ln s + (1 - x) ln(1 - s)] of x with s = sigmoid(l),
+    rewritten on the logits (ln s = l - softplus(l), ln(1 - s) = -softplus(l)), so that log(0) is
+    never formed. It holds for any real l and for grey levels x in [0, 1], not only binary x.
+    softplus is ``vae_np.ops.softplus``, max(l, 0) + ln(1 + e^-|l|), which never overflows.
+
+    ``bernoulli_nll_forward`` computes the same thing in cache-sized blocks and is tested against
+    this line; it also falls back to it for inputs its blocks do not take (complex, integer).
+
+    Parameters
+    ----------
+    logits : (..., B, D);  x : (B, D) (broadcast over leading sample axes)
+
+    Returns
+    -------
+    nll : (..., B), in NumPy's promoted dtype of logits and x
+    """
+    _check_logits("bernoulli_nll_reference", logits)
+    _check_shape("bernoulli_nll_reference", "x", x, logits.shape[-2:])
+    return np.sum(softplus(logits) - x * logits, axis=-1)
+
+
+def bernoulli_nll_backward_reference(dnll, logits, x):
+    """The gradient of ``bernoulli_nll_reference``, in one line.
+
+        dlogits = dnll (sigmoid(l) - x),   sigmoid(l) = 1 / (1 + e^-l)
+
+    since d softplus(l) / dl = sigmoid(l); each sample's dnll multiplies its D pixels. sigmoid is
+    ``vae_np.ops.sigmoid`` (e^-l overflowing to inf gives the correct 0, silently).
+
+    Parameters
+    ----------
+    dnll : (..., B);  logits : (..., B, D);  x : (B, D)
+
+    Returns
+    -------
+    dlogits : (..., B, D), in NumPy's promoted dtype of dnll, logits and x
+    """
+    _check_logits("bernoulli_nll_backward_reference", logits)
+    _check_shape("bernoulli_nll_backward_reference", "x", x, logits.shape[-2:])
+    _check_shape("bernoulli_nll_backward_reference", "dnll", dnll, logits.shape[:-1])
+    return dnll[..., None] * (sigmoid(logits) - x)
+
+
 # The Bernoulli term is the largest elementwise job of an IWAE step: K x B x D logits (3 MB at
 # K = 50, B = 20, D = 784), each pass of a ufunc over them memory-bound. Cut along the sample axis
 # into blocks that stay in the core's cache, the passes over a block (nine in the forward, six in
@@ -46,9 +96,19 @@ def _as_samples(a):
 def bernoulli_nll_forward(logits, x):
     """-ln p(x | z) for a Bernoulli decoder on logits l, per example, summed over pixels.
 
-    -ln p = sum_d [softplus(l_d) - x_d l_d]
+        -ln p = sum_d [softplus(l_d) - x_d l_d]          (``bernoulli_nll_reference``)
+
     which equals binary cross-entropy of x with sigmoid(l) without ever forming log(0); valid for
     any real l and for grey levels x in [0, 1] (not only binary x).
+
+    Computed in blocks of about ``BLOCK_ELEMENTS`` numbers along the sample axes, because the
+    K x B x D logits of an IWAE step do not fit in the core's cache and each of the nine passes
+    of a ufunc over them would otherwise go to memory. Within a block softplus is
+    ln(1 + e^-|l|) + max(l, 0), in two work arrays of one block: per element the arithmetic of
+    the reference, so the values are the reference's bit for bit when x has the logits' dtype
+    or is bool or uint8. The result keeps the logits' float dtype (a float64 x does not promote
+    float32 logits). Complex input (the complex step) and integer logits take the reference line
+    itself.
 
     Parameters
     ----------
@@ -63,7 +123,7 @@ def bernoulli_nll_forward(logits, x):
     x = np.asarray(x)
     if logits.dtype.kind != "f" or np.iscomplexobj(x):
         # complex-step checks (the analytic form, no abs or max), integer logits, complex x
-        return np.sum(softplus(logits) - x * logits, axis=-1), (logits, x)
+        return bernoulli_nll_reference(logits, x), (logits, x)
     samples = _as_samples(logits)
     nll = np.empty(samples.shape[:-1], dtype=logits.dtype)
     blocks, block_len = _sample_blocks(samples.shape)
@@ -86,12 +146,27 @@ def bernoulli_nll_forward(logits, x):
 
 
 def bernoulli_nll_backward(dnll, cache):
-    """dlogits = dnll * (sigmoid(l) - x)."""
+    """dlogits = dnll (sigmoid(l) - x)          (``bernoulli_nll_backward_reference``)
+
+    Computed in blocks of about ``BLOCK_ELEMENTS`` numbers along the sample axes, for the reason
+    given in ``bernoulli_nll_forward``, in place in the output array: sigmoid(l) as 1 / (1 + e^-l),
+    then - x, then * dnll, per element the reference's arithmetic, so the values are its bit for
+    bit. Complex or integer logits, and an x or dnll whose dtype would promote the logits', take
+    the reference line itself (and its promoted dtype).
+
+    Parameters
+    ----------
+    dnll : (..., B);  cache : from ``bernoulli_nll_forward``
+
+    Returns
+    -------
+    dlogits : (..., B, D)
+    """
     logits, x = cache
     _check_shape("bernoulli_nll_backward", "dnll", dnll, logits.shape[:-1])
     if logits.dtype.kind != "f" or np.result_type(logits, x, dnll) != logits.dtype:
         # complex or integer logits, or x or dnll promoting them: the formula, NumPy's promotion
-        return dnll[..., None] * (sigmoid(logits) - x)
+        return bernoulli_nll_backward_reference(dnll, logits, x)
     samples = _as_samples(logits)
     dnll_samples = dnll.reshape(samples.shape[:-1])
     dlogits = np.empty_like(samples)
