@@ -1,5 +1,22 @@
 """Optimizers that update a flat parameter vector in place from a flat gradient vector.
 
+The updates, with g the gradient, t the number of the step (1 for the first) and every operation
+elementwise:
+
+    SGD        theta <- theta - lr g
+    Momentum   v <- beta v + g;         theta <- theta - lr v
+    Adagrad    G <- G + g^2;            theta <- theta - lr g / (sqrt(G) + eps)
+    Adam       m <- b1 m + (1 - b1) g;  v <- b2 v + (1 - b2) g^2
+               theta <- theta - lr m_hat / (sqrt(v_hat) + eps),
+               m_hat = m / (1 - b1^t),  v_hat = v / (1 - b2^t)
+
+Each is written out as a plain function at the top of this module, before the classes
+(``sgd_reference``, ``momentum_reference``, ``adagrad_reference``, ``adam_reference``): the new
+values from the old, nothing mutated, for a reader to hold against the maths. The classes are
+tested against them: SGD, Momentum and Adagrad bit for bit, Adam's moments bit for bit and its
+parameters to a few roundings per step, since its step folds the bias corrections into two
+scalars. Training uses the classes only.
+
 Every optimizer has ``step(flat, grad_flat)``, ``state_dict()`` (a dict of NumPy arrays and numbers,
 storable with ``np.savez`` and loadable without pickle) and ``load_state_dict(state)``. Moment
 buffers are allocated on the first step, with the vector's size and dtype, and all arithmetic is
@@ -23,8 +40,98 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ._validate import check_positive
+from ._validate import check_int, check_op_shape, check_positive
 
+
+# --------------------------------------------------------------------------- the formulas
+# Each update as the maths writes it: new values from old, nothing mutated. The classes below
+# compute the same in place and in blocks; training uses the classes only.
+def sgd_reference(theta, g, lr):
+    """SGD's update as a formula: returns theta - lr g (nothing is mutated).
+
+    Parameters
+    ----------
+    theta, g : (P,) arrays;  lr : float
+
+    Returns
+    -------
+    theta_new : (P,)
+    """
+    _check_like("sgd_reference", theta, g=g)
+    return theta - lr * g
+
+
+def momentum_reference(theta, g, v, lr, beta):
+    """Heavy-ball momentum's update as a formula (nothing is mutated).
+
+        v_new = beta v + g;   theta_new = theta - lr v_new
+
+    Parameters
+    ----------
+    theta, g, v : (P,) arrays (v starts at 0);  lr, beta : float
+
+    Returns
+    -------
+    theta_new, v_new : (P,)
+    """
+    _check_like("momentum_reference", theta, g=g, v=v)
+    v = beta * v + g
+    return theta - lr * v, v
+
+
+def adagrad_reference(theta, g, G, lr, eps):
+    """Adagrad's update as a formula (nothing is mutated).
+
+        G_new = G + g^2;   theta_new = theta - lr (g / (sqrt(G_new) + eps))
+
+    (the parentheses are the order in which ``Adagrad`` rounds, so the two agree bit for bit)
+
+    Parameters
+    ----------
+    theta, g, G : (P,) arrays (G starts at 0);  lr, eps : float
+
+    Returns
+    -------
+    theta_new, G_new : (P,)
+    """
+    _check_like("adagrad_reference", theta, g=g, G=G)
+    G = G + g ** 2
+    return theta - lr * (g / (np.sqrt(G) + eps)), G
+
+
+def adam_reference(theta, g, m, v, t, lr, betas, eps):
+    """Adam's update as a formula, step number t = 1, 2, ... (nothing is mutated).
+
+        m_new = b1 m + (1 - b1) g;   v_new = b2 v + (1 - b2) g^2
+        theta_new = theta - lr m_hat / (sqrt(v_hat) + eps),
+        m_hat = m_new / (1 - b1^t),  v_hat = v_new / (1 - b2^t)
+
+    Parameters
+    ----------
+    theta, g, m, v : (P,) arrays (m and v start at 0);  t : int >= 1;  lr : float;
+    betas : (b1, b2);  eps : float
+
+    Returns
+    -------
+    theta_new, m_new, v_new : (P,)
+    """
+    _check_like("adam_reference", theta, g=g, m=m, v=v)
+    t = check_int("adam_reference: t", t, minimum=1)
+    b1, b2 = betas
+    m = b1 * m + (1 - b1) * g
+    v = b2 * v + (1 - b2) * g ** 2
+    m_hat, v_hat = m / (1 - b1 ** t), v / (1 - b2 ** t)
+    return theta - lr * m_hat / (np.sqrt(v_hat) + eps), m, v
+
+
+def _check_like(where, theta, **arrays):
+    """ValueError unless every array has theta's shape (a reference's elementwise formula would
+    broadcast a wrong shape silently)."""
+    for name, a in arrays.items():
+        check_op_shape(where, name, a, np.shape(theta))
+
+
+# --------------------------------------------------------------------------- the optimizers
 BLOCK_ELEMENTS = 1 << 16
 """A step updates the parameters in blocks of this many numbers (256 KB in float32)."""
 
@@ -61,7 +168,13 @@ class Optimizer:
                              f"{flat.dtype}")
 
     def step(self, flat, grad_flat):
-        """Update ``flat`` in place from ``grad_flat`` (both 1-D, one shape)."""
+        """Update ``flat`` in place from ``grad_flat`` (both 1-D, one shape) by the subclass's
+        formula (its ``*_reference`` function), and its buffers with it.
+
+        Computed in blocks of ``BLOCK_ELEMENTS`` numbers, each block through all of the update's
+        passes before the next, because a vector of the model's size does not fit in the core's
+        cache and each pass would otherwise go to memory.
+        """
         self._check(flat, grad_flat)
         self.t += 1
         # An update is a dozen passes over vectors of the model's size (1.7 MB each for 424k
@@ -136,7 +249,11 @@ class Optimizer:
 
 
 class SGD(Optimizer):
-    """theta <- theta - lr * g (the update of the derivation)."""
+    """theta <- theta - lr g (the update of the derivation; ``sgd_reference``).
+
+    Computed in place, in blocks of ``BLOCK_ELEMENTS`` numbers (``Optimizer.step``): g lr, then
+    theta minus that, per element the reference's arithmetic.
+    """
 
     def _update(self, flat, g, buf):
         work = buf["work"]
@@ -145,7 +262,11 @@ class SGD(Optimizer):
 
 
 class Momentum(Optimizer):
-    """Heavy-ball momentum: v <- beta v + g;  theta <- theta - lr v."""
+    """Heavy-ball momentum: v <- beta v + g;  theta <- theta - lr v  (``momentum_reference``).
+
+    Computed in place, in blocks of ``BLOCK_ELEMENTS`` numbers (``Optimizer.step``), per element
+    the reference's arithmetic.
+    """
 
     hyperparameters = ("lr", "beta")
     buffers = ("v",)
@@ -163,9 +284,12 @@ class Momentum(Optimizer):
 
 
 class Adagrad(Optimizer):
-    """Adagrad (Duchi et al. 2011), as used by Kingma & Welling 2013.
+    """Adagrad (Duchi et al. 2011), as used by Kingma & Welling 2013  (``adagrad_reference``).
 
     G <- G + g^2;  theta <- theta - lr g / (sqrt(G) + eps)
+
+    Computed in place, in blocks of ``BLOCK_ELEMENTS`` numbers (``Optimizer.step``), per element
+    the reference's arithmetic.
     """
 
     hyperparameters = ("lr", "eps")
@@ -187,10 +311,14 @@ class Adagrad(Optimizer):
 
 
 class Adam(Optimizer):
-    """Adam (Kingma & Ba 2015).
+    """Adam (Kingma & Ba 2015)  (``adam_reference``).
 
     m <- b1 m + (1 - b1) g;   v <- b2 v + (1 - b2) g^2
-    theta <- theta - lr * m_hat / (sqrt(v_hat) + eps),  m_hat = m / (1 - b1^t), v_hat = v / (1 - b2^t)
+    theta <- theta - lr m_hat / (sqrt(v_hat) + eps),  m_hat = m / (1 - b1^t), v_hat = v / (1 - b2^t)
+
+    Computed in place, in blocks of ``BLOCK_ELEMENTS`` numbers (``Optimizer.step``). The moments
+    are the reference's arithmetic per element; the bias corrections are folded into two scalars
+    (below), which moves a few roundings of the parameter update.
     """
 
     hyperparameters = ("lr", "betas", "eps")
