@@ -167,7 +167,11 @@ def bernoulli_nll_backward(dnll, cache):
     if logits.dtype.kind != "f" or np.result_type(logits, x, dnll) != logits.dtype:
         # complex or integer logits, or x or dnll promoting them: the formula, NumPy's promotion
         return bernoulli_nll_backward_reference(dnll, logits, x)
-    samples = _as_samples(logits)
+    # C order for the blocks of a strided view too (no copy for the model's C-ordered logits):
+    # NumPy 2.4's np.negative reads its input as if contiguous when input and output are both
+    # strided by 4 float32 (8 float64) elements, as the blocks of an empty_like of a transposed
+    # view of logits can be.
+    samples = np.ascontiguousarray(_as_samples(logits))
     dnll_samples = dnll.reshape(samples.shape[:-1])
     dlogits = np.empty_like(samples)
     for rows in _sample_blocks(samples.shape)[0]:
