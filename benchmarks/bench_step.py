@@ -23,7 +23,7 @@ from _common import (blas_info, emit, median_time, mnist_like, positive_float, p
 from bench_epoch import BATCH, D, H, Z, gemm_floor, torch_vae
 
 import vae_np
-from vae_np.train import _finite_step, to_batch
+from vae_np.training.fit import _finite_step, to_batch
 
 
 def _phase_clock():

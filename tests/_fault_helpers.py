@@ -74,7 +74,8 @@ class _KillAfter:
 
 
 def install(spec):
-    from vae_np import runs, train
+    from vae_np.runs import directory as runs
+    from vae_np.training import fit as train
 
     kind = spec["kind"]
     count = [0]

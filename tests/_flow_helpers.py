@@ -6,8 +6,7 @@ from hypothesis import strategies as st
 
 from strategies import arrays, floats
 from vae_np.numerics import difference_quotient, step_size
-from vae_np.testing.backward import (COMPLEX_ATOL, COMPLEX_FLOOR, COMPLEX_H, COMPLEX_RTOL,
-                                     SUBNORMAL)
+from vae_np.testing.backward import COMPLEX_ATOL, COMPLEX_FLOOR, COMPLEX_H, COMPLEX_RTOL, SUBNORMAL
 
 EPS = np.finfo(np.float64).eps
 RAW = st.one_of(floats(-3, 3), floats(-50, 50))       # moderate and extreme raw parameters
@@ -173,7 +172,7 @@ def chain_exposure(kind, z0, *raws_and_dout):
     N, D = z0.shape
     if kind != "planar":
         return np.zeros(N)
-    from vae_np import flow_chain
+    from vae_np.flows import chain as flow_chain
     total, z = np.zeros(N), z0
 
     def L(rs):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from table_common import B, M, X, nan_at, rows
-from vae_np import estimators
+from vae_np.derivations import score_reparam as estimators
 from vae_np.derivations import check_claim_names, run_claims
-from vae_np.explain import build_model, explain
+from vae_np.teaching.explain import build_model, explain
 from vae_np.gradcheck import check_gradients, check_model
 
 CASES: list = []

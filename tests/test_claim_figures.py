@@ -1,4 +1,4 @@
-"""The claim figures (vae_np.claim_figures): the numbers behind each picture against formulas
+"""The claim figures (vae_np.figures.claims): the numbers behind each picture against formulas
 written out here, and the PNGs themselves. Drawing needs matplotlib (the ``plot`` extra, installed
 by ``pip install -e ".[test,plot]"``); without it the drawing tests fail and say what to install."""
 import math
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy.stats import norm
 
-from vae_np import claim_figures as cf
+from vae_np.figures import claims as cf
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

@@ -8,7 +8,7 @@ import re
 import numpy as np
 import pytest
 
-from vae_np import claim_figures as cf
+from vae_np.figures import claims as cf
 
 
 @pytest.fixture

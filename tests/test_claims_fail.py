@@ -14,9 +14,10 @@ import pytest
 import test_flow_claims
 import test_iwae_claims
 from vae_np import ops
-from vae_np.derivations import (CLAIMS, beta, cb, collapse, decoder, elbo, gradient_estimators, kl,
-                                linear, linear_model, mle, scaling)
-from vae_np.objective import NegativeELBO
+from vae_np.derivations import (
+    CLAIMS, beta, cb, collapse, decoder, elbo, gradient_estimators, kl, linear, linear_model, mle,
+    scaling)
+from vae_np.core.objective import NegativeELBO
 from vae_np.ops import likelihoods as lk
 
 
@@ -63,7 +64,7 @@ def reparam_sigma_squared(f, mu, sigma, eps):
 
 
 def _estimate(per):
-    from vae_np.estimators import GradientEstimate
+    from vae_np.derivations.score_reparam import GradientEstimate
     var = per.var(axis=0, ddof=1)
     return GradientEstimate(per.mean(axis=0), var, np.sqrt(var / per.shape[0]), per.shape[0])
 

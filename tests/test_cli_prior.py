@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 
 from vae_np import cli
-from vae_np.cli_common import load_data
+from vae_np.cli.common import load_data
 from vae_np.evaluate import evaluation_set
-from vae_np.vq_prior import load_prior, vq_bound
-from vae_np.vq_runs import load_vq_run
+from vae_np.vq.prior import load_prior, vq_bound
+from vae_np.vq.runs import load_vq_run
 
 M, K = 3, 6
 
@@ -112,7 +112,7 @@ def test_evaluate_bound_matches_the_library(run, capsys):
 def test_evaluate_with_prior_term_dropped_fails_the_comparison(run, capsys, monkeypatch):
     """Planted bug: evaluate's bound without -ln prior(c(x))."""
     fit(run, capsys)
-    import vae_np.cli_prior as cli_prior
+    import vae_np.cli.prior as cli_prior
     right = cli_prior.vq_bound
 
     def dropped(model, prior, x):

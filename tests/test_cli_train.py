@@ -8,7 +8,10 @@ import json
 import numpy as np
 import pytest
 
-from vae_np import cli, cli_train, progress, runs
+from vae_np import cli
+from vae_np.cli import train as cli_train
+from vae_np.training import progress
+from vae_np.runs import directory as runs
 
 TINY = ["--limit", "200", "--hidden", "16", "--z-dim", "2", "--batch-size", "50", "-q"]
 

@@ -8,10 +8,10 @@ import pytest
 
 from vae_np import cli
 from vae_np.optim import Adam
-from vae_np.train import TrainingDivergedError
-from vae_np.vq_runs import HISTORY_COLUMNS, load_vq_run
-from vae_np.vq_train import code_statistics, fit_vq
-from vae_np.vqvae import VQVAE
+from vae_np.training.fit import TrainingDivergedError
+from vae_np.vq.runs import HISTORY_COLUMNS, load_vq_run
+from vae_np.vq.train import code_statistics, fit_vq
+from vae_np.vq.model import VQVAE
 
 TINY = ["--model", "vqvae", "--limit", "120", "--hidden", "16", "--n-latents", "3",
         "--code-dim", "2", "--codebook-size", "8", "--batch-size", "40", "-q"]

@@ -5,16 +5,8 @@ import numpy as np
 import pytest
 
 from vae_np.data import (
-    MNIST_FILES,
-    load_binarized_mnist,
-    load_dataset,
-    load_frey,
-    load_mnist,
-    read_amat,
-    read_frey,
-    read_idx,
-    write_amat,
-)
+    MNIST_FILES, load_binarized_mnist, load_dataset, load_frey, load_mnist, read_amat, read_frey,
+    read_idx, write_amat)
 from vae_np.data.binarized import AMAT_NAMES, SPLITS, read_binarized_npz
 
 TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from vae_np import VAE, Adam, fit
-from vae_np.objective import NegativeIWAEDReG
+from vae_np.core.objective import NegativeIWAEDReG
 from vae_np.testing.strategies import make_data
 
 

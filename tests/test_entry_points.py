@@ -22,8 +22,10 @@ import pytest
 import entry_points
 from entry_points import CASES, CLI_CASES
 from robustness_doc import markdown
-from vae_np import cli, data, estimators, gradcheck, ops
-from vae_np.model import VAE
+from vae_np import cli, data, ops
+from vae_np.derivations import score_reparam as estimators
+from vae_np import gradcheck
+from vae_np.core.model import VAE
 
 REPO = Path(__file__).resolve().parents[1]
 DOC = REPO / "docs" / "robustness.md"

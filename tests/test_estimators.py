@@ -1,4 +1,4 @@
-"""vae_np.estimators: the score-function and reparameterization gradients of E_q[f(z)].
+"""vae_np.derivations.score_reparam: the score-function and reparameterization gradients of E_q[f(z)].
 
 Unbiasedness is tested statistically with fixed seeds: the mean of n single-sample estimates must
 lie within 4 standard errors of the exact gradient (a correct estimator fails a given check with
@@ -9,8 +9,8 @@ import math
 import numpy as np
 import pytest
 
-from vae_np.estimators import (GradientEstimate, reparameterization_gradient,
-                               score_function_gradient)
+from vae_np.derivations.score_reparam import (
+    GradientEstimate, reparameterization_gradient, score_function_gradient)
 
 CASES = {
     # f, f', exact (dJ/dmu, dJ/dsigma) for J = E_{N(mu, sigma^2)}[f]

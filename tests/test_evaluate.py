@@ -16,8 +16,9 @@ from scipy.stats import multivariate_normal
 from vae_np import VAE
 from vae_np.data import Dataset
 from vae_np import evaluate
-from vae_np.evaluate import (ExampleNoise, active_units, elbo, evaluation_set, evaluation_subset,
-                             iwae_nll, latent_means, pair_bytes, plan_chunks)
+from vae_np.evaluate import (
+    ExampleNoise, active_units, elbo, evaluation_set, evaluation_subset, iwae_nll, latent_means,
+    pair_bytes, plan_chunks)
 
 D, Z, SIGMA = 6, 2, 0.5
 

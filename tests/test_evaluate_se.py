@@ -13,11 +13,12 @@ import shutil
 import numpy as np
 import pytest
 
-from vae_np import cli, runs
+from vae_np import cli
+from vae_np.runs import directory as runs
 from vae_np.data import make_sprites
 from vae_np.evaluate import elbo, evaluation_subset, iwae_nll
-from vae_np.vq_prior import load_prior, vq_bound
-from vae_np.vq_runs import load_vq_run
+from vae_np.vq.prior import load_prior, vq_bound
+from vae_np.vq.runs import load_vq_run
 
 TINY = ["--dataset", "sprites", "--hidden", "8", "--batch-size", "20", "--limit", "40",
         "--epochs", "1", "-q", "--no-figures"]

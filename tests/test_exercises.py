@@ -1,7 +1,7 @@
 """vae-np exercises: stubs that say what to compute, and a grader that says what is wrong.
 
 The library's own backward functions pass every exercise, and assembled as a student would, the
-last one, which is graded against the one-page lecture (vae_np.lecture); each common mistake,
+last one, which is graded against the one-page lecture (vae_np.teaching.lecture); each common mistake,
 written as a wrong solution, fails the right exercise with its hint and nothing else; stubs are
 "not attempted"; a file with a syntax error or a missing function gives one line, not a traceback.
 """
@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 from vae_np import cli
-from vae_np.exercises import (EXERCISE_NAMES, FILENAME, format_table, grade_file, vae_forward,
-                              write_stubs)
+from vae_np.teaching.exercises import (
+    EXERCISE_NAMES, FILENAME, format_table, grade_file, vae_forward, write_stubs)
 
 REPO = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(
@@ -25,7 +25,7 @@ ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(
 
 # A student's answer: the library's ops for the pieces, and vae_backward assembled from whatever
 # pieces the file defines (a wrong piece appended below replaces the library's in it too), reading
-# the caches of vae_forward. It is not taken from vae_np.lecture, the grader's reference: a copy of
+# the caches of vae_forward. It is not taken from vae_np.teaching.lecture, the grader's reference: a copy of
 # the reference would pass by construction and leave vae_forward's caches unread.
 LIBRARY_SOLUTION = '''
 import numpy as np
@@ -205,10 +205,10 @@ def test_a_known_mistake_fails_its_exercise_with_its_hint(tmp_path, mistake):
 
 
 def test_vae_forward_gives_each_step_the_library_ops_output_and_cache():
-    """The trace of the last exercise comes from vae_np.lecture; every field is the output and
+    """The trace of the last exercise comes from vae_np.teaching.lecture; every field is the output and
     the cache of the vae_np.ops forward that the stub's docstring names, for that step's inputs."""
     from vae_np import ops
-    from vae_np.exercises.assembly import initial_params
+    from vae_np.teaching.exercises.assembly import initial_params
     params = initial_params(3, 2, 2, seed=0)
     rng = np.random.default_rng(1)
     x, eps = rng.random((4, 3)), rng.standard_normal((2, 4, 2))
@@ -237,9 +237,9 @@ def test_vae_forward_gives_each_step_the_library_ops_output_and_cache():
 
 
 def test_the_assembly_is_graded_against_the_lecture(tmp_path, monkeypatch):
-    """The reference of vae_backward is vae_np.lecture.backward: with the lecture's encoder.mu.W
+    """The reference of vae_backward is vae_np.teaching.lecture.backward: with the lecture's encoder.mu.W
     gradient planted 1 + 1e-6 times too large, the correct answer fails on that tensor."""
-    from vae_np import lecture
+    from vae_np.teaching import lecture
     backward = lecture.backward
 
     def planted(*args, **kwargs):

@@ -1,4 +1,4 @@
-"""vae_np.explain: the backprop lesson is the model's own trace, checked quantity by quantity."""
+"""vae_np.teaching.explain: the backprop lesson is the model's own trace, checked quantity by quantity."""
 import decimal
 import json
 import re
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from vae_np import cli, ops
-from vae_np import explain as lesson
+from vae_np.teaching import explain as lesson
 
 LESSON_FORWARD = ["x", "a1", "h1", "mu", "s", "sigma", "eps", "z", "kl", "c1", "g1", "x~", "nll",
                   "loss"]

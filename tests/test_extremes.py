@@ -46,7 +46,7 @@ from hypothesis import strategies as st
 from strategies import architectures, make_data
 from vae_np import SGD, VAE, Adam, TrainingDivergedError, fit, ops
 from vae_np.gradcheck import check_gradients, check_model
-from vae_np.model import DECODER_MEANS, LIKELIHOODS
+from vae_np.core.model import DECODER_MEANS, LIKELIHOODS
 
 EXAMPLES = Counter()        # test name -> hypothesis examples run
 CHECKED = Counter()         # "arrays" / "values": what was checked for finiteness

@@ -9,7 +9,8 @@ import numpy as np
 
 from _fault_helpers import (ARGV, CKPT, REPO, commands, copy_run, differences, npz,
                             one_line_error)
-from vae_np import cli, runs
+from vae_np import cli
+from vae_np.runs import directory as runs
 
 
 def _truncations(size):

@@ -4,7 +4,8 @@ import json
 import os
 
 from _fault_helpers import ARGV, CKPT, commands
-from vae_np import cli, runs
+from vae_np import cli
+from vae_np.runs import directory as runs
 
 
 def test_divergence_in_the_first_epoch_leaves_no_checkpoint(tmp_path, capsys, fast_sprites):

@@ -25,7 +25,7 @@ import pytest
 
 from _fault_helpers import (ARGV, CKPT, EPOCHS, KILLED, REPO, child, child_env, differences,
                             history_rows, npz, temp_files, vae_np)
-from vae_np import runs
+from vae_np.runs import directory as runs
 
 RANDOM_KILLS = int(os.environ.get("VAE_NP_KILL_POINTS", "10"))
 

@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vae_np import VAE, cli, figures
+from vae_np import VAE, cli
+from vae_np.figures import runs as figures
 
 
 def _titles(fig):

@@ -8,7 +8,8 @@ import sys
 import numpy as np
 import pytest
 
-from vae_np import VAE, cli, figures
+from vae_np import VAE, cli
+from vae_np.figures import runs as figures
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -52,7 +53,7 @@ def test_tile_places_images_on_a_padded_grid():
 
 
 def test_importing_figures_does_not_import_matplotlib():
-    code = ("import vae_np.figures, vae_np.claim_figures, vae_np.cli, sys; "
+    code = ("import vae_np.figures.runs, vae_np.figures.claims, vae_np.cli, sys; "
             "assert 'matplotlib' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
 
@@ -148,7 +149,7 @@ def test_tile_pairs_puts_each_input_left_of_its_reconstruction():
 
 
 def test_traversal_codes_sweep_one_unit_and_hold_the_others_at_mu():
-    from vae_np.figures_latent import traversal_codes
+    from vae_np.figures.latent import traversal_codes
 
     z = traversal_codes([0.5, -1.0, 2.0], [-3.0, 3.0])
     np.testing.assert_array_equal(z, [[-3.0, -1.0, 2.0], [3.0, -1.0, 2.0],
@@ -157,7 +158,7 @@ def test_traversal_codes_sweep_one_unit_and_hold_the_others_at_mu():
 
 
 def test_factor_r2_reads_what_the_latents_encode():
-    from vae_np.figures_latent import factor_r2, two_units
+    from vae_np.figures.latent import factor_r2, two_units
 
     rng = np.random.default_rng(3)
     mu = rng.standard_normal((500, 3))
@@ -250,7 +251,7 @@ def test_run_figures_draw_the_models_own_numbers(drawn, tmp_path, monkeypatch):
     columns under their labels, the traversal of the first image shown, and the test-set latent
     means coloured by the labels of their own rows of the split."""
     from vae_np.data import make_sprites
-    from vae_np.figures_latent import traversal_codes
+    from vae_np.figures.latent import traversal_codes
 
     data = make_sprites(10, 50, seed=2)
     model = VAE(784, (8,), 2, seed=3)

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from vae_np import VAE, cli
-from vae_np import explain as lesson
+from vae_np.teaching import explain as lesson
 from vae_np.evaluate import elbo, pair_bytes, plan_chunks
 
 
@@ -35,7 +35,7 @@ def test_explain_refuses_an_argument_it_does_not_know():
 
 def test_explain_fails_on_a_wrong_log_determinant_gradient(monkeypatch):
     """The lesson's per-name check must see a flow bug: dlogdet doubled in the chain backward."""
-    from vae_np import flow_chain
+    from vae_np.flows import chain as flow_chain
     original = flow_chain.chain_backward
     monkeypatch.setattr(flow_chain, "chain_backward",
                         lambda dz, dlogdet, caches: original(dz, 2 * dlogdet, caches))
@@ -86,7 +86,7 @@ def test_a_singular_flow_step_in_training_is_a_divergence_not_a_value_error():
     """The step's ValueError reached the user as an op's message about u_hat, not as the
     training divergence (with where it happened and what to do); the parameters are kept."""
     from vae_np import SGD, fit
-    from vae_np.train import TrainingDivergedError
+    from vae_np.training.fit import TrainingDivergedError
     model = singular_planar_model()
     before = model.flat.copy()
     with pytest.raises(TrainingDivergedError, match="flow step became singular at epoch 1, step 1"):
@@ -96,11 +96,11 @@ def test_a_singular_flow_step_in_training_is_a_divergence_not_a_value_error():
 
 
 def test_the_trace_docstring_names_every_flow_quantity():
-    """Every name a flow model's trace records beyond the plain model's is in vae_np.trace's
+    """Every name a flow model's trace records beyond the plain model's is in vae_np.core.trace's
     table (z_l and logdet_l stand for z_1..z_L and logdet_1..logdet_L)."""
     import re
 
-    from vae_np import trace as trace_module
+    from vae_np.core import trace as trace_module
     table = {name.strip() for line in trace_module.__doc__.splitlines()
              if line.startswith("    ") and not line.startswith("     ")
              for name in line.strip().split("  ")[0].split(",")}
@@ -120,7 +120,7 @@ def test_the_readme_flow_commands_make_the_run_they_evaluate_with_the_stated_mod
     from pathlib import Path
 
     from vae_np import cli
-    from vae_np.cli_args import flatten_widths
+    from vae_np.cli.args import flatten_widths
     text = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
     lines = [shlex.split(line.split("  #")[0])[3:] for line in text.splitlines()
              if line.startswith("    python -m vae_np ")]

@@ -22,7 +22,7 @@ from _flow_helpers import (RAW, check_backward, draw_dout, planar_det_ref, plana
                            stacked, well_conditioned, chain_exposure)
 from strategies import arrays
 from test_flow_ops import chain_pair
-from vae_np import flow_chain
+from vae_np.flows import chain as flow_chain
 from vae_np.ops import flows
 from vae_np.testing.backward import COMPLEX_H
 

@@ -5,7 +5,8 @@ closed-form KL shifted. ``CASES`` is read by tests/test_claims_fail.py's coverag
 import numpy as np
 import pytest
 
-from vae_np import flow_chain, ops
+from vae_np.flows import chain as flow_chain
+from vae_np import ops
 from vae_np.derivations import flows as flow_claims_module
 from vae_np.derivations.flows import flow_claims
 

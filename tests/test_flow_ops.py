@@ -1,4 +1,4 @@
-"""The gradients of the flow ops (vae_np.ops.flows) and the flow chain (vae_np.flow_chain), bad
+"""The gradients of the flow ops (vae_np.ops.flows) and the flow chain (vae_np.flows.chain), bad
 input and mutation, in float64.
 
 ``check_backward`` (tests/_flow_helpers.py: ``vae_np.testing.assert_backward``'s checks plus
@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from _flow_helpers import (DIMS, RAW, ROWS, chain_exposure, check_backward, draw_dout,
                            planar_det_ref, planar_exposure, stacked, well_conditioned)
 from strategies import arrays, assert_unchanged, snapshot
-from vae_np import flow_chain
+from vae_np.flows import chain as flow_chain
 from vae_np.ops import flows
 from vae_np.testing import assert_backward
 from vae_np.testing.backward import BackwardMismatch

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from _flow_helpers import (DIMS, EPS, RAW, ROWS, jacobian_logdet, softplus_ref,
                            well_conditioned)
 from strategies import arrays
-from vae_np import flow_chain
+from vae_np.flows import chain as flow_chain
 from vae_np.ops import flows
 
 

@@ -1,4 +1,4 @@
-"""The VAE with a normalizing-flow posterior (vae_np.posterior_flow): gradients, names, values.
+"""The VAE with a normalizing-flow posterior (vae_np.flows.posterior): gradients, names, values.
 
 - The whole model's gradient, every parameter, float64, frozen eps, against central differences
   on drawn architectures (depth 0-2, every activation and likelihood, both sigma heads, planar
@@ -16,7 +16,8 @@ import pytest
 from hypothesis import given, note, settings
 from hypothesis import strategies as st
 
-from vae_np import VAE, posterior_flow
+from vae_np import VAE
+from vae_np.flows import posterior as posterior_flow
 from vae_np.evaluate import elbo, iwae_nll
 from vae_np.gradcheck import check_gradients
 from vae_np.numerics import LN_2PI, central_difference

@@ -1,5 +1,5 @@
 """The 2-D targets U1..U4, their ln Z, the flow-fitting objective's gradient, a short fit, the
-``flows`` command and its bad input (vae_np.flows2d_targets, vae_np.flows2d, vae_np.cli_flows).
+``flows`` command and its bad input (vae_np.flows.targets2d, vae_np.flows.fit2d, vae_np.cli.flows).
 
 Every expected value here comes from the formulas worked by hand (energies), from closed forms or
 an independent quadrature in polar coordinates (ln Z), or from central differences (gradients);
@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from scipy.special import gamma
 
-from vae_np import flows2d, flows2d_targets as T
+from vae_np.flows import fit2d as flows2d, targets2d as T
 from vae_np.cli import main
 from vae_np.testing.numerical import assert_fd_close, central_difference
 
@@ -354,7 +354,7 @@ def test_bad_library_input_is_a_value_error(call, words):
 
 
 def test_the_table_names_where_the_kl_does_not_fall():
-    from vae_np.cli_flows import not_falling
+    from vae_np.cli.flows import not_falling
     rows = [("1", "planar", 2, 0.9), ("1", "planar", 8, 0.5), ("1", "planar", 32, 0.5),
             ("1", "radial", 2, 0.4), ("1", "radial", 8, 0.41), ("1", "radial", 32, 0.1)]
     results = [{"target": t, "kind": k, "length": L, "kl": kl} for t, k, L, kl in rows]

@@ -1,10 +1,10 @@
-"""Details of vae_np.flows2d that no other test pins: the annealing schedule beta_t of
+"""Details of vae_np.flows.fit2d that no other test pins: the annealing schedule beta_t of
 ``fit_flow_2d`` (0.01 + 0.99 t / (anneal T) for t < anneal T, then 1, as its docstring says) and
 ``sample`` returning exactly n samples when n is not a multiple of its chunk."""
 import numpy as np
 import pytest
 
-from vae_np import flows2d
+from vae_np.flows import fit2d as flows2d
 
 
 @pytest.mark.parametrize("iterations, anneal", [(10, 0.5), (7, 0.3), (4, 0.0), (5, 1.0)])
@@ -39,7 +39,7 @@ def test_the_table_names_the_command_that_reproduces_it():
     """The command printed above the KL table parses back to every setting of the run (it left
     out --targets, --kinds, --lengths and --samples, so it named the 24-fit default run)."""
     from vae_np.cli import build_parser
-    from vae_np.cli_flows import format_table
+    from vae_np.cli.flows import format_table
     argv = ["flows", "--targets", "3", "1", "--kinds", "radial", "--lengths", "8", "2",
             "--iterations", "17", "--batch", "9", "--lr", "0.02", "--anneal", "0.25",
             "--samples", "500", "--seed", "4"]

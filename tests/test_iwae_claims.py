@@ -9,7 +9,7 @@ import pytest
 from scipy.special import gammaln
 
 from vae_np.derivations import iwae
-from vae_np.objective import NegativeIWAE
+from vae_np.core.objective import NegativeIWAE
 
 RECORDS = ["iwae_bound.exact_order", "iwae_bound.limit", "iwae_bound.vae_path",
            "iwae_gradient.library", "iwae_gradient.weighted_average",

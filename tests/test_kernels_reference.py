@@ -38,10 +38,11 @@ from hypothesis import event, example, given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from vae_np import ops, optim
+from vae_np import ops
+from vae_np import optim
 from vae_np.ops import likelihoods
-from vae_np.optim import (OPTIMIZERS, adagrad_reference, adam_reference, momentum_reference,
-                          sgd_reference)
+from vae_np.optim import (
+    OPTIMIZERS, adagrad_reference, adam_reference, momentum_reference, sgd_reference)
 from vae_np.testing import assert_backward
 
 DTYPES = [np.float32, np.float64]

@@ -1,4 +1,4 @@
-"""The one-page lecture (vae_np.lecture) is the library's step: every value, every gradient and
+"""The one-page lecture (vae_np.teaching.lecture) is the library's step: every value, every gradient and
 one SGD step equal ``VAE.trace`` and ``vae_np.SGD`` on drawn architectures (depth 0-2, tanh and
 relu, Bernoulli and Gaussian, K and B from 1, float64); the page fits one page; ``vae-np
 lecture`` prints it; and each classic mistake written into the page makes the comparison fail.
@@ -29,8 +29,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import vae_np
-import vae_np.exercises
-from vae_np import cli, lecture
+import vae_np.teaching.exercises
+from vae_np import cli
+from vae_np.teaching import lecture
 
 TOL = 1e-12
 PAGE_LINES = 150
@@ -190,13 +191,13 @@ def test_explain_the_exercise_and_the_notebook_point_to_the_page(capsys, tmp_pat
     assert cli.main(["explain"]) == 0
     head = capsys.readouterr().out.split("\n\n")[0]
     assert "python -m vae_np lecture" in head, head
-    stub = vae_np.exercises.write_stubs(tmp_path).read_text()
-    assert "graded against vae_np.lecture" in stub and "python -m vae_np lecture" in stub
+    stub = vae_np.teaching.exercises.write_stubs(tmp_path).read_text()
+    assert "graded against vae_np.teaching.lecture" in stub and "python -m vae_np lecture" in stub
     notebook = json.loads((Path(__file__).resolve().parents[1] / "docs" / "tutorial.ipynb")
                           .read_text())
     cells = [("".join(c["source"]), c["cell_type"]) for c in notebook["cells"]]
     start = next(i for i, (c, _) in enumerate(cells) if c.startswith("## 9. One training step"))
     end = next((i for i in range(start + 1, len(cells)) if cells[i][0].startswith("## ")),
                len(cells))
-    assert any(kind == "markdown" and "`vae_np.lecture`" in c and "python -m vae_np lecture" in c
+    assert any(kind == "markdown" and "`vae_np.teaching.lecture`" in c and "python -m vae_np lecture" in c
                and "inspect.getsource(lecture)" in c for c, kind in cells[start:end])

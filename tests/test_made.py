@@ -1,4 +1,4 @@
-"""The MADE prior (vae_np.made) and its two ops (vae_np.ops.masked).
+"""The MADE prior (vae_np.vq.made) and its two ops (vae_np.ops.masked).
 
 * every parameter's gradient against central differences in float64 (M, K, widths drawn);
 * the autoregressive property by perturbation: changing code m' never changes the logits of any
@@ -21,7 +21,7 @@ from scipy import stats
 
 from strategies import arrays, assert_fd_close, central_difference
 from vae_np import ops
-from vae_np.made import MADEPrior, made_masks
+from vae_np.vq.made import MADEPrior, made_masks
 from vae_np.testing import assert_backward
 
 

@@ -4,7 +4,7 @@ Architectures (vae_np.testing.strategies.architectures): depth 0-3 hidden layers
 every activation, every likelihood ("gaussian-learned" with and without decoder_sigma_min), both
 sigma parameterizations, both decoder means, k in 1..4, batch <= 4, frozen eps.
 
-Per-coordinate check: vae_np.gradcheck.check_gradients on *every* parameter, tolerance 1e-6 (the
+Per-coordinate check: vae_np.gradcheck.generic.check_gradients on *every* parameter, tolerance 1e-6 (the
 checker's default: ten times the ~1e-7 a correct float64 central difference typically reaches;
 its error floor is the quotient's own rounding noise). A ReLU/leaky-ReLU coordinate whose
 +-h step straddles a kink is reported as skipped; at least 90% of the coordinates
@@ -21,7 +21,7 @@ about 35 operations forward and as many backward, each within eps32 / 2) bounds 
 relative difference by ~35 eps32 for a well-conditioned point; the test allows 64 eps32 = 7.6e-6.
 Measured over 300 drawn architectures: 1.3e-8 to 4.8e-7 (at most 4 eps32); a factor 2 in any
 tensor is an error above 1e-2. check_model(..., reference="float64") gives a float32 model a
-verdict (see vae_np.model_gradcheck for its tolerance, sqrt(eps32)).
+verdict (see vae_np.gradcheck.model for its tolerance, sqrt(eps32)).
 """
 import numpy as np
 import pytest

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from _flow_helpers import DIMS, RAW, ROWS, check_backward, draw_dout, sech2_ref, stacked
 from strategies import arrays, assert_complex_close, complex_step, floats
 from test_planar_float32 import softplus64
-from vae_np import flow_chain
+from vae_np.flows import chain as flow_chain
 from vae_np.ops import flows
 
 

@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from strategies import floats
-from vae_np import VAE, Adam, fit, flow_chain
+from vae_np import VAE, Adam, fit
+from vae_np.flows import chain as flow_chain
 from vae_np.ops import flows
 
 F32 = np.float32

@@ -16,7 +16,7 @@ from decimal import Decimal, getcontext
 import numpy as np
 import pytest
 
-from vae_np import flow_chain
+from vae_np.flows import chain as flow_chain
 from vae_np.ops import flows
 
 EPS = np.finfo(np.float64).eps

@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 from scipy.optimize import linear_sum_assignment
 
-from vae_np import SGD, VAE, cli, cli_train, fit
-from vae_np.vq_train import fit_vq
-from vae_np.vqvae import VQVAE
+from vae_np import SGD, VAE, cli, fit
+from vae_np.cli import train as cli_train
+from vae_np.vq.train import fit_vq
+from vae_np.vq.model import VQVAE
 
 N_BITS = 5
 LEVELS = np.array([1, 64, 128, 191, 254])       # grey levels strictly between 0 and 255

@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 from scipy.special import logsumexp
 
-from vae_np import SGD, VAE, Adam, cli, fit, runs
+from vae_np import SGD, VAE, Adam, cli, fit
+from vae_np.runs import directory as runs
 from vae_np.data import make_sprites
 from vae_np.evaluate import elbo, iwae_nll
 

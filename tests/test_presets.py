@@ -4,7 +4,7 @@ import json
 import pytest
 
 from vae_np import cli
-from vae_np.presets import DEFAULTS, LR_SCHEDULES, PRESETS, learning_rate, resolve
+from vae_np.runs.presets import DEFAULTS, LR_SCHEDULES, PRESETS, learning_rate, resolve
 
 
 def test_every_preset_resolves_to_complete_settings():

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from vae_np import VAE, Adam, fit
-from vae_np import runs
+from vae_np.runs import directory as runs
 from vae_np.optim import Adagrad
 
 HISTORY = {c: [1.0, 2.0] for c in runs.HISTORY_COLUMNS} | {"epoch": [1, 2]}

@@ -14,11 +14,14 @@ import shutil
 import numpy as np
 import pytest
 
-from vae_np import cli, cli_prior, cli_train, cli_train_vq, figures, runs
+from vae_np import cli
+from vae_np.cli import prior as cli_prior, train as cli_train, train_vq as cli_train_vq
+from vae_np.figures import runs as figures
+from vae_np.runs import directory as runs
 from vae_np.data import make_sprites, subset_rows
 from vae_np.evaluate import elbo
-from vae_np.vq_prior import encode_all
-from vae_np.vq_runs import load_vq_run
+from vae_np.vq.prior import encode_all
+from vae_np.vq.runs import load_vq_run
 
 TINY = ["--dataset", "sprites", "--hidden", "8", "--batch-size", "20", "-q", "--no-figures"]
 VQ = ["--model", "vqvae", "--n-latents", "2", "--code-dim", "2", "--codebook-size", "4"]

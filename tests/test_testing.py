@@ -258,7 +258,7 @@ def test_tests_strategies_is_a_re_export():
 
 def test_importing_vae_np_needs_no_hypothesis():
     code = ("import sys; sys.modules['hypothesis'] = None\n"
-            "import vae_np, vae_np.testing, vae_np.gradcheck, vae_np.exercises, vae_np.cli\n"
+            "import vae_np, vae_np.testing, vae_np.gradcheck.generic, vae_np.teaching.exercises, vae_np.cli\n"
             "from vae_np.testing import assert_backward\n"
             "print('ok')")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from vae_np import cli
-from vae_np.vqvae import VQVAE
+from vae_np.vq.model import VQVAE
 
 M, D, K = 3, 2, 6
 
@@ -73,7 +73,7 @@ def test_epoch_averages_weight_a_short_last_batch_by_its_size():
     (100 examples in batches of 30: the last holds 10). The epoch's mean must be the
     example-weighted mean of the step losses the callback reports."""
     from vae_np.optim import Adam
-    from vae_np.vq_train import fit_vq
+    from vae_np.vq.train import fit_vq
     model, _ = ema_model(3)
     X = (np.random.default_rng(3).random((100, 12)) < 0.4).astype(np.float64)
     steps, seen = [], []
@@ -92,7 +92,7 @@ def test_reseeded_codes_are_encoder_outputs_of_the_epochs_last_batch():
     the last step computed with the parameters from before it; every moved code must be one of
     those vectors (to rounding), and re-seeding must leave the moved codes' EMA state at N = 1."""
     from vae_np.optim import Adam
-    from vae_np.vq_train import fit_vq
+    from vae_np.vq.train import fit_vq
     X = (np.random.default_rng(4).random((90, 12)) < 0.3).astype(np.float64)
     model = VQVAE(12, (8,), n_latents=2, code_dim=2, codebook_size=40)
     saved = {}
@@ -120,9 +120,9 @@ def test_history_records_the_schedules_lr_and_the_test_sets_numbers(tmp_path):
     """Mutations: the learning rate of epoch e + 1 used in epoch e; the held-out -ln p(x|z_q)
     divided by N + 1. Burda's schedule written out: epoch 1 at lr, epochs 2-4 at lr 10^(-1/7);
     the test columns recomputed from the saved model one example at a time."""
-    from vae_np.cli_common import load_data
+    from vae_np.cli.common import load_data
     from vae_np.evaluate import evaluation_set
-    from vae_np.vq_runs import load_vq_run
+    from vae_np.vq.runs import load_vq_run
     out = tmp_path / "run"
     assert cli.main(["train", "--model", "vqvae", "--dataset", "sprites", "--limit", "40",
                      "--epochs", "2", "--hidden", "8", "--n-latents", str(M), "--code-dim",
@@ -182,7 +182,7 @@ def test_no_reseed_leaves_dead_codes_where_they_were(monkeypatch):
     obeyed it). A code no vector chose in the epoch (recorded from every forward pass) has a
     zero gradient at every step, so Adam leaves it exactly where init_codebook put it."""
     from vae_np.optim import Adam
-    from vae_np.vq_train import fit_vq
+    from vae_np.vq.train import fit_vq
     X = (np.random.default_rng(4).random((90, 12)) < 0.3).astype(np.float64)
     for reseed in (False, True):
         model = VQVAE(12, (8,), n_latents=2, code_dim=2, codebook_size=40)
@@ -204,7 +204,7 @@ def test_no_reseed_leaves_dead_codes_where_they_were(monkeypatch):
 def test_train_no_reseed_reaches_fit_vq(tmp_path):
     """Mutation: ``train --no-reseed`` recorded in config.json but not passed on (fit_vq
     re-seeded anyway). 40 codes for 20 sprites x 3 positions leave codes dead."""
-    from vae_np.vq_runs import load_vq_run
+    from vae_np.vq.runs import load_vq_run
     out = tmp_path / "run"
     assert cli.main(["train", "--model", "vqvae", "--dataset", "sprites", "--limit", "20",
                      "--hidden", "8", "--n-latents", str(M), "--code-dim", str(D),
@@ -229,7 +229,7 @@ def test_history_csv_holds_the_checkpoints_history(tmp_path):
     history is right: every CSV cell must read back as the checkpoint's value, exactly (the
     floats are written by repr)."""
     import csv
-    from vae_np.vq_runs import HISTORY_COLUMNS, load_vq_run
+    from vae_np.vq.runs import HISTORY_COLUMNS, load_vq_run
     out = tmp_path / "run"
     assert cli.main(["train", "--model", "vqvae", "--dataset", "sprites", "--limit", "20",
                      "--hidden", "8", "--n-latents", str(M), "--code-dim", str(D),
@@ -271,9 +271,9 @@ def test_held_out_statistics_over_chunks_are_those_of_one_chunk(batch_size):
     statistics equal those counted one example at a time here; the last chunk alone uses fewer
     codes and has another mean (checked, so the comparison can fail). Tolerance: the -ln p sums
     of float64 terms in another order, 1e-12 relative; usage and perplexity from integer counts."""
-    from vae_np.cli_train_vq import heldout_statistics
-    from vae_np.made import MADEPrior
-    from vae_np.vq_prior import encode_all, vq_bound
+    from vae_np.cli.train_vq import heldout_statistics
+    from vae_np.vq.made import MADEPrior
+    from vae_np.vq.prior import encode_all, vq_bound
 
     model, x = spread_model()
     nll, usage, perplexity, codes = expected_statistics(model, x)

@@ -1,4 +1,4 @@
-"""The VQ-VAE's bound with a learned prior (vae_np.vq_prior), on models small enough to enumerate.
+"""The VQ-VAE's bound with a learned prior (vae_np.vq.prior), on models small enough to enumerate.
 
 With M = 2 positions of K = 3 codes there are 9 code vectors, so
 ln p(x) = logsumexp_c [ln p(x | c) + ln prior(c)] is exact, and the bound must satisfy
@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 
 from vae_np import Adam, VQVAE
-from vae_np.made import MADEPrior
-from vae_np.vq_prior import (VQBound, code_usage, encode_all, fit_prior, load_prior, save_prior,
-                             vq_bound)
+from vae_np.vq.made import MADEPrior
+from vae_np.vq.prior import (
+    VQBound, code_usage, encode_all, fit_prior, load_prior, save_prior, vq_bound)
 
 M, K = 2, 3
 

@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 
 from vae_np import cli
-from vae_np.made import MADEPrior
-from vae_np.vq_prior import load_prior, save_prior
-from vae_np.vqvae import VQVAE
+from vae_np.vq.made import MADEPrior
+from vae_np.vq.prior import load_prior, save_prior
+from vae_np.vq.model import VQVAE
 
 M, D, K = 3, 2, 6
 
@@ -81,8 +81,8 @@ def test_sample_refuses_a_prior_over_other_codes(vq_run, m, k, capsys, tmp_path)
 def test_a_checkpoint_of_another_model_is_refused(vq_run):
     """Mutation: the comparison of the checkpoint's model with config.json skipping an entry
     (beta). Every VQVAE argument but the seed changes what the parameters mean."""
-    from vae_np import runs
-    from vae_np.vq_runs import read_vq_config, restore_vq_checkpoint
+    from vae_np.runs import directory as runs
+    from vae_np.vq.runs import read_vq_config, restore_vq_checkpoint
     config = read_vq_config(vq_run)
     arrays = runs.load_checkpoint(vq_run / "checkpoint.npz")
     for key, value in (("beta", 0.5), ("ema_decay", 0.9), ("code_dim", D), ("hidden", [8]),
@@ -114,7 +114,7 @@ def test_categorical_nll_of_huge_logits_is_finite_and_exact():
 
 
 def test_bound_and_encode_all_of_no_examples_name_x():
-    from vae_np.vq_prior import encode_all, vq_bound
+    from vae_np.vq.prior import encode_all, vq_bound
     model, x = tiny_model()
     with pytest.raises(ValueError, match=r"X must be a \(N, x_dim\) array with N >= 1"):
         encode_all(model, x[:0])
@@ -136,10 +136,10 @@ def test_evaluate_in_float64_evaluates_the_prior_in_float64(vq_run, tmp_path, ca
     fitted in float32 (fit-prior's default) in float32, so -ln prior carried float32 rounding.
     The reference: the same weights in a float64 MADEPrior, through vq_bound."""
     import shutil
-    from vae_np.cli_common import load_data
+    from vae_np.cli.common import load_data
     from vae_np.evaluate import evaluation_set
-    from vae_np.vq_prior import vq_bound
-    from vae_np.vq_runs import load_vq_run
+    from vae_np.vq.prior import vq_bound
+    from vae_np.vq.runs import load_vq_run
     run = shutil.copytree(vq_run, tmp_path / "run")
     prior32 = MADEPrior(M, K, hidden=(5,), seed=3, dtype=np.float32)
     prior32.flat[:] *= 3                                   # logits far from uniform
@@ -179,7 +179,7 @@ def test_log_prob_logits_and_sample_agree_across_chunks(monkeypatch):
     every chunk (the CLI's test sets are smaller than CHUNK = 1024, so nothing noticed). With
     CHUNK = 2 and 5 code vectors, logits and ln prior must be the plain NumPy forward's, and
     sampling must give the same codes as with one chunk."""
-    from vae_np import made
+    from vae_np.vq import made
     prior = MADEPrior(M, K, hidden=(9,), seed=4)
     prior.flat[:] *= 3
     codes = np.random.default_rng(5).integers(0, K, size=(5, M))
@@ -201,7 +201,7 @@ def test_fit_prior_train_nll_weights_the_short_batch_and_keeps_a_strict_best():
     makes the validation NLL rise by ~1e-5 per epoch: only epoch 1 is best, and the prior must
     end with epoch 1's parameters."""
     from vae_np.optim import Adam
-    from vae_np.vq_prior import fit_prior
+    from vae_np.vq.prior import fit_prior
     prior = MADEPrior(3, 4, hidden=(5,), seed=0)
     train, valid = np.zeros((20, 3), int), np.ones((10, 3), int)
     losses = []
@@ -222,7 +222,7 @@ def test_fit_prior_train_nll_weights_the_short_batch_and_keeps_a_strict_best():
 def test_encode_all_covers_every_row(n):
     """Mutation: the batch loop stopping one row short (it loses the last row when n = 1 mod the
     batch size). Reference: each row's nearest codes by a brute-force argmin."""
-    from vae_np.vq_prior import encode_all
+    from vae_np.vq.prior import encode_all
     model, x = tiny_model(2)
     x = x[:n]
     codes = encode_all(model, x, batch_size=3)
@@ -249,9 +249,9 @@ def test_fit_prior_stops_early_on_the_validation_split(vq_run, tmp_path, capsys,
     codes fit_prior stops on must be those of x_valid, and none with --no-early-stopping."""
     import dataclasses
     import shutil
-    from vae_np import cli_prior
-    from vae_np.vq_prior import encode_all
-    from vae_np.vq_runs import load_vq_run
+    from vae_np.cli import prior as cli_prior
+    from vae_np.vq.prior import encode_all
+    from vae_np.vq.runs import load_vq_run
     run = shutil.copytree(vq_run, tmp_path / "run")
     real_load = cli_prior.load_data
 
@@ -278,7 +278,7 @@ def test_fit_prior_reports_the_epoch_it_kept(vq_run, tmp_path, capsys, monkeypat
     holds the parameters of the last epoch that improved the validation NLL). fit_prior is
     replaced by one whose history says epochs 1 and 2 improved and 3 did not."""
     import shutil
-    from vae_np import cli_prior
+    from vae_np.cli import prior as cli_prior
     run = shutil.copytree(vq_run, tmp_path / "run")
     rows = [dict(epoch=e, train_nll=1.0, test_nll=1.0, valid_nll=v, best=b, seconds=0.0)
             for e, v, b in ((1, 2.0, True), (2, 1.5, True), (3, 1.7, False))]
@@ -293,7 +293,7 @@ def test_sample_is_a_function_of_the_seed(vq_run, tmp_path, monkeypatch):
     """Mutation: ``sample`` drawing the prior's codes from an unseeded generator. The images
     handed to the figure must repeat for one --seed and differ for another."""
     import shutil
-    from vae_np import cli_prior
+    from vae_np.cli import prior as cli_prior
     run = shutil.copytree(vq_run, tmp_path / "run")
     prior = MADEPrior(M, K, hidden=(4,), seed=1)
     prior.flat[:] *= 0.1                                    # near uniform: many distinct codes

@@ -15,7 +15,7 @@ import pytest
 
 from strategies import assert_fd_close, central_difference
 from vae_np import ops
-from vae_np.vqvae import VQVAE
+from vae_np.vq.model import VQVAE
 
 B, X_DIM, M, D, K, BETA = 6, 12, 3, 2, 5, 0.3
 

@@ -23,9 +23,9 @@ from collections import namedtuple
 import numpy as np
 
 from ._validate import check_array, check_int, check_positive
+from .core.model import VAE
 from .data import Dataset
 from .data.subset import describe_subset, subset_rows
-from .model import VAE
 
 EVAL_STREAM = 2          # keeps evaluation noise apart from training's default_rng([seed, 1])
 BINARIZATION_SEED = 20160101

@@ -28,15 +28,15 @@ flows                 int q_K dz_K = 1 (planar, radial); logdet = ln det J (FD);
 from __future__ import annotations
 
 from ._record import Claim, make_claim
-from .decoder import decoder_sigma
-from .elbo import elbo_continuous, elbo_mixture
-from .gradient_estimators import estimators
-from .kl import compare_gradients, kl_closed_form, kl_gradient, kl_integrals
 from .beta import beta_bound
 from .cb import continuous_bernoulli
 from .collapse import posterior_collapse
+from .decoder import decoder_sigma
+from .elbo import elbo_continuous, elbo_mixture
 from .flows import flow_claims
+from .gradient_estimators import estimators
 from .iwae import iwae_bound, iwae_gradient
+from .kl import compare_gradients, kl_closed_form, kl_gradient, kl_integrals
 from .linear import linear_vae
 from .mle import ml_kl
 from .scaling import loss_scaling

@@ -15,10 +15,10 @@ import math
 import numpy as np
 from scipy.stats import norm
 
-from ..model import VAE
-from ..trace import Trace
-from ..optim import SGD
+from ..core.model import VAE
+from ..core.trace import Trace
 from ..numerics import LN_2PI
+from ..optim import SGD
 from ._record import EPS, MC_SIGMAS, make_claim, sum_rounding
 
 D = 4

@@ -11,7 +11,7 @@ import math
 import numpy as np
 from scipy.special import logsumexp
 
-from ..model import VAE
+from ..core.model import VAE
 from ..numerics import LN_2PI
 from ._record import EPS, make_claim, quad, sum_rounding
 

@@ -22,7 +22,7 @@ import math
 import numpy as np
 
 from .. import ops
-from ..flow_chain import chain_forward, raw_size, split_raw
+from ..flows.chain import chain_forward, raw_size, split_raw
 from ..numerics import LN_2PI
 from ._record import EPS, MC_SIGMAS, make_claim, monte_carlo
 

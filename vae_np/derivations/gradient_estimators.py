@@ -1,6 +1,6 @@
 """Claim 6: score-function and reparameterization estimators of grad E_q[f(z)], q = N(mu, sigma^2).
 
-Both are unbiased; they differ in variance (vae_np.estimators). Each check compares the Monte Carlo
+Both are unbiased; they differ in variance (vae_np.derivations.score_reparam). Each check compares the Monte Carlo
 mean with the exact gradient of the closed-form expectation, in units of its standard error.
 Also: the score d ln q / d(mu, sigma) has mean zero under q, so the path derivative of ln q alone
 (q's parameters held fixed) is an unbiased estimate of grad E_q[ln q].
@@ -11,8 +11,8 @@ import math
 
 import numpy as np
 
-from ..estimators import reparameterization_gradient, score_function_gradient
 from ._record import MC_SIGMAS, make_claim, quad
+from .score_reparam import reparameterization_gradient, score_function_gradient
 
 N_SAMPLES = 100_000
 

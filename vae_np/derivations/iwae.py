@@ -22,8 +22,8 @@ from scipy.special import logsumexp
 
 from ..numerics import central_difference
 from ._record import EPS, make_claim
-from .elbo import (_continuous_model, _mixture, discrete_elbo, log_evidence,
-                   mixture_log_evidence, mixture_log_joint)
+from .elbo import (_continuous_model, _mixture, discrete_elbo, log_evidence, mixture_log_evidence,
+                   mixture_log_joint)
 
 EXACT_K = (1, 2, 3, 4)          # every K-tuple of 5 components: 5^4 = 625 terms at most
 LIMIT_K = (16, 32, 64)          # the sign of the 1/K^2 term is resolved at the smallest K
@@ -182,7 +182,7 @@ def _continuous_record(seed):
     rng = np.random.default_rng([seed, 13])
     x = model.decode(rng.standard_normal((1, 1)))[0] + 0.5 * rng.standard_normal(2)
     params = {n: p.copy() for n, p in model.params.items()}
-    from .elbo import decoder_mean                    # the decoder recomputed from its weights
+    from .elbo import decoder_mean  # the decoder recomputed from its weights
 
     def log_joint(z):
         r = x - decoder_mean(params, z)
@@ -242,7 +242,7 @@ def iwae_gradient(seed=0):
     """Claim: the library's IWAE gradient = central differences of L_K (frozen eps) =
     sum_k w~_k d(-ln w_k), the per-sample gradients weighted by w~ = softmax_k(ln w); a loss that
     differentiates w~ as well adds a spurious term sum_k w~_k (ln w_k - E_w~ ln w) d(-ln w_k)."""
-    from ..model import VAE
+    from ..core.model import VAE
     model = VAE(3, (4,), 2, "tanh", "bernoulli", dtype=np.float64, seed=seed)
     rng = np.random.default_rng([seed, 17])
     x = rng.random((1, 3))

@@ -21,11 +21,11 @@ import math
 
 import numpy as np
 
-from ..model import VAE
+from ..core.model import VAE
 from ..optim import SGD, Adam
 from ._record import EPS, make_claim
-from .collapse import (ACTIVE_THRESHOLD, Q_MODEL, collapse_data, fit_fixed_sigma,
-                       predicted_active, unit_summary)
+from .collapse import (
+    ACTIVE_THRESHOLD, Q_MODEL, collapse_data, fit_fixed_sigma, predicted_active, unit_summary)
 from .kl import compare_gradients
 
 B, STEPS, LR = 32, 60, 0.01

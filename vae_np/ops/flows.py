@@ -35,10 +35,10 @@ from __future__ import annotations
 import numpy as np
 
 from .._validate import check_op_shape as _check_shape
-from ._flow_common import (SingularStepError, _check_cache, _check_positive_argument,
-                           _check_rows, _positive_side, _sigmoid, _softplus)
-from .radial import (radial_backward, radial_forward, radial_params_backward,
-                     radial_params_forward)
+from ._flow_common import (
+    SingularStepError, _check_cache, _check_positive_argument, _check_rows, _positive_side,
+    _sigmoid, _softplus)
+from .radial import radial_backward, radial_forward, radial_params_backward, radial_params_forward
 
 __all__ = ["SingularStepError", "planar_backward", "planar_forward", "planar_one_plus_wuh",
            "planar_u_hat_backward", "planar_u_hat_forward", "radial_backward", "radial_forward",

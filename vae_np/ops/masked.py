@@ -1,4 +1,4 @@
-"""The two ops of the MADE prior (vae_np.made): a masked affine map and the categorical -ln p.
+"""The two ops of the MADE prior (vae_np.vq.made): a masked affine map and the categorical -ln p.
 
 * ``masked_dense_forward(x, W, b, mask=M)``: y = x (W * M) + b, where the 0/1 mask M cuts the
   connections that would let an output see inputs it must not depend on. The loss depends on W

@@ -16,8 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._validate import check_op_shape as _check_shape
-from ._flow_common import (_check_cache, _check_positive_argument, _check_rows, _sigmoid,
-                           _softplus)
+from ._flow_common import _check_cache, _check_positive_argument, _check_rows, _sigmoid, _softplus
 
 
 def radial_params_forward(alpha_raw, beta_raw):

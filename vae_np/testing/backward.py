@@ -12,7 +12,7 @@ Central differences (every input, every coordinate): n_i = (L(x + h e_i) - L(x -
 (x+ - x-), h = h_rel * max(1, |x_i|), by ``vae_np.numerics.difference_quotient``. Its error bound
 per coordinate is the measured truncation |n(2h) - n(h)| plus the rounding of the numerator,
 16 eps F / (x+ - x-) with F = sum |out * dout| (the terms of L, not L, which can cancel to 0): the
-same noise model as ``vae_np.gradcheck`` (with eps F raised to the smallest subnormal number,
+same noise model as ``vae_np.gradcheck.generic`` (with eps F raised to the smallest subnormal number,
 the absolute rounding unit where L underflows below 2.2e-308). A coordinate passes when
 |a - n| <= tol (|a| + |n|) + bound, tol = 1e-6 as in the gradient checker (ten times the ~1e-7 a
 correct float64 central difference reaches); a factor 2, a sign or a missing term misses it by
@@ -35,7 +35,7 @@ import inspect
 
 import numpy as np
 
-from ..gradcheck_report import constant_ratio, describe_ratio
+from ..gradcheck.report import constant_ratio, describe_ratio
 from ..numerics import difference_quotient, step_size
 
 EPS = float(np.finfo(np.float64).eps)

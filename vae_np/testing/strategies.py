@@ -11,7 +11,7 @@ import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from ..model import DECODER_MEANS, LIKELIHOODS
+from ..core.model import DECODER_MEANS, LIKELIHOODS
 from ..ops import ACTIVATIONS, SIGMA_PARAMETERIZATIONS
 
 ACTIVATION_NAMES = sorted(ACTIVATIONS)

@@ -1,0 +1,3 @@
+"""Normalizing flows: a chain of planar or radial steps from raw parameters (``chain``), the flow
+posterior of the VAE (``posterior``), and flows fitted to 2-D densities (``fit2d``, with the
+targets of Rezende & Mohamed's Figure 3 in ``targets2d``). The steps' ops are in vae_np.ops."""

@@ -1,0 +1,195 @@
+"""The VQ-VAE's learned prior and the bound on -ln p(x) it gives.
+
+A VQ-VAE's encoder is deterministic: q(c|x) puts all its mass on the nearest codes c(x) (M
+positions, K values each). With a prior over code vectors the model is the latent-variable model
+p(x) = sum_c prior(c) p(x | z_q = e_c), and the ELBO with this one-hot q is
+
+    ELBO = E_q[ln p(x | c)] - KL(q || prior) = ln p(x | c(x)) + ln prior(c(x)),
+
+because KL(q || prior) = sum_c q(c) ln(q(c) / prior(c)) = ln(1 / prior(c(x))) for a one-hot q.
+So the per-example
+
+    bound(x) = -ln p(x | c(x)) - ln prior(c(x))   >=   -ln p(x)            (nats)
+
+with equality only where the model's own posterior p(c | x) is one-hot at c(x): the gap is
+-ln p(c(x) | x). Training the VQ-VAE used a uniform prior implicitly (the constant M ln K is
+dropped from its loss); ``fit_prior`` then fits a MADE prior (vae_np.vq.made) to the codes of the
+training set by maximum likelihood, which lowers the bound by as much as the codes are
+predictable.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+from .._validate import check_int, check_rng
+from ..runs import directory as runs
+from ..training.fit import TrainingDivergedError
+from .made import MADEPrior
+
+PRIOR_WEIGHTS, PRIOR_INFO = "prior.npz", "prior.json"
+ENCODE_BATCH = 500
+
+
+class VQBound(NamedTuple):
+    """Per-example parts of the bound, each (N,) in nats; ``codes`` (N, M) are c(x)."""
+    bound: np.ndarray          # recon + prior_nll  >=  -ln p(x)
+    recon: np.ndarray          # -ln p(x | z_q = e_c(x))
+    prior_nll: np.ndarray      # -ln prior(c(x)) = KL(q || prior) for the one-hot q
+    codes: np.ndarray
+
+
+def encode_all(model, X, batch_size=ENCODE_BATCH):
+    """c(x) for every row of X, (N, M) int64, in batches of ``batch_size``."""
+    batch_size = check_int("batch_size", batch_size)
+    _check_rows(X)
+    return np.concatenate([model.encode_codes(X[i:i + batch_size])
+                           for i in range(0, len(X), batch_size)])
+
+
+def _check_rows(X):
+    if np.ndim(X) != 2 or len(X) == 0:
+        raise ValueError(f"X must be a (N, x_dim) array with N >= 1 examples, got shape "
+                         f"{np.shape(X)}")
+
+
+def check_pair(model, prior):
+    """ValueError unless the prior is over the model's M positions and K codes."""
+    if not isinstance(prior, MADEPrior):
+        raise ValueError(f"prior must be a MADEPrior, got {type(prior).__name__}")
+    if (prior.n_latents, prior.codebook_size) != (model.n_latents, model.codebook_size):
+        raise ValueError(f"prior must be over the model's codes: the model has M = "
+                         f"{model.n_latents} positions of K = {model.codebook_size} codes, the "
+                         f"prior M = {prior.n_latents}, K = {prior.codebook_size}")
+
+
+def vq_bound(model, prior, X, batch_size=ENCODE_BATCH) -> VQBound:
+    """bound(x) = -ln p(x | c(x)) - ln prior(c(x)) >= -ln p(x) for every row of X (module
+    docstring), with its two parts and the codes."""
+    check_pair(model, prior)
+    batch_size = check_int("batch_size", batch_size)
+    _check_rows(X)
+    parts = []
+    for i in range(0, len(X), batch_size):
+        x = X[i:i + batch_size]
+        codes = model.encode_codes(x)
+        recon = np.asarray(model.nll_given_codes(x, codes), dtype=np.float64)
+        prior_nll = -np.asarray(prior.log_prob(codes), dtype=np.float64)
+        parts.append((recon, prior_nll, codes))
+    recon, prior_nll, codes = (np.concatenate(p) for p in zip(*parts))
+    return VQBound(recon + prior_nll, recon, prior_nll, codes)
+
+
+def code_usage(codes, codebook_size):
+    """(fraction of the K codes used at least once, perplexity exp(H) of the code frequencies,
+    counts (K,)) over all positions of ``codes`` (N, M)."""
+    counts = np.bincount(np.asarray(codes).ravel(), minlength=codebook_size)
+    freq = counts / counts.sum()
+    used = freq > 0
+    entropy = -float(np.sum(freq[used] * np.log(freq[used])))
+    return float(used.mean()), float(np.exp(entropy)), counts
+
+
+def fit_prior(prior, codes, optimizer, epochs, batch_size, rng, callback=None,
+              codes_test=None, codes_valid=None):
+    """Fit the prior to ``codes`` (N, M) by minimising the mean -ln prior over shuffled batches.
+
+    Parameters
+    ----------
+    prior : MADEPrior;  codes : (N, M) integers in [0, K);  optimizer : a vae_np.optim optimizer
+    epochs, batch_size : ints;  rng : numpy Generator (the shuffles)
+    callback : called with {"kind": "step", epoch, step, steps, loss, examples, seconds} after each
+        step and {"kind": "epoch", **row} after each epoch
+    codes_test : optional (N', M) codes whose mean -ln prior is recorded after each epoch
+    codes_valid : optional held-out codes for early stopping: their mean -ln prior is recorded
+        after each epoch, and the prior ends with the parameters of the epoch where it was lowest
+        (a MADE of millions of weights starts to overfit 50000 code vectors within a few epochs)
+
+    Returns
+    -------
+    history : list of dicts (epoch, train_nll: the epoch's mean batch loss, test_nll, valid_nll,
+        best: whether the prior kept this epoch's parameters, seconds)
+    """
+    codes = prior.check_codes(codes)
+    if codes_test is not None:
+        codes_test = prior.check_codes(codes_test, "codes_test")
+    if codes_valid is not None:
+        codes_valid = prior.check_codes(codes_valid, "codes_valid")
+    best_nll, best_flat = np.inf, None
+    epochs, batch_size = check_int("epochs", epochs), check_int("batch_size", batch_size)
+    rng = check_rng("rng", rng)
+    history, n = [], len(codes)
+    steps = -(-n // batch_size)
+    for epoch in range(1, epochs + 1):
+        start, total = time.perf_counter(), 0.0
+        order = rng.permutation(n)
+        for step in range(1, steps + 1):
+            batch = codes[order[(step - 1) * batch_size:step * batch_size]]
+            loss, _ = prior.loss_and_grads(batch)
+            if not np.isfinite(loss):
+                raise TrainingDivergedError(f"the prior's loss is {loss} at epoch {epoch}, step "
+                                            f"{step}; lower the learning rate")
+            optimizer.step(prior.flat, prior.grad_flat)
+            total += loss * len(batch)
+            if callback:
+                callback(dict(kind="step", epoch=epoch, step=step, steps=steps, loss=loss,
+                              examples=min(step * batch_size, n),
+                              seconds=time.perf_counter() - start))
+        row = dict(epoch=epoch, train_nll=total / n, test_nll=None, valid_nll=None, best=True,
+                   seconds=round(time.perf_counter() - start, 3))
+        if codes_test is not None:
+            row["test_nll"] = float(-np.mean(prior.log_prob(codes_test)))
+        if codes_valid is not None:
+            row["valid_nll"] = float(-np.mean(prior.log_prob(codes_valid)))
+            row["best"] = row["valid_nll"] < best_nll
+            if row["best"]:
+                best_nll, best_flat = row["valid_nll"], prior.flat.copy()
+        history.append(row)
+        if callback:
+            callback(dict(kind="epoch", **row))
+    if best_flat is not None:
+        prior.flat[:] = best_flat                   # early stopping on the held-out codes
+    return history
+
+
+def save_prior(run_dir, prior, info=None):
+    """Write RUN_DIR/prior.npz (the flat parameters) and RUN_DIR/prior.json (the prior's config and
+    ``info``, e.g. fit settings and history). Returns the two paths."""
+    run_dir = Path(run_dir)
+    weights, meta = run_dir / PRIOR_WEIGHTS, run_dir / PRIOR_INFO
+    with runs.atomic_open(weights, "wb") as f:       # a killed fit-prior leaves no half file
+        np.savez(f, flat=prior.flat)
+    with runs.atomic_open(meta, "w") as f:
+        f.write(json.dumps(dict(prior=prior.config(), **(info or {})), indent=1) + "\n")
+    return weights, meta
+
+
+def load_prior(run_dir, dtype=None):
+    """(prior, info) from RUN_DIR/prior.npz and prior.json; FileNotFoundError naming the command
+    that writes them when absent, ValueError when they do not fit together. ``dtype`` (e.g.
+    float64) rebuilds the prior in another dtype than it was fitted in."""
+    run_dir = Path(run_dir)
+    weights, meta = run_dir / PRIOR_WEIGHTS, run_dir / PRIOR_INFO
+    if not weights.is_file() or not meta.is_file():
+        raise FileNotFoundError(f"{run_dir} has no learned prior: run 'python -m vae_np "
+                                f"fit-prior {run_dir}' first")
+    try:
+        info = json.loads(meta.read_text())
+        prior = MADEPrior(**dict(info["prior"], **({} if dtype is None else
+                                                   dict(dtype=np.dtype(dtype).name))))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"{meta}: not a prior description written by fit-prior ({exc})") from None
+    try:                    # a truncated or foreign file: one ValueError naming it
+        flat = runs.load_checkpoint(weights).get("flat")
+    except ValueError:
+        raise ValueError(f"{weights}: corrupt or truncated, not a prior written by fit-prior; "
+                         f"run 'python -m vae_np fit-prior {run_dir}' again") from None
+    if flat is None or flat.shape != prior.flat.shape:
+        raise ValueError(f"{weights}: expected {prior.flat.size} parameters for {prior}, got "
+                         f"{None if flat is None else flat.shape}")
+    prior.flat[:] = flat
+    return prior, info
