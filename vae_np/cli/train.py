@@ -14,8 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.model import DECODER_MEANS, FLOW_KINDS, LIKELIHOODS
+from ..core.model import DECODER_MEANS, LIKELIHOODS
 from ..core.objective import OBJECTIVES
+from ..flows.chain import FLOW_KINDS
 from ..data.registry import DATASET_NAMES
 from ..evaluate import elbo, iwae_nll
 from ..figures import runs as figures
@@ -39,7 +40,7 @@ def register(subparsers):
         description=textwrap.fill(
             "Train a VAE, checkpointing after every epoch into a run directory (config.json, "
             "checkpoint.npz, history.csv, figures/*.png). Defaults: sprites, 784-256-8 ReLU, "
-            "Adam 1e-3, 100 epochs (about a minute on 2 cores).", 100))
+            "Adam 1e-3, 100 epochs (about 2 minutes on 2 quiet cores).", 100))
     p.add_argument("--preset", choices=sorted(presets.PRESETS), help="a published setup (below)")
     p.add_argument("--dataset", choices=DATASET_NAMES, help=f"default {d['dataset']}")
     p.add_argument("--data-dir", help="directory of the data files (searched before the cache)")

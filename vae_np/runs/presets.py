@@ -26,8 +26,8 @@ DEFAULTS = dict(
     epochs=100, batch_size=128, k=1, schedule="joint", dtype="float32", seed=0, objective="elbo",
     estimator="standard",
 )
-"""Settings of a plain ``vae-np train``: a 784-256-8 ReLU VAE on the sprites (about a minute on
-2 cores)."""
+"""Settings of a plain ``vae-np train``: a 784-256-8 ReLU VAE on the sprites (about 2 minutes on
+2 quiet cores)."""
 
 LR_SCHEDULES = ("constant", "burda2016")
 
