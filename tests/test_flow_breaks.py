@@ -108,7 +108,7 @@ def test_the_trace_docstring_names_every_flow_quantity():
     plain = set(VAE(4, (3,), 2).trace(x, k=2).values)
     flow = set(VAE(4, (3,), 2, flow="radial", flow_length=3).trace(x, k=2).values)
     extra = {re.sub(r"^(z|logdet)_[1-9]\d*$", r"\1_l", name) for name in flow - plain}
-    assert extra == {"z_0", "flow", "z_l", "logdet_l", "log_q0"}
+    assert extra == {"z_0", "flow", "z_l", "logdet_l", "log_q0", "log_q", "log_pz"}
     assert extra <= table, extra - table
 
 

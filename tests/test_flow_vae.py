@@ -17,6 +17,7 @@ from hypothesis import given, note, settings
 from hypothesis import strategies as st
 
 from vae_np import VAE
+from vae_np.core import prior as prior_module
 from vae_np.flows import posterior as posterior_flow
 from vae_np.evaluate import elbo, iwae_nll
 from vae_np.gradcheck import check_gradients
@@ -99,7 +100,7 @@ def test_names_of_the_flow_and_their_gradients(kind, objective):
     x, eps = make_data(model, 3, 2, 1)
     trace = model.trace(x, k=2, eps=eps, objective=objective)
     names = ["mu", "s", "sigma", "eps", "z_0", "flow", "z_1", "logdet_1", "z_2", "logdet_2",
-             "z_3", "logdet_3", "z", "log_q0", "kl"]
+             "z_3", "logdet_3", "z", "log_q0", "log_q", "log_pz", "kl"]
     assert list(trace.values)[3:3 + len(names)] == names
     assert trace.values["flow"].shape == (3, 3 * model.posterior.raw_size)
     assert trace.values["logdet_2"].shape == (2, 3) and trace.values["z_2"].shape == (2, 3, 2)
@@ -198,8 +199,11 @@ def test_values_match_the_change_of_variables_written_out(kind):
 def test_the_prior_evaluated_at_z0_fails(kind, monkeypatch):
     model = VAE(5, (4,), 3, "tanh", flow=kind, flow_length=4, seed=7, init_std=0.8)
     x, eps = make_data(model, 4, 3, 2)
-    monkeypatch.setattr(posterior_flow.FlowPosterior, "_log_prior",
-                        lambda self, zs: posterior_flow.log_standard_normal(zs[0]))
+    def at_z0(self, trace):         # the prior's density read at z_0 instead of z = z_L
+        if "log_pz" not in trace.values:
+            trace.record("log_pz", prior_module.log_standard_normal(trace.values["z_0"]), "")
+        return trace.values["log_pz"]
+    monkeypatch.setattr(prior_module.StandardNormal, "log_density", at_z0)
     with pytest.raises(AssertionError):
         assert_matches_reference(model, x, eps)
 
@@ -244,8 +248,8 @@ def test_zero_length_flow_kl_equals_the_analytic_kl_within_its_standard_error(mo
         se = kl_draws.std(axis=0, ddof=1) / np.sqrt(len(eps))
         return np.abs(kl_draws.mean(axis=0) - analytic) / se
     assert np.all(gap() < 4)
-    log_normal = posterior_flow.log_standard_normal
-    monkeypatch.setattr(posterior_flow, "log_standard_normal", lambda z: log_normal(z) + 0.1)
+    log_normal = prior_module.log_standard_normal
+    monkeypatch.setattr(prior_module, "log_standard_normal", lambda z: log_normal(z) + 0.1)
     assert np.any(gap() > 4)
 
 

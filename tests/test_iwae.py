@@ -11,7 +11,7 @@ from scipy.stats import norm
 
 from vae_np import VAE, Adam, fit
 from vae_np.numerics import central_difference
-from vae_np.core.objective import NegativeIWAE
+from vae_np.objectives.iwae import NegativeIWAE
 from vae_np.testing.strategies import architectures, make_data
 
 SMOOTH = ["tanh", "softplus", "sigmoid", "identity"]

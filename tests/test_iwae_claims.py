@@ -9,7 +9,7 @@ import pytest
 from scipy.special import gammaln
 
 from vae_np.derivations import iwae
-from vae_np.core.objective import NegativeIWAE
+from vae_np.objectives.iwae import NegativeIWAE
 
 RECORDS = ["iwae_bound.exact_order", "iwae_bound.limit", "iwae_bound.vae_path",
            "iwae_gradient.library", "iwae_gradient.weighted_average",
@@ -59,8 +59,8 @@ without_three_var_squared = series_changed(
 def library_without_ln_k(monkeypatch):
     forward = NegativeIWAE.forward
 
-    def wrong(self, trace, posterior):
-        forward(self, trace, posterior)
+    def wrong(self, trace, model):
+        forward(self, trace, model)
         trace.values["loss"] = trace.values["loss"] - math.log(trace.values["log_w"].shape[0])
     monkeypatch.setattr(NegativeIWAE, "forward", wrong)
 

@@ -13,15 +13,17 @@ ops                      the forward/backward pairs of the derivation (package)
 Where things live (docs/design.md draws the map and what each part may import):
 
 ops/           pure forward/backward pairs, each formula first
-core/          the design-card model: layers, trace, posterior, likelihood, objective, model
-objectives, flows/, vq/   the derivation's next steps: better bounds, richer posteriors,
-               discrete latents
+core/          the design-card model: layers, trace, posterior, prior, likelihood, objective,
+               model, and the registries of its extension points (core/registry.py)
+objectives/, flows/, vq/   the derivation's next steps: better bounds, richer posteriors,
+               discrete latents (objectives/ and flows/ register their components with core)
 training/      the training loop;  optim.py  the optimizers
 runs/          run directories, configs, presets;  evaluate.py  test bounds and active units
 gradcheck/     gradient checking;  testing/  the public assertions for your own ops
 teaching/      the one-page lecture, explain, the exercises;  derivations/  the claims
 figures/       pictures;  data/  the data sets;  cli/  the command line
 """
+from . import flows, objectives    # first: they register their components with core's registries
 from . import gradcheck, ops
 from .core.model import VAE
 from .training.fit import TrainingDivergedError, fit

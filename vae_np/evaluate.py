@@ -70,7 +70,7 @@ class ExampleNoise:
 def pair_bytes(model) -> int:
     """Approximate bytes of work arrays per (sample, example) pair of one forward pass."""
     width = 6 * model.x_dim + 3 * sum(model.hidden) + 6 * model.z_dim
-    width += getattr(model.posterior, "work_per_sample", 0)    # a flow's steps and parameters
+    width += model.posterior.work_per_sample + model.prior.work_per_sample   # e.g. a flow's steps
     return int(width * model.dtype.itemsize)
 
 

@@ -11,14 +11,18 @@ parameter, under its name in ``model.params``). The names follow the derivation:
     sigma     (B, Z)       the posterior's standard deviation, sigma = g(s)
     eps       (K, B, Z)    the standard normal noise (frozen or drawn)
     z         (K, B, Z)    z = mu + sigma * eps
-    kl        (B,)         KL(q(z|x) || N(0, I)), closed form
-    With a flow posterior (``VAE(flow=..., flow_length=L)``, ``posterior_flow``), z is z_L:
+    kl        (B,)         KL(q(z|x) || N(0, I)), closed form (the prior's, for this posterior)
+    With a flow posterior (``VAE(flow=..., flow_length=L)``, ``vae_np.flows.posterior``), z is z_L:
     z_0       (K, B, Z)    z_0 = mu + sigma * eps
     flow      (B, L P)     the raw step parameters, h W + b (P per step)
     z_l       (K, B, Z)    z_l = f_l(z_{l-1}), l = 1..L
     logdet_l  (K, B)       ln |det df_l / dz_{l-1}|
     log_q0    (K, B)       ln q_0(z_0)
-    kl        (B,)         1/K sum_k [ln q_0(z_0) - sum_l logdet_l - ln p(z_L)], Monte Carlo
+    kl        (B,)         1/K sum_k [ln q(z|x) - ln p(z)], Monte Carlo (no closed form)
+    When an objective or a Monte Carlo KL reads the densities at the samples (IWAE, a flow):
+    log_q     (K, B)       ln q(z|x) at z, the posterior's (``log_density``)
+    log_pz    (K, B)       ln p(z) at z, the prior's (``log_density``)
+    log_w     (K, B)       ln w = -nll + ln p(z) - ln q(z|x), the IWAE log-weights
     c1, g1    (K*B, H)     decoder layer 1 (rows are the K x B samples, sample-major): c1 = z W + b,
                            g1 = act(c1); then c2, g2, ...
     logits    (K, B, D)    Bernoulli decoder output

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from .activations import sigmoid, softplus
+from .errors import SingularMapError
 
 
 # --------------------------------------------------------------------------- checks
@@ -25,12 +26,13 @@ def _check_cache(where, cache, size, source):
                          f"{type(cache).__name__}")
 
 
-class SingularStepError(ValueError):
+class SingularStepError(SingularMapError):
     """A step that is not invertible in floating point (a log-det argument <= 0, or w = 0): the
     reparameterizations exclude it mathematically, but parameters far out reach it (the chain's
     planar step: w = 0, or tanh(a)^2 and tanh'(a) softplus(w.u) both underflowing to 0; the
     dot-product form of planar_forward already where w.u_hat rounds to -1). Training reports it
-    as a divergence."""
+    as a divergence, like every ``SingularMapError``."""
+    what = "a flow step"
 
 
 def _check_positive_argument(where, what, value):

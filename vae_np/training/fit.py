@@ -8,7 +8,7 @@ import numpy as np
 from .._validate import check_array, check_choice, check_int
 from ..core.batch import check_representable, check_unit_interval, to_float
 from ..core.model import VAE
-from ..ops.flows import SingularStepError
+from ..ops.errors import SingularMapError
 from ..optim import Optimizer
 
 SCHEDULES = ("joint", "alternating")
@@ -72,10 +72,11 @@ def fit(model: VAE, X, optimizer, epochs=1, batch_size=128, k=1, rng=None, callb
         float X must then lie in [0, 1] (ValueError otherwise, whatever the likelihood).
     first_epoch : int >= 1, the number of the first epoch in the history, callbacks and errors
         (a caller that trains one epoch at a time passes its own count).
-    objective : "elbo" (default) or "iwae": train on the negative importance-weighted bound over
-        the k samples (``vae_np.core.objective.NegativeIWAE``).
+    objective : a registered objective (``vae_np.core.objective.OBJECTIVES``): "elbo" (default)
+        or "iwae": train on the negative importance-weighted bound over the k samples
+        (``vae_np.objectives.iwae``).
     estimator : "standard" (the loss's gradient) or, with objective="iwae", "dreg": the
-        doubly-reparameterized encoder gradient (``vae_np.core.objective.NegativeIWAEDReG``).
+        doubly-reparameterized encoder gradient (``vae_np.objectives.dreg``).
 
     Returns
     -------
@@ -83,12 +84,12 @@ def fit(model: VAE, X, optimizer, epochs=1, batch_size=128, k=1, rng=None, callb
         epoch's batches weighted by their size, at the parameters of each batch's step):
 
         epoch    the epoch's number
-        loss     the objective being minimised: the -ELBO, or with objective="iwae" the bound
-                 -L_k = -mean_b ln (1/k sum_k w_bk)
+        loss     the objective being minimised (as the objective's ``history_loss`` reports it):
+                 the -ELBO, or with objective="iwae" the bound -L_k = -mean_b ln (1/k sum_k w_bk)
         recon    the reconstruction term 1/k sum_k -ln p(x|z_k), over the k samples of z
-        kl       the ELBO's KL term KL(q(z|x) || p(z)): in closed form for the Gaussian
-                 posterior (also under objective="iwae", which does not use it), the Monte Carlo
-                 1/k sum_k [ln q(z_k|x) - ln p(z_k)] for a flow posterior
+        kl       the ELBO's KL term KL(q(z|x) || p(z)), the model's KL term: in closed form for
+                 the Gaussian posterior and N(0, I) (also under objective="iwae", which does not
+                 use it), else the Monte Carlo 1/k sum_k [ln q(z_k|x) - ln p(z_k)] (a flow)
         seconds  the epoch's wall time
 
         recon + kl is the k-sample -ELBO for every objective: it equals loss for "elbo" and is
@@ -97,8 +98,9 @@ def fit(model: VAE, X, optimizer, epochs=1, batch_size=128, k=1, rng=None, callb
 
     Raises
     ------
-    TrainingDivergedError if the loss or gradient becomes non-finite (or |g|^2 overflows); it
-    names the step, and the parameters are left as they were before that step.
+    TrainingDivergedError if the loss or gradient becomes non-finite (or |g|^2 overflows), or a
+    map of the model becomes singular (``vae_np.ops.errors.SingularMapError``, e.g. a flow step);
+    it names the step, and the parameters are left as they were before that step.
     """
     if not isinstance(model, VAE):
         raise ValueError(f"model must be a vae_np.VAE, got {type(model).__name__}")
@@ -165,23 +167,21 @@ def _gradient_step(model, x, k, rng, epoch, step, steps, objective=("elbo", "sta
     Returns (loss, recon, kl) of the batch, means over its examples: the objective's loss, the
     mean -ln p(x|z) over the k samples, and the ELBO's KL term as the posterior records it.
     """
-    eps = rng.standard_normal((k, x.shape[0], model.z_dim), dtype=model.dtype)
+    eps = rng.standard_normal((k, x.shape[0], model.noise_dim), dtype=model.dtype)
     # Overflow or log(0) shows up as a non-finite loss or gradient, which is checked just below and
     # reported with the step; a NumPy warning (an exception under -W error) would hide that report.
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         try:
             trace = model.backward(model.forward(x, eps, objective=objective[0],
                                                  estimator=objective[1]))
-        except SingularStepError as exc:    # a flow step's parameters ran off to a singular map
+        except SingularMapError as exc:     # parameters ran off to a singular map (a flow step)
             raise TrainingDivergedError(
-                f"a flow step became singular at epoch {epoch}, step {step}/{steps} ({exc}); the "
+                f"{exc.what} became singular at epoch {epoch}, step {step}/{steps} ({exc}); the "
                 f"parameters are those from before this step. Try a lower learning rate.",
                 epoch=epoch, step=step, loss=float("nan")) from exc
         recon = float(trace.values["nll"].mean())
         kl = float(trace.values["kl"].mean())      # the ELBO's KL, whatever the objective
-        # the ELBO's loss is recon + kl (summed in float64: the same number as before the IWAE
-        # bound had its own row); any other objective's is the one it recorded
-        loss = recon + kl if objective[0] == "elbo" else float(trace.loss)
+        loss = trace.objective.history_loss(trace, recon, kl)   # the ELBO's: recon + kl
         finite = _finite_step(loss, model.grad_flat)     # |g|^2 may overflow: no warning
     if not finite:
         raise TrainingDivergedError(

@@ -1,0 +1,172 @@
+"""The prior p(z) as a component, and the KL term of the ELBO for a (posterior, prior) pair.
+
+The prior protocol
+------------------
+A prior is a class registered in ``PRIORS`` (``register_prior``) and chosen by its ``VAE``
+keywords (``Family.options``, ``check_options``; see ``vae_np.core.registry``). The model lays out
+the parameters ``cls.param_spec(model, **options)`` returns (after every other parameter: they are
+the generative model's, updated with the decoder's) and then builds ``cls(model, store,
+**options)``; ``model`` is the VAE under construction, whose sizes (x_dim, hidden, z_dim, dtype),
+encoder and posterior already exist (a VampPrior reuses them). An instance offers:
+
+    noise_dim              standard normal numbers it draws per (sample, example): the model
+                           appends them to the posterior's in eps (K, B, noise_dim), so that
+                           frozen eps freezes them too
+    work_per_sample        work-array numbers per (sample, example), for evaluation chunks
+    label                  text for the model's repr ("" for the standard normal)
+    forward(trace, eps)    record what does not depend on z (its own noise (K, B, noise_dim),
+                           quantities of its parameters); called once per step after the posterior
+    log_density(trace)     ln p(z) at the posterior's sample z, recorded once as ``log_pz`` (K, B)
+    kl_term(posterior)     the component that records the ELBO's ``kl`` (B,) for this pair: a
+                           closed form when the pair has one, else ``MonteCarloKL``
+    backward(trace)        d log_pz (when it arrived) -> d z and the prior's own parameters
+    backward_shared(trace) called after the encoder's backward: gradients into parameters it
+                           shares with the encoder (a VampPrior's path through q(z|u_k)) are
+                           added here, where the encoder's own have been written
+    sample(n, rng)         n draws z ~ p(z), (n, Z), in the model's dtype
+    grad_equations(eq, terms)  add its equations (see ``VAE.grad_equations``)
+
+A parameter entry of ``param_spec`` is ``(prefix, (n_in, n_out))`` for a dense layer (W, b drawn
+like every layer's) or ``(name, shape, init)`` with ``init(rng, shape) -> values`` drawn from the
+model's initialisation generator after the layers.
+
+The KL term
+-----------
+``kl`` is what the ELBO subtracts: KL(q(z|x) || p(z)) per example. A prior offers its closed
+form for the posteriors it has one for (``StandardNormal``: any posterior whose ``gaussian`` names
+mu and sigma); otherwise ``MonteCarloKL`` records 1/K sum_k [ln q(z_k|x) - ln p(z_k)] from the
+posterior's and the prior's ``log_density``. The choice is made once, at construction, from what
+the two components offer.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import ops
+from ..numerics import LN_2PI
+from .registry import Family, FamilyRegistry
+
+
+def log_standard_normal(z):
+    """ln N(z; 0, I) over the last axis: -1/2 |z|^2 - Z/2 ln 2 pi.  (..., Z) -> (...)."""
+    return -0.5 * np.sum(z * z, axis=-1) - 0.5 * z.shape[-1] * LN_2PI
+
+
+class StandardNormal(Family):
+    """p(z) = N(0, I): no parameters, no noise, the closed-form KL to a diagonal Gaussian q."""
+    noise_dim = 0
+    work_per_sample = 0
+    label = ""
+
+    def __init__(self, model, store):
+        self.z_dim, self.dtype = model.z_dim, model.dtype
+
+    @staticmethod
+    def param_spec(model):
+        """No parameters."""
+        return []
+
+    def forward(self, trace, eps):
+        """Nothing to record: N(0, I) has no noise and no parameters."""
+
+    def log_density(self, trace):
+        """ln p(z) = -1/2 |z|^2 - Z/2 ln 2 pi at the sample z, (K, B), recorded once as log_pz."""
+        if "log_pz" not in trace.values:
+            trace.record("log_pz", log_standard_normal(trace.values["z"]),
+                         "ln p(z) = -1/2 |z|^2 - Z/2 ln 2 pi")
+        return trace.values["log_pz"]
+
+    def kl_term(self, posterior):
+        """The closed form KL(N(mu, sigma^2) || N(0, I)) when q is a diagonal Gaussian, else the
+        Monte Carlo estimate."""
+        if posterior.gaussian is None:
+            return MonteCarloKL(posterior, self)
+        return StandardNormalKL(*posterior.gaussian)
+
+    def backward(self, trace):
+        """d ln p(z)/dz = -z: d z += d log_pz * (-z) when ln p(z) received a gradient."""
+        d = trace.grads
+        if "log_pz" in d:
+            d["z"] = d["z"] + d["log_pz"][..., None] * -trace.values["z"]
+
+    def backward_shared(self, trace):
+        """Nothing: N(0, I) shares no parameter with the encoder."""
+
+    def sample(self, n, rng):
+        """n draws of N(0, I): (n, Z)."""
+        return rng.standard_normal((n, self.z_dim), dtype=self.dtype)
+
+    def grad_equations(self, eq, terms):
+        """d z gains the prior's term when ln p(z) received a gradient."""
+        if "log_pz" in eq:
+            eq["z"] += " - dln p(z) * z"
+
+
+class StandardNormalKL:
+    """kl = KL(N(mu, diag sigma^2) || N(0, I)) = 1/2 sum_j (mu^2 + sigma^2 - 1 - ln sigma^2), (B,).
+
+    Reads the posterior's mu and sigma (trace names given); its backward sends
+    d mu = dkl * mu and d sigma = dkl * (sigma - 1/sigma) to them.
+    """
+    reads = ("mu", "sigma")
+
+    def __init__(self, mu_name, sigma_name):
+        self.mu_name, self.sigma_name = mu_name, sigma_name
+
+    def forward(self, trace):
+        v = trace.values
+        kl, cache = ops.kl_forward(v[self.mu_name], v[self.sigma_name])
+        trace.record("kl", kl, "kl = 1/2 sum_j (mu^2 + sigma^2 - 1 - ln sigma^2)", cache)
+
+    def backward(self, trace):
+        d = trace.grads
+        if "kl" in d:
+            # dKL/dmu = mu, dKL/dsigma = sigma - 1/sigma
+            d[self.mu_name], d[self.sigma_name] = ops.kl_backward(d["kl"], trace.caches["kl"])
+
+    def grad_equations(self, eq, terms):
+        if "kl" in eq:
+            terms.setdefault(self.mu_name, []).append("dkl * mu")
+            terms.setdefault(self.sigma_name, []).append("dkl * (sigma - 1/sigma)")
+
+
+class MonteCarloKL:
+    """kl = 1/K sum_k [ln q(z_k|x) - ln p(z_k)], (B,): the KL of any (posterior, prior) pair,
+    unbiased over eps. Its backward sends d ln q = dkl / K and d ln p(z) = -dkl / K, added to what
+    an objective sent them."""
+
+    def __init__(self, posterior, prior):
+        self.posterior, self.prior = posterior, prior
+
+    def forward(self, trace):
+        log_q = self.posterior.log_density(trace)
+        log_p = self.prior.log_density(trace)
+        trace.record("kl", np.mean(log_q - log_p, axis=0),
+                     "kl = 1/K sum_k [ln q(z|x) - ln p(z)]   (Monte Carlo)")
+
+    def backward(self, trace):
+        d = trace.grads
+        if "kl" not in d:
+            return
+        K = trace.values["log_q"].shape[0]
+        share = np.broadcast_to(d["kl"] / K, trace.values["log_q"].shape)     # (K, B)
+        d["log_q"] = d["log_q"] + share if "log_q" in d else share
+        d["log_pz"] = d["log_pz"] + -share if "log_pz" in d else -share
+
+    def grad_equations(self, eq, terms):
+        if "kl" in eq:
+            for name, term, symbol in (("log_q", "dkl / K", "dln q"),
+                                       ("log_pz", "- dkl / K", "dln p(z)")):
+                eq[name] = f"{eq[name]} {term}" if name in eq else f"{symbol} = {term}"
+
+
+PRIORS = FamilyRegistry("prior", default="normal")
+"""prior name -> class."""
+
+
+def register_prior(name, cls):
+    """Add a prior (the one line a new prior needs, in its package's __init__)."""
+    return PRIORS.register(name, cls)
+
+
+register_prior("normal", StandardNormal)
