@@ -9,9 +9,13 @@ A likelihood component owns the decoder's output heads and has one forward/backw
     mean(g)                  the mean of p(x|z) (for decode), without a trace
     heads                    the prefixes of its dense heads' parameters, in layout order
     unit_interval            whether x must lie in [0, 1]
+    grad_equations()         d<name> -> equation, for its heads and their parameters
 
-Components are chosen once, at construction, from ``LIKELIHOOD_COMPONENTS``; each takes the
-model's decoder settings (``DecoderSettings``) and uses the ones it needs. A Gaussian's mean goes
+Components are registered in ``LIKELIHOOD_COMPONENTS`` (``register_likelihood``, one line) and
+chosen once, at construction, by ``VAE(likelihood=NAME)``; each is built as
+``cls(store, g_name, DecoderSettings)`` and uses the settings it needs (the model's keywords
+decoder_sigma, decoder_sigma_min, decoder_mean: a likelihood with a setting of another kind
+would need a keyword of the model, unlike a posterior family or a prior, which bring their own). A Gaussian's mean goes
 through a mean link (identity, or a sigmoid that keeps it in (0, 1)), itself a small component.
 """
 from __future__ import annotations
@@ -20,6 +24,7 @@ from dataclasses import dataclass
 
 from .. import ops
 from .layers import Dense
+from .registry import Registry
 
 
 @dataclass(frozen=True)
@@ -224,7 +229,16 @@ class ContinuousBernoulli(Bernoulli):
         return ops.sigmoid(logits) - ops.continuous_bernoulli_log_normaliser_grad(logits)
 
 
-LIKELIHOOD_COMPONENTS = {"bernoulli": Bernoulli, "gaussian": Gaussian,
-                         "gaussian-learned": GaussianLearned,
-                         "continuous-bernoulli": ContinuousBernoulli}
+LIKELIHOOD_COMPONENTS = Registry("likelihood")
 """likelihood name -> component class, constructed as cls(store, g_name, DecoderSettings)."""
+
+
+def register_likelihood(name, cls):
+    """Add a likelihood (the one line a new likelihood needs)."""
+    return LIKELIHOOD_COMPONENTS.register(name, cls)
+
+
+register_likelihood("bernoulli", Bernoulli)
+register_likelihood("gaussian", Gaussian)
+register_likelihood("gaussian-learned", GaussianLearned)
+register_likelihood("continuous-bernoulli", ContinuousBernoulli)
