@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from vae_np import ops
-from vae_np.numerics import central_difference
+from vae_np.testing import central_difference
 from vae_np.derivations import CLAIMS, Claim, compare_gradients, make_claim, run_claims
 from vae_np.derivations import _record, elbo, kl, linear, linear_model, mle
 from vae_np.derivations import decoder

@@ -1,6 +1,7 @@
-"""vae_np.testing: assert_backward passes right gradients and says how wrong ones are wrong; the
-strategies' examples run; the README's testing example catches its planted bug; importing vae_np
-needs no hypothesis."""
+"""vae_np.testing: assert_backward passes right gradients and says how wrong ones are wrong, and
+its noise options widen only what they say; central_difference steps, bounds and Jacobians as
+documented, and complex_step is exact; the strategies' examples run; the README's testing
+example catches its planted bug; importing vae_np needs no hypothesis."""
 import doctest
 import os
 import re
@@ -13,7 +14,7 @@ import pytest
 
 import strategies as test_strategies
 from vae_np import ops
-from vae_np.testing import BackwardMismatch, assert_backward
+from vae_np.testing import BackwardMismatch, assert_backward, central_difference, complex_step
 from vae_np.testing import strategies
 
 REPO = Path(__file__).resolve().parents[1]
@@ -258,8 +259,9 @@ def test_tests_strategies_is_a_re_export():
 
 def test_importing_vae_np_needs_no_hypothesis():
     code = ("import sys; sys.modules['hypothesis'] = None\n"
-            "import vae_np, vae_np.testing, vae_np.gradcheck.generic, vae_np.teaching.exercises, vae_np.cli\n"
-            "from vae_np.testing import assert_backward\n"
+            "import vae_np, vae_np.testing, vae_np.gradcheck.generic, vae_np.teaching.exercises\n"
+            "import vae_np.cli\n"
+            "from vae_np.testing import assert_backward, central_difference, complex_step\n"
             "print('ok')")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=60, env=ENV)
@@ -291,3 +293,179 @@ def test_the_readme_example_passes_and_catches_its_planted_bug(tmp_path):
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "your gradient is 0.500 x the true one" in proc.stdout
     assert "input 'x' (input 0 of square_forward" in proc.stdout
+
+
+# --------------------------------------------------------------------------- central_difference
+def test_the_helper_is_the_package_implementation_everywhere():
+    """One implementation: vae_np.testing, vae_np.testing.numerical and the tests' strategies
+    hand out numerics' functions themselves."""
+    from vae_np import numerics, testing
+    from vae_np.testing import numerical
+    for name in ("central_difference", "complex_step"):
+        assert (getattr(testing, name) is getattr(numerical, name)
+                is getattr(test_strategies, name) is getattr(numerics, name))
+
+
+def test_central_difference_steps_by_the_documented_rule():
+    """f is evaluated at x_i +- h and x_i +- 2h, h = h_rel * max(1, |x_i|), one coordinate at a
+    time; the caller's x is not moved."""
+    x = np.array([0.25, -3.0, 40.0])
+    seen = []
+    central_difference(lambda v: seen.append(v.copy()) or float(np.sum(v)), x, h_rel=1e-3)
+    assert len(seen) == 4 * x.size
+    for i in range(x.size):
+        h = 1e-3 * max(1.0, abs(x[i]))
+        moved = [v[i] - x[i] for v in seen[4 * i:4 * i + 4]]
+        assert moved == pytest.approx([h, -h, 2 * h, -2 * h], rel=1e-9)
+        for v in seen[4 * i:4 * i + 4]:
+            assert np.array_equal(np.delete(v, i), np.delete(x, i))
+    np.testing.assert_array_equal(x, [0.25, -3.0, 40.0])
+
+
+@pytest.mark.parametrize("f, df", [(np.sin, np.cos), (np.exp, np.exp),
+                                   (lambda v: v ** 3 - 2 * v, lambda v: 3 * v ** 2 - 2)])
+def test_central_difference_is_second_order_and_its_bound_holds(f, df):
+    """Against exact derivatives: error within the bound, and below 1e-9 relative at the default
+    step (a central difference's truncation is h^2 |f'''| / 6 ~ 1e-10 here; a one-sided step has
+    h |f''| / 2 ~ 1e-5)."""
+    x = np.array([-1.3, -0.2, 0.0, 0.7, 2.1])
+    grad, bound = central_difference(lambda v: float(np.sum(f(v))), x)
+    err = np.abs(grad - df(x))
+    assert np.all(err <= bound)
+    assert np.all(err <= 1e-9 * np.maximum(1.0, np.abs(df(x))))
+    assert np.all(bound < 1e-8)
+
+
+def test_central_difference_bound_is_the_documented_formula():
+    """bound = |n(2h) - n(h)| + 8 eps (max |f| + terms) / span, checked where each part is known
+    exactly: f = x^3 has n(h) = 3 x^2 + h^2, so the truncation part is 3 h^2 (three times the
+    true error h^2: the bound is not loose either); f = x at 0 has exact quotients 1 and values
+    +-h, +-2h, so the bound is the rounding part alone."""
+    eps, h_rel = np.finfo(float).eps, 1e-3         # truncation (3e-6) far above rounding
+    x = np.array([0.5, -2.0])
+    grad, bound = central_difference(lambda v: float(np.sum(v ** 3)), x, h_rel)
+    h = h_rel * np.maximum(1.0, np.abs(x))
+    rounding = 8 * eps * abs(0.5 ** 3 - 8) / (2 * h)   # max |f| is |f(x)| to 1e-3 relative
+    # rel=1e-5: the quotients themselves round by ~eps |f| / h = 2e-12 (7e-7 of 3 h^2)
+    assert bound == pytest.approx(3 * h ** 2 + rounding, rel=1e-5)
+    assert np.abs(grad - 3 * x ** 2) == pytest.approx(h ** 2, rel=1e-5)
+    h = 1e-5
+    grad, bound = central_difference(lambda v: float(v[0]), np.zeros(1), terms=1.0)
+    assert grad[0] == 1.0
+    assert bound[0] == pytest.approx(8 * eps * (2 * h + 1.0) / (2 * h), rel=1e-12)
+    _, bound_without = central_difference(lambda v: float(v[0]), np.zeros(1))
+    assert bound_without[0] == pytest.approx(8 * eps * 2 * h / (2 * h), rel=1e-12)
+
+
+def test_central_difference_of_an_array_valued_f_is_its_jacobian():
+    x = np.array([0.3, -1.1])
+
+    def f(v):
+        return np.array([[np.sin(v[0]) * v[1], v[1] ** 2, np.exp(v[0])]])
+    exact = np.array([[[np.cos(0.3) * -1.1, np.sin(0.3)], [0.0, -2.2], [np.exp(0.3), 0.0]]])
+    jac, bound = central_difference(f, x)
+    assert jac.shape == bound.shape == (1, 3, 2)
+    assert np.all(np.abs(jac - exact) <= bound) and np.all(bound < 1e-8)
+
+
+def test_central_difference_row_by_row():
+    """rows=True: one Jacobian per row of a row-wise map, from 4 evaluations per coordinate of a
+    row (every row moved at once), each row with its own step and its own bound."""
+    X = np.array([[0.3, -1.1], [2.0, 5.0], [-7.0, 0.0]])
+    calls = []
+
+    def f(V):
+        calls.append(1)
+        return np.stack([np.sin(V[:, 0]) * V[:, 1], V[:, 1] ** 2, np.exp(V[:, 0])], 1)
+    jac, bound = central_difference(f, X, rows=True)
+    exact = np.zeros((3, 3, 2))
+    exact[:, 0, 0], exact[:, 0, 1] = np.cos(X[:, 0]) * X[:, 1], np.sin(X[:, 0])
+    exact[:, 1, 1], exact[:, 2, 0] = 2 * X[:, 1], np.exp(X[:, 0])
+    assert jac.shape == bound.shape == (3, 3, 2) and len(calls) == 4 * 2
+    assert np.all(np.abs(jac - exact) <= bound)
+    assert np.all(np.abs(jac - exact) <= 1e-9 * np.maximum(1, np.abs(exact)))
+    assert bound[1].max() > 10 * bound[0].max()        # row 1's values (e^2, 25) round coarser
+    grad, _ = central_difference(lambda V: np.sum(V ** 2, 1), X, rows=True, terms=np.ones(3))
+    assert grad.shape == X.shape and np.allclose(grad, 2 * X, rtol=1e-9, atol=1e-9)
+    # each row's bound is the documented formula, as in the scalar test above: truncation 3 h^2
+    # for x^3, and for f = x at 0 (exact quotients) the rounding part with that row's terms
+    x3, h_rel, eps = np.array([[0.5], [-2.0]]), 1e-3, np.finfo(float).eps
+    _, bound = central_difference(lambda V: V ** 3, x3, h_rel, rows=True)
+    h = h_rel * np.maximum(1.0, np.abs(x3[:, 0]))
+    rounding = 8 * eps * np.abs(x3[:, 0]) ** 3 / (2 * h)
+    assert bound[:, 0, 0] == pytest.approx(3 * h ** 2 + rounding, rel=1e-5)
+    _, bound = central_difference(lambda V: V, np.zeros((2, 1)), rows=True, terms=np.array([0, 9]))
+    h = 1e-5
+    assert bound[:, 0, 0] == pytest.approx(8 * eps * (2 * h + np.array([0, 9])) / (2 * h),
+                                           rel=1e-12)
+
+
+def test_central_difference_bad_input():
+    f = lambda v: float(np.sum(v))                    # noqa: E731
+    for terms in (-1.0, np.inf, np.nan):
+        with pytest.raises(ValueError, match="terms must be finite and >= 0"):
+            central_difference(f, np.ones(2), terms=terms)
+    with pytest.raises(ValueError, match=r"terms must be a number \(an \(N,\) array needs rows"):
+        central_difference(f, np.ones(2), terms=np.ones(2))
+    with pytest.raises(ValueError, match=r"terms must be a number or an \(N,\) = \(2,\) array"):
+        central_difference(lambda V: V, np.ones((2, 2)), rows=True, terms=np.ones(3))
+    with pytest.raises(ValueError, match="rows=True needs x with at least one row"):
+        central_difference(f, np.float64(1.0), rows=True)
+    with pytest.raises(ValueError, match="a row-wise f must return one row per moved coordinate"):
+        central_difference(lambda V: float(np.sum(V)), np.ones((2, 2)), rows=True)
+
+
+def test_complex_step_is_exact_and_refuses_a_real_f():
+    x = np.array([0.3, -1.1])
+    jac = complex_step(lambda v: np.stack([np.sin(v[0]) * v[1], np.exp(v[1])]), x)
+    exact = np.array([[np.cos(0.3) * -1.1, np.sin(0.3)], [0.0, np.exp(-1.1)]])
+    np.testing.assert_allclose(jac, exact, rtol=4 * np.finfo(float).eps, atol=0)
+    assert complex_step(lambda v: np.sum(v ** 2), x) == pytest.approx(2 * x, rel=1e-15)
+    with pytest.raises(ValueError, match="complex_step: f must map a complex x to a complex"):
+        complex_step(lambda v: np.abs(v), x)
+    with pytest.raises(ValueError, match="complex_step: f is not finite"):
+        with np.errstate(divide="ignore"):
+            complex_step(lambda v: np.log(v - v.real), x)
+
+
+# --------------------------------------------------------------------------- noise options
+def cancelling_forward(x):
+    """y = (x + 1e6) - 1e6 + x^2: the sum rounds to an ulp of 1e6 (1.2e-10), which the output
+    y (of size |x|) and so the floor 16 eps sum|y dout| do not show."""
+    return (x + 1e6) - 1e6 + x ** 2, x
+
+
+def cancelling_backward(dy, x):
+    return dy * (1 + 2 * x)
+
+
+def test_exposure_and_measured_noise_widen_only_the_central_bound():
+    """The rounding of an intermediate of size 1e6 (up to 6e-5 in a quotient) fails a correct
+    backward; exposure= (the caller's sum |dL/dv| |v| = sum |dout| 1e6 per row: 4 eps exposure /
+    2h <= 1.6e-3) passes it, and so does measure_noise=True (the rounding differs between five
+    steps 0.1 % apart). Neither hides an error of 1e-2, and the complex step is not widened: 1e-8
+    off still fails through it."""
+    x, dout = np.array([[0.3, -0.7], [0.1, 0.2]]), np.array([[1.0, -2.0], [0.5, 1.5]])
+
+    def exposure(x, dout):
+        return np.sum(np.abs(dout), 1) * 1e6
+    message, problems = raises(cancelling_forward, cancelling_backward, x, dout=dout)
+    assert problems[0]["method"] == "central differences"
+    for options in (dict(exposure=exposure), dict(measure_noise=True)):
+        assert assert_backward(cancelling_forward, cancelling_backward, x, dout=dout, **options)
+        for factor, method in ((1 + 1e-2, "central differences"), (1 + 1e-8, "the complex step")):
+            _, problems = raises(cancelling_forward,
+                                 lambda dy, c, factor=factor: cancelling_backward(dy, c) * factor,
+                                 x, dout=dout, **options)
+            assert problems[0]["method"] == method
+
+
+def test_exposure_must_be_one_number_per_row():
+    x = np.ones((2, 3))
+    with pytest.raises(ValueError, match=r"exposure must return a number or an \(N,\) array, N "
+                                         r"the first axis of every differentiated input \('x' "
+                                         r"\(2, 3\)\); got shape \(3,\)"):
+        assert_backward(ops.tanh_forward, ops.tanh_backward, x,
+                        exposure=lambda x, dout: np.ones(3))
+    with pytest.raises(ValueError, match="exposure must return finite values >= 0"):
+        assert_backward(ops.tanh_forward, ops.tanh_backward, x, exposure=lambda x, d: -1.0)

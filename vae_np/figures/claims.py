@@ -26,7 +26,7 @@ import numpy as np
 from .. import ops
 from .._validate import check_int
 from ..derivations.score_reparam import reparameterization_gradient, score_function_gradient
-from ..numerics import LN_2PI
+from ..numerics import LN_2PI, central_difference
 from .canvas import _figure, _save
 
 
@@ -85,8 +85,8 @@ def kl_curve_data(v=None):
     mu = np.zeros_like(sigma)
     kl, cache = ops.kl_forward(mu, sigma)
     _, dsigma = ops.kl_backward(np.ones_like(kl), cache)
-    h = 1e-6 * sigma
-    fd = -(ops.kl_forward(mu, sigma + h)[0] - ops.kl_forward(mu, sigma - h)[0]) / (2 * h[:, 0])
+    fd = central_difference(lambda sg: -ops.kl_forward(mu, sg)[0], sigma, 1e-6, rows=True)[0]
+    fd = fd[:, 0]                                         # d(-KL_n) / d sigma_n, row by row
     s = sigma[:, 0]
     return dict(v=v, sigma=s, y=-2 * kl, true_grad=-dsigma[:, 0], doubled=2 * (1 / s - s), fd=fd)
 

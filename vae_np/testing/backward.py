@@ -9,17 +9,19 @@ scalar L = sum(out * dout) has dL/d(input) = backward(dout, cache), and that is 
 with numerical derivatives of L.
 
 Central differences (every input, every coordinate): n_i = (L(x + h e_i) - L(x - h e_i)) /
-(x+ - x-), h = h_rel * max(1, |x_i|), by ``vae_np.numerics.difference_quotient``. Its error bound
-per coordinate is the measured truncation |n(2h) - n(h)| plus the rounding of the numerator,
+(x+ - x-), h = h_rel * max(1, |x_i|), by ``vae_np.numerics.difference_quotient`` (the quotient of
+``vae_np.testing.central_difference``; this check keeps its own noise model). Its error bound per
+coordinate is the measured truncation |n(2h) - n(h)| plus the rounding of the numerator,
 16 eps F / (x+ - x-) with F = sum |out * dout| (the terms of L, not L, which can cancel to 0): the
-same noise model as ``vae_np.gradcheck.generic`` (with eps F raised to the smallest subnormal number,
-the absolute rounding unit where L underflows below 2.2e-308). A coordinate passes when
+same noise model as ``vae_np.gradcheck.generic`` (with eps F raised to the smallest subnormal
+number, the absolute rounding unit where L underflows below 2.2e-308). A coordinate passes when
 |a - n| <= tol (|a| + |n|) + bound, tol = 1e-6 as in the gradient checker (ten times the ~1e-7 a
 correct float64 central difference reaches); a factor 2, a sign or a missing term misses it by
 orders of magnitude.
 
-Complex step (where the forward is complex-analytic): Im L(x + i h e_i) / h with h = 1e-20 has no
-subtractive cancellation, so it equals the derivative to rounding. Its bound is 1e-10 (|a| + |n|)
+Complex step (where the forward is complex-analytic): Im L(x + i h e_i) / h with h = 1e-20
+(``vae_np.numerics.complex_quotient``) has no subtractive cancellation, so it equals the
+derivative to rounding. Its bound is 1e-10 (|a| + |n|)
 (the backward formulas themselves lose up to eps / |f'| relatively, e.g. 1 - tanh^2 near
 saturation) plus 64 eps S_i, S_i = sum_j |d out_j / d x_i * dout_j| (the rounding of the sum),
 plus 1e-13 max(1, max |a|, max |dout|) (the backward's own rounding of terms that cancel: 1 -
@@ -28,6 +30,24 @@ e^-2r near r = 0 is 2r with an absolute error of eps, 450 eps leaves a margin), 
 ``complex_step="auto"`` (the default) it runs when the forward maps complex inputs to a complex
 output, and a complex-step value that disagrees with central differences as well as with the
 analytic gradient is taken as a forward that is not analytic (abs, maximum) and ignored.
+
+Rounding that L does not show. The floor 16 eps F counts the terms of L; an intermediate v that
+rounds coarser than they do (a = w.z + b of size 33 flipping by one ulp when z moves by 2e-22,
+or a sum of terms of size 100 that cancels to -1) moves L by |dL/dv| eps |v| regardless of F. Two
+options widen the central-difference bound by such noise, never the complex step's:
+
+* ``measure_noise=True`` adds 4 x the spread (max - min) of the quotient over the five steps
+  h (1 + k 1e-3), k = -2..2: rounding usually differs between such close steps, a wrong gradient
+  (the same at all five) does not. Four more quotients per coordinate. It misses rounding that
+  is the same at all five (an intermediate that flips by one ulp, or cancels to a value whose
+  ulps the steps do not move): that needs
+* ``exposure(*inputs, dout)``, the caller's formula for sum_v |dL/dv| |v| over the intermediates
+  v (one number, or one per row of the inputs); 4 eps exposure / (x+ - x-) is added.
+
+Where these make the central half blind (its bound as large as the gradient), the complex step,
+whose absolute floor 1e-13 max(1, max |a|, max |dout|) is never widened, still checks the
+gradient; below that floor (gradients of saturated steps, 1e-20 and less) nothing does, and
+tests must check such steps at ordinary values.
 """
 from __future__ import annotations
 
@@ -36,7 +56,7 @@ import inspect
 import numpy as np
 
 from ..gradcheck.report import constant_ratio, describe_ratio
-from ..numerics import difference_quotient, step_size
+from ..numerics import complex_quotient, difference_quotient, step_size
 
 EPS = float(np.finfo(np.float64).eps)
 SUBNORMAL = float(np.finfo(np.float64).smallest_subnormal)    # rounding unit below tiny
@@ -57,7 +77,8 @@ class BackwardMismatch(AssertionError):
 
 
 def assert_backward(forward, backward, *inputs, dout=None, kwargs=None, names=None, constants=(),
-                    tol=1e-6, h_rel=1e-6, complex_step="auto", seed=0):
+                    tol=1e-6, h_rel=1e-6, complex_step="auto", seed=0, measure_noise=False,
+                    exposure=None):
     """Assert that ``backward`` is the gradient of ``forward``; explain how it is wrong if not.
 
     Parameters
@@ -73,6 +94,11 @@ def assert_backward(forward, backward, *inputs, dout=None, kwargs=None, names=No
         returns one gradient for each of the other inputs, in their order
     tol : relative tolerance; h_rel : relative step of the central differences
     complex_step : "auto", True (required; a non-analytic forward fails) or False
+    measure_noise : add 4 x the spread of the central quotient over five steps within 0.2 % of
+        h to each coordinate's bound (rounding of intermediates; see the module docstring)
+    exposure : callable(*inputs, dout) -> number or (N,) array: sum_v |dL/dv| |v| over the
+        intermediates v whose rounding L does not show, per row (the first axis of every
+        differentiated input) for an array; 4 eps exposure / (x+ - x-) is added to the bound
 
     Returns
     -------
@@ -118,10 +144,11 @@ def assert_backward(forward, backward, *inputs, dout=None, kwargs=None, names=No
         out_i = np.asarray(forward(*xs[:i], x, *xs[i + 1:], **kwargs)[0])
         return out_i
 
+    noise = _Noise(measure_noise, exposure, xs, dout, wanted, names)
     errors, problems = {}, []
     for i, g in zip(wanted, grads):
         problem, err = _check_input(objective, i, names[i], xs[i], g, dout, tol, h_rel,
-                                    complex_step)
+                                    complex_step, noise)
         errors[names[i]] = err
         if problem:
             problems.append(problem)
@@ -132,13 +159,43 @@ def assert_backward(forward, backward, *inputs, dout=None, kwargs=None, names=No
     for p in problems:
         if p.get("kind") == "values" and p["ratio"] is None and not p["transposed"]:
             p["ratio"], p["probed"] = _probe_ratio(forward, backward, xs, kwargs, dout, p, h_rel,
-                                                   seed, wanted), True
+                                                   seed, wanted, noise), True
     if problems:
         raise BackwardMismatch("\n".join(_message(p, forward) for p in problems), problems)
     return errors
 
 
-def _probe_ratio(forward, backward, xs, kwargs, dout, problem, h_rel, seed, wanted, probes=3):
+class _Noise:
+    """The options that widen the central bound at the inputs xs: measure_noise, and exposure
+    evaluated there (None, one number, or one number per row)."""
+
+    def __init__(self, measure, exposure, xs, dout, wanted, names):
+        self.measure, self.fn, self.rows = bool(measure), exposure, None
+        self.wanted, self.names = wanted, names
+        if exposure is None:
+            return
+        rows = np.asarray(exposure(*[x.copy() for x in xs], dout.copy()), dtype=np.float64)
+        if rows.ndim > 1 or any(rows.ndim and xs[i].shape[:1] != rows.shape for i in wanted):
+            listed = ", ".join(f"'{names[i]}' {xs[i].shape}" for i in wanted)
+            raise ValueError(f"exposure must return a number or an (N,) array, N the first axis "
+                             f"of every differentiated input ({listed}); got shape {rows.shape}")
+        if not np.all(np.isfinite(rows)) or np.any(rows < 0):
+            raise ValueError(f"exposure must return finite values >= 0, got {rows!r}")
+        self.rows = rows
+
+    def moved(self, xs, dout):
+        """The same options at other inputs (the nearby points of _probe_ratio)."""
+        return _Noise(self.measure, self.fn, xs, dout, self.wanted, self.names)
+
+    def exposure(self, x, j):
+        """sum_v |dL/dv| |v| for coordinate j (flat) of x: its row's, or the one number."""
+        if self.rows is None:
+            return 0.0
+        return float(self.rows[np.unravel_index(j, x.shape)[0]] if self.rows.ndim else self.rows)
+
+
+def _probe_ratio(forward, backward, xs, kwargs, dout, problem, h_rel, seed, wanted, noise,
+                 probes=3):
     """The constant factor of a wrong gradient, pooled over the failing point and a few nearby
     ones (every input moved by at most 10 % of max(|x|, 0.1), so a positive sigma stays
     positive): a minimal example with one nonzero coordinate cannot show a factor on its own.
@@ -160,7 +217,8 @@ def _probe_ratio(forward, backward, xs, kwargs, dout, problem, h_rel, seed, want
 
                 def objective(j, x, moved=moved):
                     return np.asarray(forward(*moved[:j], x, *moved[j + 1:], **kwargs)[0])
-                numeric, bound = _central(objective, i, moved[i], dout, h_rel)
+                numeric, bound = _central(objective, i, moved[i], dout, h_rel,
+                                          noise.moved(moved, dout))
         except Exception:                  # noqa: BLE001 (a probe outside the op's domain)
             continue
         if g.shape == numeric.shape and np.all(np.isfinite(g)) and np.all(np.isfinite(numeric)):
@@ -208,7 +266,7 @@ def _input_names(forward, count):
     return [params[i] if i < len(params) else f"input {i}" for i in range(count)]
 
 
-def _check_input(objective, i, name, x, g, dout, tol, h_rel, complex_step):
+def _check_input(objective, i, name, x, g, dout, tol, h_rel, complex_step, noise):
     """(problem dict or None, max relative error) for input i's gradient g."""
     problem = dict(name=name, position=i, shape=x.shape, transposed=False)
     if g is None:
@@ -217,7 +275,7 @@ def _check_input(objective, i, name, x, g, dout, tol, h_rel, complex_step):
     if not np.issubdtype(g.dtype, np.number) or not np.all(np.isfinite(g)):
         return dict(problem, kind="nonfinite"), np.inf
     g = g.astype(np.float64)
-    numeric, bound = _central(objective, i, x, dout, h_rel)
+    numeric, bound = _central(objective, i, x, dout, h_rel, noise)
     if g.shape != x.shape:
         if g.ndim == 2 and g.T.shape == x.shape and _agree(g.T, numeric, bound, tol).all():
             return dict(problem, kind="transposed", transposed=True, got_shape=g.shape), np.inf
@@ -253,9 +311,10 @@ def _agree(a, n, bound, tol):
     return np.abs(a - n) <= tol * (np.abs(a) + np.abs(n)) + bound
 
 
-def _central(objective, i, x, dout, h_rel):
+def _central(objective, i, x, dout, h_rel, noise):
     """Central differences of L = sum(out * dout) along every coordinate of x, with the bound
-    |n(2h) - n(h)| + 16 (eps F + smallest subnormal) / span."""
+    |n(2h) - n(h)| + 16 (eps F + smallest subnormal) / span, plus, as ``noise`` asks, 4 x the
+    spread of n over the steps h (1 + k 1e-3), k = -2..2, and 4 eps exposure / span."""
     x = x.copy()
     numeric, bound = np.empty(x.shape), np.empty(x.shape)
     terms = []
@@ -270,29 +329,28 @@ def _central(objective, i, x, dout, h_rel):
         d1, _, _, span = difference_quotient(L, x, j, h)
         d2, _, _, _ = difference_quotient(L, x, j, 2 * h)
         numeric.flat[j] = d1
-        bound.flat[j] = abs(d2 - d1) + 16 * (EPS * max(terms) + SUBNORMAL) / span
+        bound.flat[j] = (abs(d2 - d1) + 16 * (EPS * max(terms) + SUBNORMAL) / span
+                         + 4 * EPS * noise.exposure(x, j) / span)
+        if noise.measure:
+            near = [difference_quotient(L, x, j, h * (1 + k * 1e-3))[0] for k in (-2, -1, 1, 2)]
+            bound.flat[j] += 4 * (max(near + [d1]) - min(near + [d1]))
     return numeric, bound
 
 
 def _complex(objective, i, x, dout):
-    """Complex-step derivatives of L and the scale S of their rounding, or None if the forward
-    does not carry a complex input to a complex output."""
+    """Complex-step derivatives of L (``numerics.complex_quotient`` of out, contracted with dout)
+    and the scale S = sum |Im out * dout| / h of their rounding, or None if the forward does not
+    carry a complex input to a finite complex output."""
     xc = x.astype(np.complex128)
     numeric, scale = np.empty(x.shape), np.empty(x.shape)
     for j in range(x.size):
-        old = xc.flat[j]
-        xc.flat[j] = old + 1j * COMPLEX_H
         try:
             with np.errstate(all="ignore"):
-                out = np.array(objective(i, xc))     # a copy: out may be xc itself
+                d_out = complex_quotient(lambda v: objective(i, v), xc, j, COMPLEX_H)
         except (TypeError, ValueError, AttributeError):
             return None
-        finally:
-            xc.flat[j] = old
-        if not np.iscomplexobj(out) or not np.all(np.isfinite(out)):
-            return None
-        numeric.flat[j] = float(np.sum(out.imag * dout)) / COMPLEX_H
-        scale.flat[j] = float(np.sum(np.abs(out.imag * dout))) / COMPLEX_H
+        numeric.flat[j] = float(np.sum(d_out * dout))
+        scale.flat[j] = float(np.sum(np.abs(d_out * dout)))
     return numeric, scale
 
 

@@ -1,55 +1,46 @@
 """Numerical derivatives and closeness assertions in float64, for tests of hand-written gradients.
 
-Central differences use a step relative to the value, h = 1e-6 * max(1, |x|), and divide by the
-step actually represented, (x + h) - (x - h) (``vae_np.numerics.difference_quotient``). Their
-error has two parts:
+The derivatives are the package's one implementation, in ``vae_np.numerics``, re-exported here
+and from ``vae_np.testing``:
+
+* ``central_difference(f, x, h_rel=1e-5, terms=0, rows=False) -> (grad, bound)``: central
+  differences n_i = (f(x + h e_i) - f(x - h e_i)) / (x_i+ - x_i-), h = h_rel * max(1, |x_i|),
+  dividing by the step actually represented; f may be scalar (a gradient), array-valued (a
+  Jacobian) or row-wise (``rows=True``: one Jacobian per row). ``bound`` is the error bound
+  |n(2h) - n(h)| (truncation) + 8 eps (max |f| + terms) / (x_i+ - x_i-) (rounding; ``terms`` is
+  the size of what f sums when the sum cancels).
+* ``complex_step(f, x, h=1e-20)``: Im f(x + i h e_i) / h, exact to rounding for an analytic f.
+
+The closeness assertions compare an analytic gradient with such derivatives at fixed tolerances.
+
+``assert_fd_close`` is for central differences at h_rel = 1e-6, whose error has two parts:
 
 * truncation, h^2 |f'''| / 6 ~ 1e-12 relative for O(1) scales;
 * rounding of the numerator, ~ 2 eps_mach * F / (2h) ~ 1e-10 * F, where F = sum |terms of f|
   (not |f|: an objective sum(out * G) can cancel to near zero while its terms are large).
 
-So ``assert_fd_close`` accepts |a - n| <= 1e-6 (|a| + |n|) + 1e-8 F: the relative part leaves a
-margin of ten over the ~1e-7 a correct float64 central difference reaches, the absolute part a
-margin of 100 over the rounding noise, and a wrong gradient (a factor 2, a sign, a missing term)
-misses both by many orders of magnitude.
+So it accepts |a - n| <= 1e-6 (|a| + |n|) + 1e-8 F: the relative part leaves a margin of ten over
+the ~1e-7 a correct float64 central difference reaches, the absolute part a margin of 100 over
+the rounding noise, and a wrong gradient (a factor 2, a sign, a missing term) misses both by many
+orders of magnitude.
 
-Complex step, Im f(x + i h) / h with h = 1e-20, has no subtractive cancellation, so it agrees with
-an analytic derivative to rounding. ``assert_complex_close`` uses |a - n| <= 1e-10 (|a| + |n|) +
-1e-13 max(1, max|a|): the backward formulas themselves lose up to eps_mach / |f'| relatively (e.g.
-1 - tanh(x)^2 at |x| = 4 loses ~1e-13), and the absolute part covers sums that cancel to ~0.
+The complex step has no subtractive cancellation, so it agrees with an analytic derivative to
+rounding. ``assert_complex_close`` uses |a - n| <= 1e-10 (|a| + |n|) + 1e-13 max(1, max|a|): the
+backward formulas themselves lose up to eps_mach / |f'| relatively (e.g. 1 - tanh(x)^2 at |x| = 4
+loses ~1e-13), and the absolute part covers sums that cancel to ~0.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from ..numerics import difference_quotient, relative_error as _relative_error, step_size
+from ..numerics import central_difference, complex_step
+from ..numerics import relative_error as _relative_error
 
 FD_RTOL, FD_ATOL_PER_F = 1e-6, 1e-8
 CS_RTOL, CS_ATOL = 1e-10, 1e-13
-
-
-def central_difference(f, x, h_rel=1e-6):
-    """Per-coordinate central differences of the scalar f at the float64 array x (x is not changed).
-
-    n_i = (f(x + h e_i) - f(x - h e_i)) / (x_i+ - x_i-) with h = h_rel * max(1, |x_i|).
-    """
-    x = np.array(x, dtype=np.float64, copy=True)
-    n = np.empty_like(x)
-    for i in range(x.size):
-        n.flat[i] = difference_quotient(f, x, i, step_size(x.flat[i], h_rel))[0]
-    return n
-
-
-def complex_step(f, x, h=1e-20):
-    """Per-coordinate complex-step derivatives Im f(x + i h e_i) / h of an analytic scalar f."""
-    xc = np.array(x, dtype=np.complex128, copy=True)
-    n = np.empty(xc.shape)
-    for i in np.ndindex(xc.shape):
-        old = xc[i]
-        xc[i] = old + 1j * h
-        n[i] = np.imag(f(xc)) / h
-        xc[i] = old
-    return n
+__all__ = ["central_difference", "complex_step", "assert_fd_close", "assert_complex_close",
+           "relative_error", "snapshot", "assert_unchanged", "FD_RTOL", "FD_ATOL_PER_F",
+           "CS_RTOL", "CS_ATOL"]
 
 
 def assert_fd_close(analytic, numeric, f_terms, what=""):
