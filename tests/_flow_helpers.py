@@ -1,16 +1,23 @@
 """Shared helpers of the flow tests (tests/test_flow_ops.py, tests/test_flow_properties.py):
-drawn raw parameters, the stacked (f, logdet) output for assert_backward, independent reference
-formulas, the central-difference Jacobian with its error bound, and ``check_backward``."""
+drawn raw parameters, the stacked (f, logdet) output for assert_backward and the options the flow
+tests pass it (``FLOW_CHECK``), independent reference formulas for the rounding exposure of
+intermediates, and ln det of the central-difference Jacobian with its error bound."""
 import numpy as np
 from hypothesis import strategies as st
 
 from strategies import arrays, floats
-from vae_np.numerics import difference_quotient, step_size
-from vae_np.testing.backward import COMPLEX_ATOL, COMPLEX_FLOOR, COMPLEX_H, COMPLEX_RTOL, SUBNORMAL
+from vae_np.testing import central_difference, complex_step
 
 EPS = np.finfo(np.float64).eps
 RAW = st.one_of(floats(-3, 3), floats(-50, 50))       # moderate and extreme raw parameters
 ROWS, DIMS = st.integers(1, 4), st.integers(1, 6)
+
+# assert_backward's options for the flow ops: the complex step is required (every flow op is
+# complex-analytic; a forward that drops the imaginary part fails instead of being skipped), and
+# the central bound adds the measured spread of the quotient over five steps near h (the
+# rounding of intermediates such as a = w.z + b, which the floor 16 eps sum|out * dout| cannot
+# see). Tests add exposure= where a formula for that rounding is known.
+FLOW_CHECK = dict(complex_step=True, measure_noise=True)
 
 
 def stacked(forward, backward):
@@ -69,81 +76,15 @@ def well_conditioned(kind, z0, raws):
     return True
 
 
-def jacobian_logdet(step, z, h=1e-5):
+def jacobian_logdet(step, z, h_rel=1e-5):
     """(sign, ln|det|) of the central-difference Jacobian of each row's map, with an error bound
-    on ln|det|: |delta ln det| <= sum_ij |J^-1_ji| |delta J_ij|, delta J from the steps h and 2h."""
-    def jac(step_size):
-        cols = []
-        for j in range(z.shape[1]):
-            e = np.zeros_like(z)
-            e[:, j] = step_size
-            cols.append((step(z + e) - step(z - e)) / (2 * step_size))
-        return np.stack(cols, axis=2)                     # J[n, i, j] = d f_i / d z_j
-    J1, J2 = jac(h), jac(2 * h)
-    scale = np.max(np.abs(step(z)), axis=1)[:, None, None] + 1
-    dJ = np.abs(J2 - J1) + 4 * EPS * scale / h
-    sign, lnabs = np.linalg.slogdet(J1)
-    bound = 2 * np.sum(np.abs(np.linalg.inv(J1)).transpose(0, 2, 1) * dJ, axis=(1, 2)) + 1e-12
+    on ln|det|: |delta ln det| <= sum_ij |J^-1_ji| |delta J_ij|, doubled, plus 1e-12, where
+    delta J is vae_np.testing.central_difference's bound (rows=True: truncation from the steps h
+    and 2h, rounding 8 eps (max |f| + 1) / 2h, the 1 for the coordinates of z a row adds up)."""
+    J, dJ = central_difference(step, z, h_rel, terms=1.0, rows=True)   # J[n, i, j] = df_i/dz_j
+    sign, lnabs = np.linalg.slogdet(J)
+    bound = 2 * np.sum(np.abs(np.linalg.inv(J)).transpose(0, 2, 1) * dJ, axis=(1, 2)) + 1e-12
     return sign, lnabs, bound
-
-
-def check_backward(forward, backward, inputs, dout, names, exposure=None):
-    """backward(dout, cache) against central differences and the complex step of
-    L = sum(forward(*inputs)[0] * dout), every input, every coordinate, in float64.
-
-    Like ``vae_np.testing.assert_backward`` (same step h = 1e-6 max(1, |x|), same tolerance 1e-6,
-    same truncation estimate |n(2h) - n(h)|, same rounding floor 16 eps sum|out * dout| / span,
-    same complex-step bound), plus the rounding of intermediates that L does not show: a = w.z + b
-    of size 33 moved by 2e-22 (a flips by one ulp) or w.u_hat summed from terms of size 100 down to
-    -1 change L by |dL/dv| eps |v|, above the floor sum|out * dout| sets when L is e^-66 small.
-    ``exposure(*inputs, dout)`` gives per row sum_v |dL/dv| |v| over such intermediates v, and
-    4 eps exposure / span is added; so is 4 x the spread of the quotient over five steps
-    h (1 + k 1e-3), k = -2..2 (noise differs between them, a wrong gradient does not). Every input
-    has rows first. Raises AssertionError naming the input and coordinate."""
-    xs = [np.array(v, dtype=np.float64) for v in inputs]
-    dout = np.array(dout, dtype=np.float64)
-    before, dout_before = [x.copy() for x in xs], dout.copy()
-    out, cache = forward(*xs)
-    floor_terms = float(np.sum(np.abs(np.asarray(out) * dout)))
-    rows = np.zeros(len(xs[0])) if exposure is None else np.asarray(exposure(*xs, dout))
-    grads = backward(dout, cache)
-    grads = list(grads) if isinstance(grads, (tuple, list)) else [grads]
-    assert len(grads) == len(xs), f"backward returned {len(grads)} gradients for {len(xs)}"
-    for i, (x, g) in enumerate(zip(xs, grads)):
-        g = np.asarray(g, dtype=np.float64)
-        assert g.shape == x.shape and np.all(np.isfinite(g)), (names[i], g.shape, x.shape)
-
-        def L(v, i=i):
-            return np.sum(np.asarray(forward(*xs[:i], v, *xs[i + 1:])[0]) * dout)
-        probe = x.copy()
-        for j in range(x.size):
-            h = step_size(probe.flat[j], 1e-6)
-            quotients = [difference_quotient(L, probe, j, h * (1 + k * 1e-3)) for k in range(-2, 3)]
-            n, span = quotients[2][0], quotients[2][3]
-            spread = np.ptp([q[0] for q in quotients])
-            n2 = difference_quotient(L, probe, j, 2 * h)[0]
-            bound = (1e-6 * (abs(g.flat[j]) + abs(n)) + abs(n2 - n)
-                     + 16 * (EPS * floor_terms + SUBNORMAL) / span + 4 * spread
-                     + 4 * EPS * rows[np.unravel_index(j, x.shape)[0]] / span)
-            assert abs(g.flat[j] - n) <= bound, (
-                f"{names[i]}[{np.unravel_index(j, x.shape)}]: analytic {g.flat[j]!r}, central "
-                f"difference {n!r}, allowed {bound:.3g}")
-        xc = x.astype(np.complex128)
-        for j in range(x.size):
-            old = xc.flat[j]
-            xc.flat[j] = old + 1j * COMPLEX_H
-            imag = np.imag(np.asarray(forward(*xs[:i], xc, *xs[i + 1:])[0])) * dout
-            xc.flat[j] = old
-            n_c, S = float(np.sum(imag)) / COMPLEX_H, float(np.sum(np.abs(imag))) / COMPLEX_H
-            scale = max(1.0, float(np.max(np.abs(g))), float(np.max(np.abs(dout))))
-            slack = (COMPLEX_RTOL * (abs(g.flat[j]) + abs(n_c)) + 64 * EPS * S + COMPLEX_FLOOR
-                     + COMPLEX_ATOL * scale)
-            assert abs(g.flat[j] - n_c) <= slack, (
-                f"{names[i]}[{np.unravel_index(j, x.shape)}]: analytic {g.flat[j]!r}, complex "
-                f"step {n_c!r}, allowed {slack:.3g}")
-    for name, x, old in zip(names, xs, before):
-        assert np.array_equal(x, old), f"{name} was modified in place"
-    assert np.array_equal(dout, dout_before), "backward modified dout in place"
 
 
 def sech2_ref(a):
@@ -164,30 +105,54 @@ def planar_exposure(z, u_hat, w, b, dout):
             + np.abs(dl * s / det) * np.sum(np.abs(w * u_hat), 1))
 
 
+def chain_gradient_of_raw(kind, z0, raws, dout, l):
+    """(N, P) dL/d raws[l] row by row, L = sum([z_L | sum logdet] * dout), by
+    vae_np.testing.complex_step (exact to rounding; row n of L depends on row n of raws[l])."""
+    from vae_np.flows import chain as flow_chain
+
+    def row_L(raw):
+        rs = [r.astype(np.complex128) for r in raws]
+        rs[l] = raw
+        zs, lds, _ = flow_chain.chain_forward(kind, z0.astype(np.complex128), rs)
+        return np.sum(np.concatenate([zs[-1], np.sum(lds, axis=0)[:, None]], 1) * dout, 1)
+    jac = complex_step(row_L, raws[l])                  # (N, N, P): dL_n / d raws[l][m, p]
+    return jac[np.arange(len(z0)), np.arange(len(z0))]
+
+
 def chain_exposure(kind, z0, *raws_and_dout):
-    """planar_exposure of every planar step of the chain, dL/da_l by the complex step of L in
-    b_l (a_l = w_l.z + b_l: the same derivative), dL/d(w.u_hat)_l = dl tanh'_l / det_l (w.u_hat
-    enters only the step's logdet, which enters L with the weight dl). 0 for radial chains."""
+    """Per row, sum_v |dL/dv| |v| over the intermediates v of every step of the chain whose
+    rounding L does not show, by textbook formulas (dout = [df | dl]):
+
+    planar: a_l = w_l.z_l + b_l (terms sum|w z| + |b|; dL/da_l = dL/db_l, from
+        chain_gradient_of_raw) and w.u_hat_l (terms sum|w u_hat|; dL/d(w.u_hat)_l =
+        dl tanh'_l / det_l: w.u_hat enters only the step's logdet, weighted by dl);
+    radial: d_l = z_l - z_ref (terms |z| + |z_ref| per coordinate; dL/dd = -dL/dz_ref),
+        beta_l = -alpha_l + softplus(beta_raw) (terms alpha + softplus(beta_raw); dL/dbeta =
+        dL/dbeta_raw / sigmoid(beta_raw)) and q_l - 1 = beta h - beta r h^2 (terms |beta h| +
+        |beta r h^2|, which cancel to alpha beta h^2 when alpha << r; dL/dq_l = dl / q_l)."""
     *raws, dout = raws_and_dout
     N, D = z0.shape
-    if kind != "planar":
-        return np.zeros(N)
-    from vae_np.flows import chain as flow_chain
-    total, z = np.zeros(N), z0
-
-    def L(rs):
-        zs, lds, _ = flow_chain.chain_forward(kind, z0, rs)
-        return np.concatenate([zs[-1], np.sum(lds, axis=0)[:, None]], 1) * dout
+    total, z, dl = np.zeros(N), z0, dout[:, -1]
     for l, raw in enumerate(raws):
-        u, w, b = raw[:, :D], raw[:, D:2 * D], raw[:, 2 * D]
-        ww, wu = np.sum(w * w, 1), np.sum(w * u, 1)
-        u_hat = u + ((softplus_ref(wu) - 1 - wu) / ww)[:, None] * w
-        moved = [r.astype(np.complex128) for r in raws]
-        moved[l][:, 2 * D] += 1e-20j
-        dl_da = np.sum(np.imag(L(moved)), 1) / 1e-20
-        a = np.sum(w * z, 1) + b
-        s, wuh = sech2_ref(a), np.sum(w * u_hat, 1)
-        total += (np.abs(dl_da) * (np.sum(np.abs(w * z), 1) + np.abs(b))
-                  + np.abs(dout[:, -1] * s / (1 + s * wuh)) * np.sum(np.abs(w * u_hat), 1))
-        z = z + u_hat * np.tanh(a)[:, None]
+        dL_draw = chain_gradient_of_raw(kind, z0, raws, dout, l)
+        if kind == "planar":
+            u, w, b = raw[:, :D], raw[:, D:2 * D], raw[:, 2 * D]
+            ww, wu = np.sum(w * w, 1), np.sum(w * u, 1)
+            u_hat = u + ((softplus_ref(wu) - 1 - wu) / ww)[:, None] * w
+            a = np.sum(w * z, 1) + b
+            s, wuh = sech2_ref(a), np.sum(w * u_hat, 1)
+            total += (np.abs(dL_draw[:, 2 * D]) * (np.sum(np.abs(w * z), 1) + np.abs(b))
+                      + np.abs(dl * s / (1 + s * wuh)) * np.sum(np.abs(w * u_hat), 1))
+            z = z + u_hat * np.tanh(a)[:, None]
+            continue
+        z_ref, alpha, sp_beta = raw[:, :D], softplus_ref(raw[:, D]), softplus_ref(raw[:, D + 1])
+        beta = -alpha + sp_beta
+        r = np.sqrt(np.sum((z - z_ref) ** 2, 1))
+        h = 1 / (alpha + r)
+        dL_dbeta = dL_draw[:, D + 1] * (1 + np.exp(-raw[:, D + 1]))    # / sigmoid(beta_raw)
+        total += (np.sum(np.abs(dL_draw[:, :D]) * (np.abs(z) + np.abs(z_ref)), 1)
+                  + np.abs(dL_dbeta) * (alpha + sp_beta)
+                  + np.abs(dl / (1 + beta * h - beta * r * h * h))
+                  * (np.abs(beta * h) + np.abs(beta * r * h * h)))
+        z = z + (beta * h)[:, None] * (z - z_ref)
     return total

@@ -1,19 +1,21 @@
 """Float64 gradient checks of the planar step's det = tanh(a)^2 + tanh'(a) softplus(w.u) path
 (vae_np.ops.flows: planar_u_hat_forward's softplus(w.u), planar_forward's one_plus_wuh, and the
-sigmoid(w.u) factor in planar_u_hat_backward), by tests/_flow_helpers.check_backward (central
-differences and the complex step) at ordinary values and at w.u = -30, where 1 + w.u_hat is 9e-14;
-at the fold itself (a within 3e-7 of 0) by the complex step alone. A backward that drops the
-sigmoid factor is a planted bug that must fail."""
+sigmoid(w.u) factor in planar_u_hat_backward), by vae_np.testing.assert_backward with the flow
+tests' options (tests/_flow_helpers.FLOW_CHECK: central differences and the complex step) at
+ordinary values and at w.u = -30, where 1 + w.u_hat is 9e-14; at the fold itself (a within 3e-7
+of 0) by the complex step alone. A backward that drops the sigmoid factor is a planted bug that
+must fail."""
 import numpy as np
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from _flow_helpers import DIMS, RAW, ROWS, check_backward, draw_dout, sech2_ref, stacked
-from strategies import arrays, assert_complex_close, complex_step, floats
+from _flow_helpers import DIMS, FLOW_CHECK, RAW, ROWS, draw_dout, sech2_ref, stacked
+from strategies import arrays, assert_complex_close, floats
 from test_planar_float32 import softplus64
 from vae_np.flows import chain as flow_chain
 from vae_np.ops import flows
+from vae_np.testing import BackwardMismatch, assert_backward, complex_step
 
 
 def exposure_with_p(z, u_hat, w, b, p, dout, wu=None, wu_terms=0.0):
@@ -37,8 +39,8 @@ def test_u_hat_and_softplus_gradients(data, N, D):
     """planar_u_hat_backward with done_plus_wuh: the gradient of (u_hat, softplus(w.u))."""
     u, w = data.draw(arrays((N, D), elements=RAW)), data.draw(arrays((N, D), elements=RAW))
     assume(np.all(np.sum(w * w, 1) >= 1e-2))
-    check_backward(u_hat_and_p, u_hat_and_p_backward(flows.planar_u_hat_backward), (u, w),
-                   data.draw(arrays((N, D + 1), -2, 2)), ["u", "w"])
+    assert_backward(u_hat_and_p, u_hat_and_p_backward(flows.planar_u_hat_backward), u, w,
+                    dout=data.draw(arrays((N, D + 1), -2, 2)), **FLOW_CHECK)
 
 
 def u_hat_and_p(u, w):
@@ -57,9 +59,9 @@ def test_planar_gradients_with_one_plus_wuh(data, N, D):
     p = data.draw(arrays((N,), elements=st.one_of(floats(0.01, 3), floats(3, 60))))
     assume(np.all(np.tanh(np.sum(w * z, 1) + b) ** 2 + sech2_ref(np.sum(w * z, 1) + b) * p
                   >= 1e-3))                               # a step of 1e-6 keeps det > 0
-    check_backward(*stacked(flows.planar_forward, flows.planar_backward), (z, u_hat, w, b, p),
-                   draw_dout(data, N, D), ["z", "u_hat", "w", "b", "one_plus_wuh"],
-                   exposure=exposure_with_p)
+    assert_backward(*stacked(flows.planar_forward, flows.planar_backward), z, u_hat, w, b, p,
+                    dout=draw_dout(data, N, D), names=["z", "u_hat", "w", "b", "one_plus_wuh"],
+                    exposure=exposure_with_p, **FLOW_CHECK)
 
 
 def one_step_rows(seed=6):
@@ -109,7 +111,8 @@ def test_chain_step_gradients_at_w_dot_u_minus_30_and_ordinary(part):
     dout = np.random.default_rng(7).standard_normal((10, 4))
     dout[:, :-1] *= part != "logdet"
     dout[:, -1] *= part != "f"
-    check_backward(*one_step_pair(), (z0, raw), dout, ["z0", "raw"], exposure=one_step_exposure)
+    assert_backward(*one_step_pair(), z0, raw, dout=dout, exposure=one_step_exposure,
+                    **FLOW_CHECK)
 
 
 @pytest.mark.parametrize("a", [1e-7, -3e-7, 1e-9])
@@ -138,10 +141,13 @@ def u_hat_backward_without_sigmoid(du_hat, cache, done_plus_wuh):
 def test_the_gradient_checks_fail_without_the_sigmoid_factor():
     z0, raw = one_step_rows()
     dout = np.random.default_rng(7).standard_normal((10, 4))
-    with pytest.raises(AssertionError, match=r"^raw\[.*central difference"):
-        check_backward(*one_step_pair(u_hat_backward_without_sigmoid), (z0, raw), dout,
-                       ["z0", "raw"], exposure=one_step_exposure)
+    with pytest.raises(BackwardMismatch) as info:
+        assert_backward(*one_step_pair(u_hat_backward_without_sigmoid), z0, raw, dout=dout,
+                        exposure=one_step_exposure, **FLOW_CHECK)
+    assert [(p["name"], p["method"]) for p in info.value.problems] == [
+        ("raw", "central differences")]
     u, w = raw[:, :3], raw[:, 3:6]
-    with pytest.raises(AssertionError, match=r"central difference"):
-        check_backward(u_hat_and_p, u_hat_and_p_backward(u_hat_backward_without_sigmoid),
-                       (u, w), dout, ["u", "w"])
+    with pytest.raises(BackwardMismatch) as info:
+        assert_backward(u_hat_and_p, u_hat_and_p_backward(u_hat_backward_without_sigmoid), u, w,
+                        dout=dout, **FLOW_CHECK)
+    assert {p["method"] for p in info.value.problems} == {"central differences"}
