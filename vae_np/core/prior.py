@@ -155,9 +155,9 @@ class MonteCarloKL:
 
     def grad_equations(self, eq, terms):
         if "kl" in eq:
-            for name, term, symbol in (("log_q", "dkl / K", "dln q"),
-                                       ("log_pz", "- dkl / K", "dln p(z)")):
-                eq[name] = f"{eq[name]} {term}" if name in eq else f"{symbol} = {term}"
+            for name, sign, symbol in (("log_q", "+", "dln q"), ("log_pz", "-", "dln p(z)")):
+                eq[name] = (f"{eq[name]} {sign} dkl / K" if name in eq else
+                            f"{symbol} = {sign.strip('+')}dkl / K   (kl = 1/K sum_k [ln q - ln p])")
 
 
 PRIORS = FamilyRegistry("prior", default="normal")

@@ -66,9 +66,8 @@ class FlowPosterior(Family):
     gaussian = None                  # q_L is not Gaussian: no closed-form KL
     capabilities = frozenset()
     unavailable = {
-        LOG_Q_PATH: "the path derivative d ln q_L(z_L) / d z_L with q's parameters held fixed goes "
-                    "through the inverse of the flow (a planar or radial step has no closed-form "
-                    "inverse)"}
+        LOG_Q_PATH: "for a flow, d ln q_L(z_L) / d z_L at fixed parameters goes through the "
+                    "inverse of the flow (a planar or radial step has no closed-form inverse)"}
     """capability -> why this posterior cannot give it (``VAE`` refuses an objective needing it)."""
 
     @classmethod

@@ -165,7 +165,7 @@ def _gradient_step(model, x, k, rng, epoch, step, steps, objective=("elbo", "sta
     """Forward and backward on one batch; refuse to go on from a non-finite loss or gradient.
 
     Returns (loss, recon, kl) of the batch, means over its examples: the objective's loss, the
-    mean -ln p(x|z) over the k samples, and the ELBO's KL term as the posterior records it.
+    mean -ln p(x|z) over the k samples, and the ELBO's KL term as the model records it.
     """
     eps = rng.standard_normal((k, x.shape[0], model.noise_dim), dtype=model.dtype)
     # Overflow or log(0) shows up as a non-finite loss or gradient, which is checked just below and
