@@ -127,10 +127,12 @@ class DiagonalGaussian(Family):
         term appears when ``eq`` has an equation for d log_q (someone read ln q)."""
         h, z = self.h_name, self.z_name
         extra = {name: "".join(f" + {t}" for t in terms.get(name, ())) for name in ("mu", "sigma")}
-        score = f" - sum_k dln q / sigma" if self.log_q_name in eq else ""
+        ln_q = "ln " + self.density.split("(")[0]          # ln q, or ln q_0 for a flow's base
+        sigma = f"dsigma = sum_k d{z} * eps{extra['sigma']}"
+        sigma += (f" - sum_k d{ln_q} / sigma" if self.log_q_name in eq    # d ln q/dsigma = -1/sigma
+                  else f"   (d{z}/dsigma = eps)")
         eq.update({
-            "sigma": f"dsigma = sum_k d{z} * eps{extra['sigma']}{score}   (d{z}/dsigma = eps"
-                     + (", d ln q/dsigma = -1/sigma at fixed eps)" if score else ")"),
+            "sigma": sigma,
             "mu": f"dmu = sum_k d{z}{extra['mu']}   (d{z}/dmu = 1)",
             "s": self.sigma_head.grad_equation,
             h: f"d{h} = dmu W_mu^T + ds W_s^T   ({h} fans out to both heads)"})

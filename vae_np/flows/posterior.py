@@ -110,14 +110,14 @@ class FlowPosterior(Family):
     def grad_equations(self, eq, terms):
         """Add d<name> -> the backward equation that computes it (see ``backward``)."""
         h, L = self.h_name, self.length
-        eq["log_q0"] = "dln q0 = dln q   (ln q_L = ln q0 - sum_l logdet_l)"
+        eq["log_q0"] = "dln q_0 = dln q   (ln q_L = ln q_0 - sum_l logdet_l)"
         eq[f"z_{L}"] = f"dz_{L} = dz   (z = z_{L})"
         eq["z_0"] = ("dz_0 = step 1's chain rule applied to dz_1 and dlogdet_1" if L else
                      "dz_0 = dz   (no flow step)")
         if L:
             eq["flow"] = "dflow = sum_k (each step's draw_l, in its columns)   (repeated over K)"
         for l in range(1, L + 1):
-            eq[f"logdet_{l}"] = "dlogdet = -dln q   (ln q_L = ln q0 - sum_l logdet_l)"
+            eq[f"logdet_{l}"] = "dlogdet = -dln q   (ln q_L = ln q_0 - sum_l logdet_l)"
             if l < L:
                 eq[f"z_{l}"] = f"dz_{l} = step {l + 1}'s chain rule (dz_{l + 1}, dlogdet_{l + 1})"
         self.base.grad_equations(eq, terms)
