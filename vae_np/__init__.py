@@ -23,7 +23,7 @@ gradcheck/     gradient checking;  testing/  the public assertions for your own 
 teaching/      the one-page lecture, explain, the exercises;  derivations/  the claims
 figures/       pictures;  data/  the data sets;  cli/  the command line
 """
-from . import flows, objectives    # first: they register their components with core's registries
+from . import flows, objectives, priors   # first: they register their components with core
 from . import gradcheck, ops
 from .core.model import VAE
 from .training.fit import TrainingDivergedError, fit

@@ -36,7 +36,7 @@ from .._validate import check_array, check_choice, check_dtype, check_int, check
 from .batch import as_batch, check_representable
 from .layers import MLP, Dense, FlatParameters
 from .likelihood import LIKELIHOOD_COMPONENTS, MEAN_LINKS, DecoderSettings
-from .objective import ESTIMATORS, OBJECTIVES, log_weights
+from .objective import ESTIMATORS, OBJECTIVES, Objective, log_weights
 from .posterior import POSTERIOR_FAMILIES, SIGMA_HEADS
 from .prior import PRIORS
 from .trace import Trace
@@ -76,7 +76,7 @@ def _choose_families(options):
     """[(name, class, checked options)] of the posterior family and the prior the keyword
     ``options`` ask for; TypeError for a keyword no registered family reads (as Python
     says for any unknown keyword)."""
-    known = {name for registry in FAMILIES for name in registry.option_defaults()}
+    known = {name for registry in FAMILIES for name in registry.keywords()}
     unknown = [name for name in options if name not in known]
     if unknown:
         raise TypeError(f"VAE() got an unexpected keyword argument {unknown[0]!r}")
@@ -159,6 +159,8 @@ class VAE:
         posterior, prior = _choose_families(options)
         _, self._posterior_family, self.posterior_options = posterior
         _, self._prior_family, self.prior_options = prior
+        self._selected = {r.selector: r.selected(choice) for r, choice
+                          in zip(FAMILIES, (posterior, prior)) if r.selector}   # prior="vamp"
         self.dtype = check_dtype("dtype", dtype)
         self.seed = check_int("seed", seed, minimum=0)
         self.rng = np.random.default_rng(seed)
@@ -207,8 +209,10 @@ class VAE:
         sigma_head = SIGMA_HEADS[self.sigma_param](self.sigma_min)
         self.posterior = self._posterior_family(store, sigma_head, self.encoder.output_name,
                                                 self.z_dim, **self.posterior_options)
+        # the decoder reads z under the name the prior gives it: "z", or an alias that the prior
+        # records so that the decoder's share of d z is a line of its own (the two-layer prior)
         self.decoder = MLP([Dense(store, f"decoder.{i}") for i in range(depth)], activation,
-                           "c", "g", "z")
+                           "c", "g", getattr(self._prior_family, "decoder_input", "z"))
         settings = DecoderSettings(self.decoder_sigma, self.decoder_sigma_min, self.decoder_mean)
         likelihood = LIKELIHOOD_COMPONENTS[self.likelihood]
         self.decoder_likelihood = likelihood(store, self.decoder.output_name, settings)
@@ -239,7 +243,7 @@ class VAE:
                     sigma_param=self.sigma_param, dtype=self.dtype.name, seed=self.seed,
                     sigma_min=self.sigma_min, decoder_sigma=self.decoder_sigma,
                     decoder_sigma_min=self.decoder_sigma_min, decoder_mean=self.decoder_mean,
-                    init_std=self.init_std,
+                    init_std=self.init_std, **self._selected,
                     **{name: self._options().get(name, default) for registry in FAMILIES
                        for name, default in registry.option_defaults().items()})
 
@@ -305,6 +309,7 @@ class VAE:
         self.prior.forward(t, eps[..., n_q:])           # (the prior's own noise, if any)
         self.kl_term.forward(t)                         # kl
         K, B, Z = z.shape
+        z = t.values[self.decoder.inputs[0]]            # z, or the prior's alias of it
         g = self.decoder.forward(t, z.reshape(K * B, Z))  # c1, g1, ... (rows: K x B samples)
         self.decoder_likelihood.forward(t, g, x, K)     # logits or x~ (and r), nll
         t.objective.forward(t, self)                    # loss
@@ -322,7 +327,7 @@ class VAE:
         t.objective.backward(t)                         # d nll, d kl (or d ln p(z), d ln q)
         dg = self.decoder_likelihood.backward(t)        # d logits (or d x~, d r) -> d g
         dz = self.decoder.backward(t, dg)               # -> d c, d g of every layer -> d z
-        d["z"] = dz.reshape(t.values["z"].shape)
+        d[self.decoder.inputs[0]] = dz.reshape(t.values["z"].shape)   # (or d of z's alias)
         t.objective.backward_z(t)                       # the objective's hook on that path
         self.kl_term.backward(t)                        # d kl -> d mu, d sigma (or d ln q, ln p)
         self.prior.backward(t)                          # d ln p(z) -> d z
@@ -336,28 +341,47 @@ class VAE:
     def _objective(self, name, estimator="standard"):
         """The objective instance for (name, estimator), built and checked on first use: a
         ValueError names a wrong name, an estimator registered for other objectives, or a
-        capability the objective needs and the posterior lacks (with the posterior's reason)."""
+        capability the objective needs and the posterior (or the prior) lacks, with its reason.
+
+        ``name`` may also be an objective instance (an ``Objective`` built with options, such
+        as ``vae_np.objectives.KLWarmup(warmup_epochs=10)``): it is checked once and used as
+        it is, with estimator "standard"."""
         try:                    # the common case costs one dict lookup per step
             return self._objectives[name, estimator]
         except (KeyError, TypeError):
             pass
+        if isinstance(name, Objective):
+            if estimator != "standard":
+                raise ValueError(f"estimator must be 'standard' with an objective instance "
+                                 f"({type(name).__name__}), got {estimator!r}")
+            self._check_requires(name, f"objective={type(name).__name__}", "another objective")
+            self._objectives[name, estimator] = name
+            return name
         check_choice("objective", name, OBJECTIVES)
         check_choice("estimator", estimator, ("standard",) + tuple(e for _, e in ESTIMATORS))
         cls = OBJECTIVES[name] if estimator == "standard" else ESTIMATORS.get((name, estimator))
         if cls is None:
             raise ValueError(f"estimator={estimator!r} applies to objective="
                              f"{[o for o, e in ESTIMATORS if e == estimator]}, not {name!r}")
-        for capability, need in cls.requires.items():
+        self._check_requires(cls, *((f"objective={name!r}", "another objective")
+                                    if estimator == "standard" else
+                                    (f"estimator={estimator!r}", "estimator='standard'")))
+        self._objectives[name, estimator] = cls()
+        return self._objectives[name, estimator]
+
+    def _check_requires(self, objective, asked, instead):
+        """ValueError unless the posterior offers every capability ``objective.requires`` and
+        the prior does not refuse it (a prior's optional ``unavailable``: capability -> why)."""
+        for capability, need in objective.requires.items():
             if capability not in self.posterior.capabilities:
-                asked, instead = ((f"objective={name!r}", "another objective")
-                                  if estimator == "standard" else
-                                  (f"estimator={estimator!r}", "estimator='standard'"))
                 options = ", ".join(f"{k}={v!r}" for k, v in self.posterior_options.items())
                 why = self.posterior.unavailable.get(capability, "this posterior does not offer it")
                 raise ValueError(f"{asked} is not supported with {options or 'this posterior'}: "
                                  f"{need}, and {why}; use {instead}")
-        self._objectives[name, estimator] = cls()
-        return self._objectives[name, estimator]
+            refused = getattr(self.prior, "unavailable", {})
+            if capability in refused:
+                raise ValueError(f"{asked} is not supported with {self.prior.label}: {need}, "
+                                 f"and {refused[capability]}; use {instead}")
 
     def grad_equations(self, objective="elbo") -> dict:
         """name -> the backward equation of d<name>, for every quantity of the trace (but the
@@ -372,7 +396,9 @@ class VAE:
         for component in (self.decoder_likelihood, self.decoder, self.encoder):
             eq.update(component.grad_equations())
         terms = {}
-        for component in (self.kl_term, self.prior, self.posterior):
+        # the prior last: a prior that shares the encoder's weights (the VampPrior) adds its
+        # share to the equations of the heads, which the posterior writes
+        for component in (self.kl_term, self.posterior, self.prior):
             component.grad_equations(eq, terms)
         return eq
 

@@ -23,6 +23,10 @@ loss's own gradient (``register_objective``). The model builds one instance per 
                                posterior add theirs: an estimator may reweight that path here
                                (DReG); the default leaves it
     history_loss(trace, recon, kl)   the batch's loss as a training history reports it
+    begin_epoch(epoch)         called by the training loop before each epoch (numbered from 1,
+                               the run's own count on a resume): an objective whose loss depends
+                               on the epoch (KL warm-up) sets its state here; the default does
+                               nothing
 
 ``NegativeELBO`` is the design-card objective: with the KL term the model records (closed form for
 a diagonal Gaussian posterior and the standard normal prior, Monte Carlo otherwise),
@@ -51,6 +55,9 @@ class Objective:
     def history_loss(self, trace, recon, kl):
         """The batch's loss for a training history: the loss this objective recorded."""
         return float(trace.loss)
+
+    def begin_epoch(self, epoch):
+        """Called before each epoch (1, 2, ...); an objective without per-epoch state ignores it."""
 
 
 class NegativeELBO(Objective):

@@ -23,6 +23,19 @@ family's values, the others' defaults), so ``VAE(**config)`` rebuilds the model.
 flow family declares ``flow`` and ``flow_length``: ``VAE(..., flow="planar", flow_length=10)``
 chooses it, and a run's config.json holds ``"flow": "planar", "flow_length": 10`` (or nulls for the
 Gaussian posterior).
+
+Two additions for the priors (``PRIORS`` uses both):
+
+- A *selector* keyword names a family outright: ``VAE(..., prior="vamp", pseudo_inputs=500)``.
+  The registry's ``selector`` is that keyword ("prior"); it names a family that does not wrap
+  (below), whose options are then filled with their defaults and checked by ``named_options``.
+  Keywords that ask for another such family are a ValueError. Without the selector, the
+  keywords choose as above. ``VAE.config()`` saves the selector's value (``selected``).
+- A *wrapping* family (``Family.wraps = True``: the two-layer prior) is asked for by its own
+  keywords (``z2_dim``) and takes the family the selector names (or the keywords ask for, or
+  the default) as its top: it receives its own checked options, the selector's value and the
+  top family's options (``VAE(..., z2_dim=50, prior="vamp", pseudo_inputs=500)``: two
+  stochastic layers whose top prior is a VampPrior).
 """
 from __future__ import annotations
 
@@ -36,6 +49,18 @@ class Family:
     label : text for the model's repr ("" for the design-card components)
     """
     options: dict = {}
+    wraps = False
+    """True for a family that takes another family of its registry as its top part (built with
+    the selector's value and that family's options; see the module docstring)."""
+
+    @classmethod
+    def named_options(cls, **options):
+        """The options of a family named by the selector: checked, defaults filled in (a family
+        overrides this when an option has no usable default, e.g. the VampPrior's number of
+        pseudo-inputs)."""
+        checked = cls.check_options(**options)
+        return checked if checked is not None else {
+            name: options.get(name, default) for name, default in cls.options.items()}
 
     @classmethod
     def check_options(cls, **options):
@@ -83,11 +108,13 @@ class FamilyRegistry(Registry):
     ----------
     kind : "posterior family" or "prior"
     default : the name chosen when no keyword asks for another family
+    selector : None, or the keyword that names a family outright ("prior"; module docstring)
     """
 
-    def __init__(self, kind, default):
+    def __init__(self, kind, default, selector=None):
         super().__init__(kind)
         self.default = default
+        self.selector = selector
 
     def _check(self, name, cls):
         """A family's options must be its own: two families cannot both read one keyword."""
@@ -101,19 +128,57 @@ class FamilyRegistry(Registry):
         """Every registered family's options, keyword -> default, in registration order."""
         return {name: default for cls in self.values() for name, default in cls.options.items()}
 
+    def keywords(self) -> set:
+        """Every keyword this registry reads: the families' options and the selector."""
+        return set(self.option_defaults()) | ({self.selector} if self.selector else set())
+
+    def selected(self, choice):
+        """The selector's value for a ``choose`` result (the top family's name under a wrapping
+        family), for ``VAE.config()``; None when the registry has no selector."""
+        if self.selector is None:
+            return None
+        name, _, checked = choice
+        return checked.get(self.selector, name)
+
     def choose(self, options):
         """(name, class, checked options) of the one family ``options`` ask for, or the default
-        family with no options when none does. ValueError if they ask for two families."""
+        family with no options when none does. ValueError if they ask for two families (a
+        wrapping family and the family it wraps count as one: module docstring)."""
         asked = []
         for name, cls in self.items():
             own = {key: options[key] for key in cls.options if key in options}
             checked = cls.check_options(**own)
             if checked is not None:
                 asked.append((name, cls, checked))
-        if not asked:
-            return self.default, self[self.default], {}
-        if len(asked) > 1:
-            given = {key: value for _, _, checked in asked for key, value in checked.items()}
+        wrappers = [a for a in asked if a[1].wraps]
+        leaves = [a for a in asked if not a[1].wraps]
+        named = options.get(self.selector) if self.selector else None
+        if named is not None:
+            tops = [name for name, cls in self.items() if not cls.wraps]
+            if not isinstance(named, str) or named not in tops:
+                wrapping = "".join(f"; {name!r} is asked for by its options {sorted(cls.options)}"
+                                   for name, cls in self.items() if cls.wraps)
+                raise ValueError(f"{self.selector} must be one of {tops}, got {named!r}{wrapping}")
+            others = [a for a in leaves if a[0] != named]
+            if others:
+                given = {key: value for _, _, checked in others for key, value in checked.items()}
+                raise ValueError(f"the options {given} apply to {self.selector}="
+                                 f"{others[0][0]!r}, not {self.selector}={named!r}")
+            cls = self[named]
+            leaf = (named, cls, cls.named_options(
+                **{key: options[key] for key in cls.options if key in options}))
+        elif len(leaves) > 1:
+            given = {key: value for _, _, checked in leaves for key, value in checked.items()}
             raise ValueError(f"the options {given} ask for more than one {self.kind} "
-                             f"({', '.join(name for name, _, _ in asked)}); choose one")
-        return asked[0]
+                             f"({', '.join(name for name, _, _ in leaves)}); choose one")
+        else:
+            leaf = leaves[0] if leaves else (self.default, self[self.default], {})
+        if len(wrappers) > 1:
+            given = {key: value for _, _, checked in wrappers for key, value in checked.items()}
+            raise ValueError(f"the options {given} ask for more than one {self.kind} "
+                             f"({', '.join(name for name, _, _ in wrappers)}); choose one")
+        if not wrappers:
+            return leaf
+        name, cls, checked = wrappers[0]
+        top = {self.selector: leaf[0]} if self.selector else {}
+        return name, cls, {**checked, **top, **leaf[2]}
