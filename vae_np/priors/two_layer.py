@@ -372,13 +372,12 @@ class TwoLayerKL:
         d, v = trace.grads, trace.values
         K, B = v["kl2"].shape
         dkl = d["kl"] if "kl" in d else np.zeros(B, v["kl"].dtype)
-        if "kl_groups" in d:
-            dkl = dkl + d["kl_groups"][:, 0]
-        share = np.broadcast_to(dkl / K, (K, B))
+        lower = dkl + d["kl_groups"][:, 0] if "kl_groups" in d else dkl   # the lower group's too
+        share = np.broadcast_to(lower / K, (K, B))
         d["log_q"] = d["log_q"] + share if "log_q" in d else share
         d["log_pz1"] = d["log_pz1"] - share if "log_pz1" in d else -share
-        d["kl2"] = share
-        d["mu2"], d["sigma2"] = ops.kl_backward(share.reshape(K * B), trace.caches["kl2"])
+        d["kl2"] = np.broadcast_to(dkl / K, (K, B))
+        d["mu2"], d["sigma2"] = ops.kl_backward(d["kl2"].reshape(K * B), trace.caches["kl2"])
         if "kl_groups" in d:       # each z2 unit's own share: dkl_j/dmu2 = mu2, ...
             g = np.broadcast_to(d["kl_groups"][:, 1:] / K, (K,) + d["kl_groups"][:, 1:].shape)
             g = g.reshape(K * B, -1)
@@ -393,7 +392,7 @@ class TwoLayerKL:
                        f"dln q = {dkl} / K   (kl = 1/K sum_k [ln q - ln p(z1|z2) + kl2])")
         eq["log_pz1"] = (f"{eq['log_pz1']} - {dkl} / K" if "log_pz1" in eq else
                          f"dln p(z1|z2) = -{dkl} / K")
-        eq["kl2"] = f"dkl2 = {dkl} / K"
+        eq["kl2"] = "dkl2 = dkl / K"
         terms.setdefault("mu2", []).append("dkl2 * mu2")
         terms.setdefault("sigma2", []).append("dkl2 * (sigma2 - 1/sigma2)")
         if "kl_groups" in eq:
