@@ -112,14 +112,14 @@ def test_evaluate_bound_matches_the_library(run, capsys):
 def test_evaluate_with_prior_term_dropped_fails_the_comparison(run, capsys, monkeypatch):
     """Planted bug: evaluate's bound without -ln prior(c(x))."""
     fit(run, capsys)
-    import vae_np.cli.prior as cli_prior
-    right = cli_prior.vq_bound
+    import vae_np.cli.vq as cli_vq
+    right = cli_vq.vq_bound
 
     def dropped(model, prior, x):
         b = right(model, prior, x)
         return b._replace(bound=b.recon, prior_nll=0 * b.prior_nll)
 
-    monkeypatch.setattr(cli_prior, "vq_bound", dropped)
+    monkeypatch.setattr(cli_vq, "vq_bound", dropped)
     status, out, err = main(["evaluate", run, "--limit", "50", "--json"], capsys)
     with pytest.raises(AssertionError):
         np.testing.assert_allclose(json.loads(out)["bound"], library_bound(run).bound.mean(),

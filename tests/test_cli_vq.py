@@ -116,7 +116,7 @@ def test_resume_is_bit_exact(tmp_path, update):
         if key not in ("history.seconds", "config"):
             np.testing.assert_array_equal(a[key], b[key], err_msg=key)
     model, config, history = load_vq_run(part)
-    assert config["model"] == "vqvae" and config["vqvae"]["codebook_update"] == update
+    assert config["kind"] == "vqvae" and config["model"]["codebook_update"] == update
     assert history["epoch"] == [1, 2, 3, 4] and isinstance(model, VQVAE)
     np.testing.assert_array_equal(model.ema_sum, a["ema.sum"])
 
@@ -126,8 +126,8 @@ def test_run_directory(tmp_path, capsys):
     assert train(out, "--epochs", "2", "--beta", "0.5", "--codebook-update", "ema",
                  "--ema-decay", "0.9") == 0
     config = json.loads((out / "config.json").read_text())
-    assert config["model"] == "vqvae" and config["reseed"] is True
-    assert config["vqvae"] == dict(config["vqvae"], beta=0.5, ema_decay=0.9, n_latents=3,
+    assert config["kind"] == "vqvae" and config["reseed"] is True
+    assert config["model"] == dict(config["model"], beta=0.5, ema_decay=0.9, n_latents=3,
                                    code_dim=2, codebook_size=8, x_dim=784)
     lines = (out / "history.csv").read_text().splitlines()
     assert lines[0].split(",") == list(HISTORY_COLUMNS) and len(lines) == 3

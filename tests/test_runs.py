@@ -124,8 +124,8 @@ def test_missing_parameter_and_shape_mismatch_name_file_and_difference(tmp_path)
 
 
 def test_config_round_trip_and_errors(tmp_path):
-    runs.write_config(tmp_path, CONFIG)
-    assert runs.read_config(tmp_path) == json.loads(json.dumps(CONFIG))
+    runs.write_config(tmp_path, CONFIG)         # a config without "kind" (format 1): a VAE's
+    assert runs.read_config(tmp_path) == dict(json.loads(json.dumps(CONFIG)), kind="vae")
     with pytest.raises(FileNotFoundError, match="run directory not found"):
         runs.read_config(tmp_path / "nope")
     (tmp_path / "empty").mkdir()

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from vae_np import cli
-from vae_np.cli import prior as cli_prior, train as cli_train, train_vq as cli_train_vq
+from vae_np.cli import train as cli_train, vq as cli_vq
 from vae_np.figures import runs as figures
 from vae_np.runs import directory as runs
 from vae_np.data import make_sprites, subset_rows
@@ -146,14 +146,14 @@ def test_vq_train_and_fit_prior_use_the_runs_subset(sprites, fast_sprites, tmp_p
     images by default, and with a smaller --limit the codes of a part of them; prior.json and the
     printed line record the subset."""
     seen, codes_seen = [], []
-    spy(monkeypatch, cli_train_vq, "fit_vq", seen)
+    spy(monkeypatch, cli_train, "fit", seen)
     run = tmp_path / "run"
     assert cli.main(["train", *TINY, *VQ, "--limit", "60", "--epochs", "1", "--seed", "2",
                      "--out", str(run)]) == 0
     rows = subset_rows(N_TRAIN, 60, 2, "train")
     np.testing.assert_array_equal(seen[0], sprites.x_train[rows])
-    real = cli_prior.fit_prior
-    monkeypatch.setattr(cli_prior, "fit_prior",
+    real = cli_vq.fit_prior
+    monkeypatch.setattr(cli_vq, "fit_prior",
                         lambda prior, codes, *a: codes_seen.append(codes) or real(prior, codes, *a))
     model, _, _ = load_vq_run(run)
     for extra, n in (([], 60), (["--limit", "25"], 25)):

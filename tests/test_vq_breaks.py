@@ -271,7 +271,7 @@ def test_held_out_statistics_over_chunks_are_those_of_one_chunk(batch_size):
     statistics equal those counted one example at a time here; the last chunk alone uses fewer
     codes and has another mean (checked, so the comparison can fail). Tolerance: the -ln p sums
     of float64 terms in another order, 1e-12 relative; usage and perplexity from integer counts."""
-    from vae_np.cli.train_vq import heldout_statistics
+    from vae_np.cli.vq import heldout_statistics
     from vae_np.vq.made import MADEPrior
     from vae_np.vq.prior import encode_all, vq_bound
 

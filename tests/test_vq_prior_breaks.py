@@ -82,20 +82,21 @@ def test_a_checkpoint_of_another_model_is_refused(vq_run):
     """Mutation: the comparison of the checkpoint's model with config.json skipping an entry
     (beta). Every VQVAE argument but the seed changes what the parameters mean."""
     from vae_np.runs import directory as runs
-    from vae_np.vq.runs import read_vq_config, restore_vq_checkpoint
-    config = read_vq_config(vq_run)
+    config = runs.read_config(vq_run)
     arrays = runs.load_checkpoint(vq_run / "checkpoint.npz")
     for key, value in (("beta", 0.5), ("ema_decay", 0.9), ("code_dim", D), ("hidden", [8]),
                        ("codebook_update", "ema"), ("likelihood", "bernoulli")):
-        changed = dict(config, vqvae=dict(config["vqvae"], **{key: value}))
-        model = VQVAE(**changed["vqvae"])
-        if changed["vqvae"] == config["vqvae"]:
-            restore_vq_checkpoint(arrays, changed, model)          # the same model: accepted
+        changed = dict(config, model=dict(config["model"], **{key: value}))
+        model = VQVAE(**changed["model"])
+        if changed["model"] == config["model"]:
+            runs.check_checkpoint(arrays, changed)                 # the same model: accepted
+            runs.restore_model(arrays, model)
             continue
         with pytest.raises(ValueError, match=f"another model.*{key}"):
-            restore_vq_checkpoint(arrays, changed, model)
-    reseeded = dict(config, vqvae=dict(config["vqvae"], seed=7))
-    restore_vq_checkpoint(arrays, reseeded, VQVAE(**reseeded["vqvae"]))
+            runs.check_checkpoint(arrays, changed)
+    reseeded = dict(config, model=dict(config["model"], seed=7))
+    runs.check_checkpoint(arrays, reseeded)
+    runs.restore_model(arrays, VQVAE(**reseeded["model"]))
 
 
 def test_categorical_nll_of_huge_logits_is_finite_and_exact():
@@ -249,11 +250,11 @@ def test_fit_prior_stops_early_on_the_validation_split(vq_run, tmp_path, capsys,
     codes fit_prior stops on must be those of x_valid, and none with --no-early-stopping."""
     import dataclasses
     import shutil
-    from vae_np.cli import prior as cli_prior
+    from vae_np.cli import vq as cli_vq
     from vae_np.vq.prior import encode_all
     from vae_np.vq.runs import load_vq_run
     run = shutil.copytree(vq_run, tmp_path / "run")
-    real_load = cli_prior.load_data
+    real_load = cli_vq.load_data
 
     def with_valid(config, args):
         dataset = real_load(config, args)
@@ -261,9 +262,9 @@ def test_fit_prior_stops_early_on_the_validation_split(vq_run, tmp_path, capsys,
         return dataclasses.replace(dataset, x_valid=x_valid.astype(np.uint8))
 
     seen = []
-    real_fit = cli_prior.fit_prior
-    monkeypatch.setattr(cli_prior, "load_data", with_valid)
-    monkeypatch.setattr(cli_prior, "fit_prior", lambda *a: seen.append(a[-1]) or real_fit(*a))
+    real_fit = cli_vq.fit_prior
+    monkeypatch.setattr(cli_vq, "load_data", with_valid)
+    monkeypatch.setattr(cli_vq, "fit_prior", lambda *a: seen.append(a[-1]) or real_fit(*a))
     model, config, _ = load_vq_run(run)
     for extra in ([], ["--no-early-stopping"]):
         assert cli.main(["fit-prior", str(run), "--epochs", "1", "--hidden", "4", "--no-figures",
@@ -278,11 +279,11 @@ def test_fit_prior_reports_the_epoch_it_kept(vq_run, tmp_path, capsys, monkeypat
     holds the parameters of the last epoch that improved the validation NLL). fit_prior is
     replaced by one whose history says epochs 1 and 2 improved and 3 did not."""
     import shutil
-    from vae_np.cli import prior as cli_prior
+    from vae_np.cli import vq as cli_vq
     run = shutil.copytree(vq_run, tmp_path / "run")
     rows = [dict(epoch=e, train_nll=1.0, test_nll=1.0, valid_nll=v, best=b, seconds=0.0)
             for e, v, b in ((1, 2.0, True), (2, 1.5, True), (3, 1.7, False))]
-    monkeypatch.setattr(cli_prior, "fit_prior", lambda *a: rows)
+    monkeypatch.setattr(cli_vq, "fit_prior", lambda *a: rows)
     assert cli.main(["fit-prior", str(run), "--epochs", "3", "--hidden", "4", "--no-figures",
                      "-q"]) == 0
     assert json.loads((run / "prior.json").read_text())["fit"]["kept_epoch"] == 2
@@ -293,13 +294,13 @@ def test_sample_is_a_function_of_the_seed(vq_run, tmp_path, monkeypatch):
     """Mutation: ``sample`` drawing the prior's codes from an unseeded generator. The images
     handed to the figure must repeat for one --seed and differ for another."""
     import shutil
-    from vae_np.cli import prior as cli_prior
+    from vae_np.cli import vq as cli_vq
     run = shutil.copytree(vq_run, tmp_path / "run")
     prior = MADEPrior(M, K, hidden=(4,), seed=1)
     prior.flat[:] *= 0.1                                    # near uniform: many distinct codes
     save_prior(run, prior, dict(fit={}))
     drawn = []
-    monkeypatch.setattr(cli_prior.figures, "image_grid",
+    monkeypatch.setattr(cli_vq.figures, "image_grid",
                         lambda path, images, *a, **k: drawn.append(images.copy()) or path)
     for seed in (3, 3, 4):
         assert cli.main(["sample", str(run), "--n", "16", "--seed", str(seed),

@@ -2,7 +2,9 @@
 
 Each command lives in its own module with ``register(subparsers)``, which adds a subparser whose
 ``func(args) -> int`` runs it. Bad input prints one line ``vae-np: error: ...`` and exits with
-status 2, never a traceback.
+status 2, never a traceback. What a command does with a run of one model kind is that kind's
+(``kinds``: the protocol and registry; ``vae``, ``vq``: the kinds, listed in KIND_MODULES and
+imported before the commands).
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ COMMAND_MODULES = ("vae_np.cli.gradcheck", "vae_np.cli.train", "vae_np.cli.evalu
                    "vae_np.cli.images", "vae_np.cli.verify", "vae_np.cli.explain",
                    "vae_np.cli.lecture", "vae_np.cli.exercises", "vae_np.cli.flows",
                    "vae_np.cli.prior")
+KIND_MODULES = ("vae_np.cli.vae", "vae_np.cli.vq")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -29,6 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="vae-np",
         description="A pure-NumPy Variational Autoencoder with hand-written, checked gradients.")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in KIND_MODULES:           # the model kinds register their commands' side
+        importlib.import_module(name)
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(subparsers)
     return parser

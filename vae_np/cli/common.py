@@ -14,8 +14,8 @@ from .args import INT0
 # default_rng([seed, stream]): training and figure drawing use separate streams of one seed, so
 # drawing figures never changes the training draws (and a resume stays bit-exact). The other
 # streams: 2 the evaluation noise (vae_np.evaluate), 4 the choice of a --limit subset
-# (vae_np.data.subset), 5 the prior's shuffles (cli_prior).
-TRAIN_STREAM, SAMPLE_STREAM = 1, 3
+# (vae_np.data.subset), 5 the prior's shuffles (fit-prior).
+TRAIN_STREAM, SAMPLE_STREAM, PRIOR_STREAM = 1, 3, 5
 
 
 def run_dir_args(p, data=True):

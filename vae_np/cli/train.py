@@ -1,10 +1,14 @@
-"""``vae-np train``: train a VAE into a run directory, checkpointing after every epoch.
+"""``vae-np train``: train a model of any kind into a run directory, checkpointing after every
+epoch; ``--resume`` continues a run of any kind bit-exact.
 
-The run directory's layout is described in :mod:`vae_np.runs.directory`; presets in :mod:`vae_np.runs.presets`.
+The run directory's layout is described in :mod:`vae_np.runs.directory`; presets in
+:mod:`vae_np.runs.presets`; what differs between model kinds (their options, config, history
+row, figures) in :mod:`vae_np.cli.kinds`. This module names no kind.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import textwrap
 import time
@@ -14,34 +18,32 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.model import DECODER_MEANS, LIKELIHOODS
-from ..core.objective import OBJECTIVES
-from ..flows.chain import FLOW_KINDS
+from ..core.model import LIKELIHOODS
 from ..data.registry import DATASET_NAMES
-from ..evaluate import elbo, iwae_nll
 from ..figures import runs as figures
-from ..ops import ACTIVATIONS, SIGMA_PARAMETERIZATIONS
-from ..runs import presets, directory as runs
-from ..training.fit import SCHEDULES, TrainingDivergedError, fit
+from ..ops import ACTIVATIONS
 from ..optim import OPTIMIZERS
+from ..runs import presets, directory as runs
+from ..runs.kinds import kind_name
+from ..training.fit import TrainingDivergedError, fit
 from ..training.progress import Progress
-from . import train_vq as cli_train_vq
-from .args import FLOAT, INT, INT0, OUT_DIR, POSITIVE, WIDTHS, fit_lines, flatten_widths
-from .common import SAMPLE_STREAM, TRAIN_STREAM, absolute_data_dir, limited_data, load_data
-
-SETTINGS = tuple(presets.DEFAULTS)
+from .args import INT, INT0, OUT_DIR, POSITIVE, WIDTHS, fit_lines
+from .common import TRAIN_STREAM, limited_data, load_data
+from .kinds import COMMAND_KINDS, RUN_OPTIONS, SHARED, flags, given
 
 
 def register(subparsers):
     d = presets.DEFAULTS
     p = subparsers.add_parser(
-        "train", help="train a VAE into a run directory", epilog=presets.help_text(),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "train", help="train a VAE (or a VQ-VAE) into a run directory",
+        epilog=presets.help_text(), formatter_class=argparse.RawDescriptionHelpFormatter,
         description=textwrap.fill(
             "Train a VAE, checkpointing after every epoch into a run directory (config.json, "
             "checkpoint.npz, history.csv, figures/*.png). Defaults: sprites, 784-256-8 ReLU, "
-            "Adam 1e-3, 100 epochs (about 2 minutes on 2 quiet cores).", 100))
-    p.add_argument("--preset", choices=sorted(presets.PRESETS), help="a published setup (below)")
+            "Adam 1e-3, 100 epochs (about 2 minutes on 2 quiet cores). --model chooses another "
+            "kind of model; options of another kind are refused.", 100))
+    p.add_argument("--model", choices=sorted(COMMAND_KINDS),
+                   help="; ".join(kind.help for kind in COMMAND_KINDS.values()))
     p.add_argument("--dataset", choices=DATASET_NAMES, help=f"default {d['dataset']}")
     p.add_argument("--data-dir", help="directory of the data files (searched before the cache)")
     p.add_argument("--no-download", action="store_true", help="fail instead of downloading data")
@@ -50,17 +52,8 @@ def register(subparsers):
                         "--seed (never the first N: some splits are sorted by class)")
     p.add_argument("--hidden", type=WIDTHS, nargs="*",
                    help="hidden widths, e.g. 400 400 or 400,400 (default 256)")
-    p.add_argument("--z-dim", type=INT, help=f"latent dimension (default {d['z_dim']})")
     p.add_argument("--activation", choices=sorted(ACTIVATIONS), help="default relu")
     p.add_argument("--likelihood", choices=LIKELIHOODS, help="default bernoulli")
-    p.add_argument("--sigma-param", choices=sorted(SIGMA_PARAMETERIZATIONS), help="default logvar")
-    p.add_argument("--decoder-mean", choices=DECODER_MEANS, help="Gaussian mean (default identity)")
-    p.add_argument("--init-std", type=POSITIVE,
-                   help="N(0, s^2) weights (default U(+-1/sqrt(fan_in)))")
-    p.add_argument("--decoder-sigma-min", type=FLOAT, help="lower bound of a learned decoder sigma")
-    p.add_argument("--flow", choices=sorted(FLOW_KINDS),
-                   help="a normalizing-flow posterior: the Gaussian, then --flow-length steps")
-    p.add_argument("--flow-length", type=INT0, help="number of flow steps L (with --flow)")
     p.add_argument("--optimizer", choices=sorted(OPTIMIZERS), help="default adam")
     p.add_argument("--lr", type=POSITIVE, help="(base) learning rate (default 1e-3)")
     p.add_argument("--optim-eps", type=POSITIVE, help="eps of adam / adagrad")
@@ -69,21 +62,14 @@ def register(subparsers):
     p.add_argument("--epochs", "--passes", type=INT, help=f"passes over the data (default "
                    f"{d['epochs']}); with --resume, the new total")
     p.add_argument("--batch-size", type=INT, help=f"default {d['batch_size']}")
-    p.add_argument("--k", type=INT, help="Monte Carlo samples per example (default 1)")
-    p.add_argument("--schedule", choices=SCHEDULES, help="joint or alternating phi/theta steps")
-    p.add_argument("--objective", choices=sorted(OBJECTIVES),
-                   help="elbo (default) or iwae: the importance-weighted bound over the --k "
-                        "samples")
-    p.add_argument("--estimator", choices=("standard", "dreg"),
-                   help="the gradient: standard (default), or dreg (with --objective iwae: the "
-                        "doubly-reparameterized encoder gradient)")
     p.add_argument("--dtype", choices=("float32", "float64"), help="default float32")
     p.add_argument("--seed", type=INT0, help="seed of initialisation and training (default 0)")
     p.add_argument("--out", type=OUT_DIR, help="run directory (default runs/<dataset>-<timestamp>)")
     p.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its checkpoint")
     p.add_argument("--no-figures", action="store_true", help="do not draw figures/*.png")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
-    cli_train_vq.add_arguments(p)       # --model vqvae and its options
+    for kind in COMMAND_KINDS.values():
+        kind.add_arguments(p)
     p.set_defaults(func=run_train)
 
 
@@ -93,6 +79,7 @@ class _Run:
     in place as it trains)."""
     run_dir: Path
     config: dict
+    kind: object                       # the CommandKind (vae_np.cli.kinds)
     dataset: object
     model: object
     optimizers: tuple
@@ -105,9 +92,9 @@ class _Run:
 
 def run_train(args) -> int:
     """Open (or continue) the run, train its remaining epochs, draw its figures."""
-    if cli_train_vq.wants_vq(args):     # --model vqvae, or --resume of a VQ-VAE run
-        return cli_train_vq.run_train_vq(args)
-    run_dir, config, dataset = _continued_run(args) if args.resume else _new_run(args)
+    kind, explicit = _choose_kind(args)
+    run_dir, config, dataset = (_continued_run(args) if args.resume
+                                else _new_run(args, kind, explicit))
     model = runs.build_model(config, path=run_dir / runs.CONFIG_NAME if args.resume else None)
     if model.x_dim != dataset.n_features:
         raise ValueError(f"{run_dir / runs.CONFIG_NAME}: the model expects {model.x_dim} "
@@ -120,9 +107,9 @@ def run_train(args) -> int:
                          f"train {args.epochs} more")
     runs.write_config(run_dir, config)
     if done:    # history.csv lags the checkpoint if a run was killed between the two writes
-        runs.write_history_csv(run_dir, history)
+        runs.write_history_csv(run_dir, history, kind.run)
     x_train, test, what = limited_data(config, dataset)
-    run = _Run(run_dir, config, dataset, model, optimizers, rng, history, x_train, test.x,
+    run = _Run(run_dir, config, kind, dataset, model, optimizers, rng, history, x_train, test.x,
                test.rows)
     print(fit_lines(f"{'resuming' if done else 'training'} {model}\n  on {dataset.name}: {what}"
                     f"\n  into {run_dir}" + (f" after epoch {done}" if done else "")), flush=True)
@@ -138,27 +125,45 @@ def run_train(args) -> int:
     return 0
 
 
+def _choose_kind(args):
+    """(the CommandKind of this run, whether --model named it): a new run's --model (default:
+    the default kind), or the kind of the run --resume continues (--model, if given, must be
+    that one)."""
+    if not args.resume:
+        kind = COMMAND_KINDS[args.model] if args.model else COMMAND_KINDS.default
+        return kind, args.model is not None
+    try:
+        config = json.loads((Path(args.resume) / runs.CONFIG_NAME).read_text("utf-8"))
+    except (OSError, ValueError):
+        config = None       # reading the config in _continued_run reports what is wrong
+    kind = COMMAND_KINDS.get(kind_name(config), COMMAND_KINDS.default)
+    if args.model is not None and args.model != kind.name:
+        raise ValueError(f"--resume {args.resume} is a {kind.title} run; --model {args.model} "
+                         f"does not apply to it")
+    return kind, args.model is not None
+
+
 def _continued_run(args):
     """``--resume DIR``: the run's directory, its checked config (with the new ``--epochs``
     total) and its data set."""
     _check_resume_args(args)
     run_dir = Path(args.resume)
     config = runs.read_config(run_dir)
-    runs.check_config(config, run_dir / runs.CONFIG_NAME, runs.TRAINING_ENTRIES)
+    runs.check_config(config, run_dir / runs.CONFIG_NAME, runs.run_kind(config).required)
     if args.epochs is not None:
         config["epochs"] = args.epochs
     return run_dir, config, load_data(config, args)
 
 
-def _new_run(args):
-    """A new run: its config from the preset and options, its data set, and a fresh directory
-    (``--out``, or runs/<dataset>-<timestamp>), refused if it already holds a run."""
-    config = _new_config(args)
+def _new_run(args, kind, explicit):
+    """A new run: its config from the kind (the preset and options), its data set, and a fresh
+    directory (``--out``, or runs/<dataset>-<timestamp>), refused if it already holds a run."""
+    config = kind.new_config(args, explicit)
     dataset = load_data(config, args)
     config["model"]["x_dim"] = dataset.n_features
     config["image_shape"] = list(dataset.image_shape)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    run_dir = Path(args.out or Path("runs") / f"{dataset.name}-{stamp}")
+    run_dir = Path(args.out or Path("runs") / f"{dataset.name}{kind.dir_tag}-{stamp}")
     if (run_dir / runs.CONFIG_NAME).exists():
         raise ValueError(f"--out {run_dir} already holds a run; continue it with "
                          f"--resume {run_dir} or choose another directory")
@@ -166,51 +171,23 @@ def _new_run(args):
     return run_dir, config, dataset
 
 
-def _new_config(args):
-    overrides = {key: getattr(args, key, None) for key in SETTINGS}
-    overrides["hidden"] = flatten_widths(args.hidden)       # --hidden 400,400 or 400 400
-    if args.optim_eps is not None:
-        overrides["optimizer_options"] = {"eps": args.optim_eps}
-    s = presets.resolve(args.preset, overrides)
-    if s["optimizer_options"] and s["optimizer"] not in ("adam", "adagrad"):
-        raise ValueError(f"--optim-eps applies to adam and adagrad, not {s['optimizer']}")
-    if s["estimator"] == "dreg" and s["objective"] != "iwae":
-        raise ValueError("--estimator dreg applies to --objective iwae")
-    if (args.flow is None) != (args.flow_length is None):
-        raise ValueError("--flow and --flow-length go together, e.g. --flow planar --flow-length "
-                         "10")
-    if args.flow is not None and s["estimator"] == "dreg":
-        raise ValueError("--estimator dreg is not supported with --flow (it needs the inverse "
-                         "of the flow); use --estimator standard")
-    model = dict(x_dim=1, hidden=list(s["hidden"]), z_dim=s["z_dim"], activation=s["activation"],
-                 likelihood=s["likelihood"], sigma_param=s["sigma_param"], dtype=s["dtype"],
-                 seed=s["seed"], decoder_mean=s["decoder_mean"], init_std=s["init_std"],
-                 decoder_sigma_min=s["decoder_sigma_min"], flow=args.flow,
-                 flow_length=args.flow_length)
-    training = {key: s[key] for key in ("dataset", "optimizer", "lr", "optimizer_options",
-                                        "lr_schedule", "epochs", "batch_size", "k", "schedule",
-                                        "seed", "objective", "estimator")}
-    return dict(format_version=runs.FORMAT_VERSION, preset=args.preset, model=model,
-                data_dir=absolute_data_dir(args.data_dir), limit=args.limit,
-                subset_seed=s["seed"], no_download=args.no_download,
-                created=datetime.now().isoformat(timespec="seconds"), **training)
-
-
 def _check_resume_args(args):
-    given = [key for key in SETTINGS + ("preset", "out", "limit", "optim_eps", "flow",
-                                        "flow_length")
-             if key != "epochs" and getattr(args, key, None) is not None]
-    if given:
-        names = ", ".join("--" + key.replace("_", "-") for key in given)
-        raise ValueError(f"--resume continues a run with its own settings; {names} cannot be "
-                         f"given with it (only --epochs, --data-dir and output options can)")
+    every_kind = [option for kind in COMMAND_KINDS.values() for option in kind.options]
+    names = [name for name in dict.fromkeys(SHARED + tuple(every_kind) + RUN_OPTIONS)
+             if name != "epochs"]
+    wrong = given(args, names)
+    if wrong:
+        raise ValueError(f"--resume continues a run with its own settings; {flags(wrong)} cannot "
+                         f"be given with it (only --epochs, --data-dir and output options can)")
 
 
 def _restore_checkpoint(args, run_dir, config, model, optimizers):
     """The training rng, history and number of completed epochs: fresh for a new run, else
-    restored (with the model and optimizers, in place) from the run's checkpoint if it has one."""
+    restored (with the model, its state and the optimizers, in place) from the run's checkpoint
+    if it has one."""
     rng = np.random.default_rng([config["seed"], TRAIN_STREAM])
-    history = {column: [] for column in runs.HISTORY_COLUMNS}
+    kind = runs.run_kind(config)
+    history = {column: [] for column in kind.history_columns}
     if not args.resume:
         return rng, history, 0
     runs.remove_stale_temp_files(run_dir)   # what a killed write left behind is never read
@@ -221,14 +198,16 @@ def _restore_checkpoint(args, run_dir, config, model, optimizers):
     runs.check_checkpoint(arrays, config, checkpoint, run_dir / runs.CONFIG_NAME)
     runs.restore_model(arrays, model, checkpoint)
     runs.restore_optimizers(arrays, optimizers, model, checkpoint)
-    history.update(runs.read_history(arrays))
+    if "epoch" not in arrays:
+        raise ValueError(f"{checkpoint}: checkpoint is missing 'epoch'")
+    history.update(runs.read_history(arrays, kind))
     return runs.restore_rng(arrays, checkpoint), history, int(arrays["epoch"])
 
 
 def _train_epoch(run: _Run, epoch: int, quiet: bool) -> bool:
-    """One pass over the training set at the epoch's learning rate, then the test loss, the
-    history row and the checkpoint. False (after saying which checkpoint is kept) if training
-    diverged."""
+    """One pass over the training set at the epoch's learning rate, then the kind's history row
+    (with the test set's numbers), the checkpoint and the epoch's line. False (after saying
+    which checkpoint is kept) if training diverged."""
     config, optimizers, run_dir = run.config, run.optimizers, run.run_dir
     epochs = config["epochs"]
     lr = presets.learning_rate(config["lr_schedule"], config["lr"], epoch)
@@ -238,11 +217,9 @@ def _train_epoch(run: _Run, epoch: int, quiet: bool) -> bool:
     start = time.perf_counter()
     try:
         h = fit(run.model, run.x_train, optimizers if len(optimizers) > 1 else optimizers[0],
-                epochs=1, batch_size=config["batch_size"], k=config["k"], rng=run.rng,
-                callback=progress, schedule=config["schedule"],
-                objective=config.get("objective", "elbo"),     # runs made before it: the ELBO
-                estimator=config.get("estimator", "standard"),
-                binarize=run.dataset.dynamic_binarization, first_epoch=epoch)
+                epochs=1, batch_size=config["batch_size"], rng=run.rng, callback=progress,
+                binarize=run.dataset.dynamic_binarization, first_epoch=epoch,
+                **run.kind.fit_options(config))
     except TrainingDivergedError as exc:
         kept = (f"The checkpoint of epoch {epoch - 1} is kept in {run_dir} (lower 'lr' in "
                 f"its {runs.CONFIG_NAME} to --resume it)." if epoch > 1 else
@@ -252,36 +229,21 @@ def _train_epoch(run: _Run, epoch: int, quiet: bool) -> bool:
         return False
     finally:
         progress.close()
-    test = elbo(run.model, run.x_test, k=1, seed=config["seed"], rows=run.test_rows)
-    name, test_loss = runs.loss_name(config), test.loss      # the objective: -ELBO or -L_k
-    if name != "-ELBO":     # an IWAE run: the bound it trains on, on the test set too
-        test_loss = iwae_nll(run.model, run.x_test, k=config["k"], seed=config["seed"],
-                             rows=run.test_rows)[0]
-    row = dict(epoch=epoch, train_loss=h["loss"][0], train_recon=h["recon"][0],
-               train_kl=h["kl"][0], test_loss=test_loss, test_recon=test.recon,
-               test_kl=test.kl, lr=lr, seconds=time.perf_counter() - start)
-    for column in runs.HISTORY_COLUMNS:
+    row = dict(epoch=epoch, **run.kind.epoch_columns(run, h), lr=lr)
+    row["seconds"] = time.perf_counter() - start
+    for column in run.kind.run.history_columns:
         run.history[column].append(row[column])
     runs.save_checkpoint(run_dir, run.model, optimizers, run.rng, epoch, run.history, config)
-    runs.write_history_csv(run_dir, run.history)
-    if name == "-ELBO":
-        train = (f"train {row['train_loss']:.2f} (recon {row['train_recon']:.2f}, "
-                 f"kl {row['train_kl']:.2f})")
-    else:       # the bound, then the two terms of the -ELBO, whose sum is above it
-        train = (f"train {name} {row['train_loss']:.2f} (-ELBO: recon "
-                 f"{row['train_recon']:.2f} + kl {row['train_kl']:.2f})")
-    print(f"epoch {epoch}/{epochs}  {train}  test {name} {test_loss:.2f}  "
-          f"{row['seconds']:.1f} s", flush=True)
+    runs.write_history_csv(run_dir, run.history, run.kind.run)
+    print(run.kind.epoch_line(run, row), flush=True)
     return True
 
 
 def _figures(run: _Run):
-    """Draw the run's figures; without matplotlib say which extra to install and go on."""
-    rng = np.random.default_rng([run.config["seed"], SAMPLE_STREAM])
+    """Draw the run's figures (the kind's); without matplotlib say which extra to install and go
+    on."""
     try:
-        written = figures.run_figures(run.run_dir / runs.FIGURES_DIR, run.model, run.dataset,
-                                      run.x_test, run.history, rng, rows=run.test_rows,
-                                      loss_name=runs.loss_name(run.config))
+        written = run.kind.figures(run)
     except figures.PlotUnavailable:
         print(f"figures skipped: {figures.HINT}", file=sys.stderr)
         return []

@@ -1,5 +1,6 @@
 """The run's config.json: reading it, checking every entry, and building the model and optimizers
-it describes. Part of the run directory (see :mod:`vae_np.runs.directory`, which re-exports these names).
+it describes. Part of the run directory (see :mod:`vae_np.runs.directory`, which re-exports these
+names); the model kinds a config.json can name are in :mod:`vae_np.runs.kinds`.
 """
 from __future__ import annotations
 
@@ -9,11 +10,11 @@ from pathlib import Path
 import numpy as np
 
 from .._validate import check_int
-from ..core.model import VAE
 from ..core.objective import OBJECTIVES
 from ..data.registry import DATASET_NAMES
 from ..training.fit import SCHEDULES
 from ..optim import OPTIMIZERS
+from .kinds import RUN_KINDS, VAE_TRAINING_ENTRIES, kind_name, with_kind
 from .presets import LR_SCHEDULES
 
 CONFIG_NAME = "config.json"
@@ -36,18 +37,33 @@ def read_config_json(run_dir):
 
 
 def read_config(run_dir) -> dict:
-    """Read ``RUN_DIR/config.json``.
+    """Read and check ``RUN_DIR/config.json``, in format 2 whatever format it was written in
+    (:func:`vae_np.runs.kinds.with_kind`): "kind" names the model kind, "model" holds the
+    model's arguments.
 
     Raises
     ------
     FileNotFoundError  RUN_DIR or its config.json does not exist
-    ValueError         config.json is not a JSON object with a ``model`` entry
+    ValueError         config.json is not a JSON object with a ``model`` entry, names no
+                       registered kind, or an entry has the wrong type or range
     """
     config, path = read_config_json(run_dir)
-    if not isinstance(config, dict) or not isinstance(config.get("model"), dict):
+    if not isinstance(config, dict) or "model" not in config:
         raise ValueError(f"{path}: expected a JSON object with a 'model' entry")
+    config = with_kind(config)
+    if not isinstance(config["model"], dict):
+        raise ValueError(f"{path}: expected a JSON object with a 'model' entry (a JSON object "
+                         f"of the model's arguments)")
     check_config(config, path)
     return config
+
+
+def run_kind(config: dict, path=CONFIG_NAME):
+    """The RunKind a (format-2) config names; ValueError naming ``path`` for an unknown one."""
+    name = config.get("kind", kind_name(config))
+    if not isinstance(name, str) or name not in RUN_KINDS:
+        raise ValueError(f"{path}: entry 'kind' must be one of {sorted(RUN_KINDS)}, got {name!r}")
+    return RUN_KINDS[name]
 
 
 def _int(minimum):
@@ -107,43 +123,35 @@ CONFIG_ENTRIES = {
     "no_download": _entry(lambda v: isinstance(v, bool), "true or false"),
     "image_shape": _image_shape,
 }
-TRAINING_ENTRIES = ("dataset", "optimizer", "lr", "lr_schedule", "epochs", "batch_size", "k",
-                    "seed", "schedule")
-"""The entries ``vae-np train --resume`` needs (the others are optional)."""
+TRAINING_ENTRIES = VAE_TRAINING_ENTRIES
+"""The entries ``vae-np train --resume`` needs for a VAE run (each kind's: ``RunKind.required``)."""
 
 
 def check_config(config: dict, path=CONFIG_NAME, required=()) -> None:
-    """Check the entries of a run's config: each one of CONFIG_ENTRIES that is present must have
-    the right type and range, and each name in ``required`` must be present.
+    """Check the entries of a run's config: its model kind must be registered, each entry of
+    CONFIG_ENTRIES (and of the kind's own ``entries``) that is present must have the right type
+    and range, and each name in ``required`` must be present.
 
     Raises ValueError naming ``path`` and the entry, e.g.
     ``RUN/config.json: entry 'epochs' must be an integer >= 1, got 'six'``.
     """
+    kind = run_kind(config, path)
     for key in required:
         if key not in config:
             raise ValueError(f"{path}: entry {key!r} is missing")
-    for key, check in CONFIG_ENTRIES.items():
+    for key, check in {**CONFIG_ENTRIES, **kind.entries}.items():
         if key in config:
             check(f"{path}: entry {key!r}", config[key])
 
 
-def build_model(config: dict, dtype=None, path=None) -> VAE:
-    """``VAE(**config["model"])``, optionally in another dtype (e.g. float64 for evaluation).
+def build_model(config: dict, dtype=None, path=None):
+    """The model ``config`` describes: its kind's ``model_class(**config["model"])``,
+    optionally in another dtype (e.g. float64 for evaluation).
 
-    ``path`` (the config file) is named in the error when the entry does not describe a VAE.
+    ``path`` (the config file) is named in the error when the entry does not describe one.
     """
-    kwargs = dict(config["model"])
-    if dtype is not None:
-        kwargs["dtype"] = dtype
-    try:
-        return VAE(**kwargs)
-    except TypeError as exc:
-        where = f"{path}: " if path is not None else "config "
-        raise ValueError(f"{where}'model' entry does not describe a VAE: {exc}") from None
-    except ValueError as exc:
-        if path is None:
-            raise
-        raise ValueError(f"{path}: 'model' entry: {exc}") from None
+    config = with_kind(config)
+    return run_kind(config, path or CONFIG_NAME).build(config["model"], dtype, path)
 
 
 def build_optimizers(config: dict) -> tuple:

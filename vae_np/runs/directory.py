@@ -1,21 +1,30 @@
 """The run directory: config, atomic checkpoints and the history CSV of one training run.
 
-Layout (stable; every file but the figures is rewritten after each epoch)::
+One layout for every model kind (stable; every file but the figures is rewritten after each
+epoch)::
 
     RUN_DIR/
-      config.json      data set, model (``VAE.config()``), optimizer, schedule, seed, epochs
+      config.json      "kind" (the model kind, vae_np.runs.kinds: "vae", "vqvae"), "model" (the
+                       model's arguments, ``model.config()``), data set, optimizer, lr, schedule,
+                       seed, epochs and the kind's own training entries (format_version 2; the
+                       format-1 config.json of older runs is read too, see vae_np.runs.kinds)
       checkpoint.npz   loadable with ``np.load(path, allow_pickle=False)``:
                          <name>            every parameter under its name in ``model.params``
+                         <state>           the model's state beside its parameters, as its
+                                           training kind's ``state()`` names it (a VQ-VAE's
+                                           ema.count (K,) and ema.sum (K, D); a VAE has none)
                          optim.<key>       optimizer state (joint schedule): lr, t, m, v, ...
                          optim.encoder.<key>, optim.decoder.<key>   (alternating schedule)
                          rng_state         JSON of the training Generator's bit_generator.state
                          epoch             number of completed epochs
-                         history.<column>  one value per completed epoch (see HISTORY_COLUMNS)
+                         format_version    2
+                         history.<column>  one value per completed epoch (the kind's columns)
                          config            config.json as a string
-      history.csv      HISTORY_COLUMNS, one row per epoch (nats per example; see below)
-      figures/*.png    written by vae_np.figures.runs when matplotlib (the ``plot`` extra) is installed
+      history.csv      the kind's history columns, one row per epoch (a VAE's: HISTORY_COLUMNS,
+                       nats per example, see below; a VQ-VAE's: vae_np.vq.runs)
+      figures/*.png    drawn by the kind when matplotlib (the ``plot`` extra) is installed
 
-The history's columns: ``train_loss`` is the training objective averaged over the epoch's steps
+A VAE's history columns: ``train_loss`` is the training objective averaged over the epoch's steps
 (:func:`loss_name` names it: the -ELBO, or -L_k, the negative importance-weighted bound over the
 run's k samples, for ``objective = "iwae"``); ``train_recon`` the mean -ln p(x|z) over the k
 samples and ``train_kl`` the ELBO's KL term (the closed form for the Gaussian posterior, the Monte
@@ -43,17 +52,18 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.model import VAE
-from .config import (
+from ..training.kind import MODEL_KINDS
+from .config import (  # noqa: F401  (re-exported: the run directory's one module to import)
     CONFIG_ENTRIES, CONFIG_NAME, TRAINING_ENTRIES, build_model, build_optimizers, check_config,
-    read_config)
+    read_config, read_config_json, run_kind)
+from .kinds import RUN_KINDS, VAE_HISTORY_COLUMNS, with_kind
 
 CHECKPOINT_NAME = "checkpoint.npz"
 HISTORY_NAME = "history.csv"
 FIGURES_DIR = "figures"
-FORMAT_VERSION = 1
-HISTORY_COLUMNS = ("epoch", "train_loss", "train_recon", "train_kl", "test_loss", "test_recon",
-                   "test_kl", "lr", "seconds")
+FORMAT_VERSION = 2
+HISTORY_COLUMNS = VAE_HISTORY_COLUMNS
+"""A VAE run's history columns (each kind's: ``RunKind.history_columns``)."""
 
 
 def loss_name(config: dict) -> str:
@@ -114,23 +124,42 @@ def optimizer_prefixes(n_optimizers: int) -> tuple:
 
 
 # ---------------------------------------------------------------------- checkpoint
+def model_state(model) -> dict:
+    """The model's state beside its parameters (its training kind's ``state()``), name -> the
+    live array: a VQ-VAE's ema.count and ema.sum; empty for a VAE."""
+    return MODEL_KINDS.of(model)(model).state()
+
+
+def _run_kind_of(config, model):
+    """The RunKind of a run: named by its config, else the one whose model class ``model`` is."""
+    if config is not None:
+        return run_kind(with_kind(config))
+    for kind in RUN_KINDS.values():
+        if isinstance(model, kind.model_class):
+            return kind
+    return RUN_KINDS[RUN_KINDS.default]
+
+
 def save_checkpoint(run_dir, model, optimizers, rng, epoch, history, config=None) -> Path:
     """Write ``RUN_DIR/checkpoint.npz`` atomically (layout in the module docstring).
 
     Parameters
     ----------
-    model : VAE;  optimizers : tuple of Optimizer (1 or 2);  rng : numpy.random.Generator
-    epoch : int, completed epochs;  history : dict column -> list (HISTORY_COLUMNS)
-    config : dict or None, stored as a JSON string so the checkpoint describes itself
+    model : the run's model (VAE, VQVAE, ...);  optimizers : tuple of Optimizer (1 or 2)
+    rng : numpy.random.Generator;  epoch : int, completed epochs
+    history : dict column -> list (the kind's history columns; a VAE's HISTORY_COLUMNS)
+    config : dict or None, stored as a JSON string so the checkpoint describes itself; it names
+        the model kind (None: the kind whose model class ``model`` is)
     """
     arrays = {name: value for name, value in model.params.items()}
+    arrays.update(model_state(model))
     for prefix, optimizer in zip(optimizer_prefixes(len(optimizers)), optimizers):
         for key, value in optimizer.state_dict().items():
             arrays[prefix + key] = np.asarray(value)
     arrays["rng_state"] = np.array(json.dumps(rng.bit_generator.state))
     arrays["epoch"] = np.array(int(epoch))
     arrays["format_version"] = np.array(FORMAT_VERSION)
-    for column in HISTORY_COLUMNS:
+    for column in _run_kind_of(config, model).history_columns:
         arrays["history." + column] = np.asarray(history.get(column, []), dtype=np.float64)
     if config is not None:
         arrays["config"] = np.array(json.dumps(config, sort_keys=True))
@@ -180,40 +209,44 @@ def load_checkpoint(path) -> dict:
                          f"{exc}); restore it from a backup or start a new run") from None
 
 
-# model entries that do not change the parameters' meaning (only the initialisation)
-_INIT_ONLY = ("seed", "init_std")
-
-
 def check_checkpoint(arrays: dict, config: dict, path="checkpoint",
                      config_path=CONFIG_NAME) -> None:
     """Refuse a checkpoint written by another model than the one ``config`` describes.
 
-    Compares the model entry stored in the checkpoint (when present) with ``config["model"]``
-    (every entry but the initialisation-only ``seed`` and ``init_std``), then the dtype of every
-    stored parameter with the config's dtype. Shapes are compared by :func:`restore_model`.
+    Compares the model kind and the model entry stored in the checkpoint (when present; either
+    config format) with ``config``'s (every entry but the kind's initialisation-only ones, e.g. a
+    VAE's ``seed`` and ``init_std``), then the dtype of every stored parameter with the config's
+    dtype. Shapes are compared by :func:`restore_model`.
 
     Raises ValueError naming both files and spelling out each difference, e.g.
     ``checkpoint.npz was written by another model than config.json describes: hidden [64] in the
     checkpoint vs [32] in config.json``.
     """
+    config = with_kind(config)
+    kind = run_kind(config, config_path)
     model = config["model"]
     if "config" in arrays:
         try:
-            saved = json.loads(str(arrays["config"]))["model"]
-        except (ValueError, TypeError, KeyError):
+            saved = with_kind(json.loads(str(arrays["config"])))
+            saved_model = saved["model"]
+        except (ValueError, TypeError, KeyError, AttributeError):
             raise ValueError(f"{path}: the stored 'config' is not a JSON object with a 'model' "
                              f"entry") from None
-        if not isinstance(saved, dict):
+        if saved["kind"] != kind.name:
+            raise ValueError(f"{path} was written by another model kind than {config_path} "
+                             f"describes: {saved['kind']!r} in the checkpoint vs "
+                             f"{kind.name!r} in {config_path}")
+        if not isinstance(saved_model, dict):
             raise ValueError(f"{path}: the stored 'config' has no 'model' object")
-        keys = sorted((set(saved) | set(model)) - set(_INIT_ONLY))
+        keys = sorted((set(saved_model) | set(model)) - set(kind.init_only))
         missing = "(missing)"
-        diffs = [f"{key} {saved.get(key, missing)!r} in the checkpoint vs "
+        diffs = [f"{key} {saved_model.get(key, missing)!r} in the checkpoint vs "
                  f"{model.get(key, missing)!r} in {config_path}"
-                 for key in keys if saved.get(key, missing) != model.get(key, missing)]
+                 for key in keys if saved_model.get(key, missing) != model.get(key, missing)]
         if diffs:
             raise ValueError(f"{path} was written by another model than {config_path} describes: "
                              + "; ".join(diffs))
-    dtype = model.get("dtype", inspect.signature(VAE).parameters["dtype"].default)
+    dtype = model.get("dtype", inspect.signature(kind.model_class).parameters["dtype"].default)
     try:
         dtype = np.dtype(dtype)
     except TypeError:
@@ -225,7 +258,8 @@ def check_checkpoint(arrays: dict, config: dict, path="checkpoint",
 
 
 def restore_model(arrays: dict, model, path="checkpoint") -> None:
-    """Copy the parameters of a loaded checkpoint into ``model`` (casting to its dtype).
+    """Copy the parameters and the model's state (:func:`model_state`) of a loaded checkpoint
+    into ``model`` (casting to its dtype).
 
     Raises ValueError naming ``path`` for a missing parameter or a shape that differs from the
     model built from config.json.
@@ -239,12 +273,17 @@ def restore_model(arrays: dict, model, path="checkpoint") -> None:
             raise ValueError(f"{path}: parameter {name} has shape {arrays[name].shape} in the "
                              f"checkpoint but {target.shape} in the model of {CONFIG_NAME}")
         target[...] = arrays[name]
+    for key, target in model_state(model).items():
+        if key not in arrays or arrays[key].shape != target.shape:
+            raise ValueError(f"{path}: {key} must have shape {target.shape}")
+        target[...] = arrays[key]
 
 
 def restore_optimizers(arrays: dict, optimizers, model, path="checkpoint") -> None:
     """Load each optimizer's state (hyperparameters, step count, moment buffers)."""
-    sizes = ((model.flat.size,) if len(optimizers) == 1
-             else (model.n_encoder, model.flat.size - model.n_encoder))
+    groups = MODEL_KINDS.of(model)(model).groups if len(optimizers) > 1 else None
+    sizes = ((model.flat.size,) if groups is None
+             else tuple(len(model.flat[part]) for part in groups))
     for prefix, optimizer, size in zip(optimizer_prefixes(len(optimizers)), optimizers, sizes):
         state = {key[len(prefix):]: value for key, value in arrays.items()
                  if key.startswith(prefix) and "." not in key[len(prefix):]}
@@ -269,17 +308,25 @@ def restore_rng(arrays: dict, path="checkpoint") -> np.random.Generator:
     return np.random.Generator(bit_generator)
 
 
-def read_history(arrays: dict) -> dict:
-    """The history stored in a checkpoint, as a dict column -> list."""
-    history = {c: arrays["history." + c].tolist() for c in HISTORY_COLUMNS
+def read_history(arrays: dict, kind=None) -> dict:
+    """The history stored in a checkpoint, as a dict column -> list (the kind's integer columns
+    as ints). ``kind``: the run's RunKind (default: the one the stored config names)."""
+    if kind is None:
+        try:
+            kind = run_kind(with_kind(json.loads(str(arrays["config"]))))
+        except (KeyError, ValueError, TypeError, AttributeError):
+            kind = RUN_KINDS[RUN_KINDS.default]
+    history = {c: arrays["history." + c].tolist() for c in kind.history_columns
                if "history." + c in arrays}
-    if "epoch" in history:
-        history["epoch"] = [int(e) for e in history["epoch"]]
+    for column in kind.integer_columns:
+        if column in history:
+            history[column] = [int(e) for e in history[column]]
     return history
 
 
 def load_run(run_dir, dtype=None):
-    """Config, model (with the checkpoint's parameters), epoch and history of a run directory.
+    """Config, model (with the checkpoint's parameters and state), epoch and history of a run
+    directory of any model kind.
 
     Parameters
     ----------
@@ -288,7 +335,8 @@ def load_run(run_dir, dtype=None):
 
     Returns
     -------
-    config : dict;  model : VAE;  epoch : int;  history : dict column -> list
+    config : dict (format 2: "kind" names the model kind);  model : the kind's model (VAE,
+    VQVAE, ...);  epoch : int;  history : dict column -> list
     """
     config = read_config(run_dir)
     config_path = Path(run_dir) / CONFIG_NAME
@@ -302,7 +350,7 @@ def load_run(run_dir, dtype=None):
     restore_model(arrays, model, path)
     if "epoch" not in arrays:
         raise ValueError(f"{path}: checkpoint is missing 'epoch'")
-    return config, model, int(arrays["epoch"]), read_history(arrays)
+    return config, model, int(arrays["epoch"]), read_history(arrays, run_kind(config))
 
 
 def remove_stale_temp_files(run_dir) -> list:
@@ -320,15 +368,18 @@ def remove_stale_temp_files(run_dir) -> list:
 
 
 # ---------------------------------------------------------------------- history
-def write_history_csv(run_dir, history: dict) -> Path:
-    """Write ``history.csv`` (HISTORY_COLUMNS, one row per epoch) atomically."""
+def write_history_csv(run_dir, history: dict, kind=None) -> Path:
+    """Write ``history.csv`` (the kind's history columns, one row per epoch; integer columns as
+    integers, floats by repr so that they read back exactly) atomically. ``kind``: the run's
+    RunKind (default: a VAE's, HISTORY_COLUMNS)."""
+    kind = RUN_KINDS[RUN_KINDS.default] if kind is None else kind
     path = Path(run_dir) / HISTORY_NAME
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(HISTORY_COLUMNS)
-    for row in zip(*(history[c] for c in HISTORY_COLUMNS)):
-        writer.writerow([int(v) if c == "epoch" else repr(float(v))
-                         for c, v in zip(HISTORY_COLUMNS, row)])
+    writer.writerow(kind.history_columns)
+    for row in zip(*(history[c] for c in kind.history_columns)):
+        writer.writerow([int(v) if c in kind.integer_columns else repr(float(v))
+                         for c, v in zip(kind.history_columns, row)])
     with atomic_open(path, "w") as f:
         f.write(buffer.getvalue())
     return path

@@ -20,7 +20,6 @@ predictable.
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import NamedTuple
 
@@ -28,7 +27,8 @@ import numpy as np
 
 from .._validate import check_int, check_rng
 from ..runs import directory as runs
-from ..training.fit import TrainingDivergedError
+from ..training.fit import fit
+from ..training.kind import MODEL_KINDS, ModelKind
 from .made import MADEPrior
 
 PRIOR_WEIGHTS, PRIOR_INFO = "prior.npz", "prior.json"
@@ -94,9 +94,30 @@ def code_usage(codes, codebook_size):
     return float(used.mean()), float(np.exp(entropy)), counts
 
 
+class MADEKind(ModelKind):
+    """How ``fit`` trains a MADE prior (protocol in :mod:`vae_np.training.kind`): X is the (N, M)
+    code vectors, a batch is rows of it, and the one term is the loss, the batch's mean
+    -ln prior(c) (nats; recorded as ``loss``)."""
+    model_class = MADEPrior
+
+    def check_data(self, X):
+        return self.model.check_codes(X)
+
+    def batch(self, X, index, rng):
+        return X[index]
+
+    def gradient(self, x, rng):
+        return (self.model.loss_and_grads(x)[0],)
+
+
+MODEL_KINDS.register("made", MADEKind)
+
+
 def fit_prior(prior, codes, optimizer, epochs, batch_size, rng, callback=None,
               codes_test=None, codes_valid=None):
-    """Fit the prior to ``codes`` (N, M) by minimising the mean -ln prior over shuffled batches.
+    """Fit the prior to ``codes`` (N, M) by minimising the mean -ln prior over shuffled batches:
+    ``vae_np.fit`` on the prior, with the held-out codes as monitors and early stopping as its
+    ``keep_best`` (a thin wrapper that returns the history as rows).
 
     Parameters
     ----------
@@ -114,46 +135,29 @@ def fit_prior(prior, codes, optimizer, epochs, batch_size, rng, callback=None,
     history : list of dicts (epoch, train_nll: the epoch's mean batch loss, test_nll, valid_nll,
         best: whether the prior kept this epoch's parameters, seconds)
     """
+    if not isinstance(prior, MADEPrior):
+        raise ValueError(f"prior must be a MADEPrior, got {type(prior).__name__}")
     codes = prior.check_codes(codes)
-    if codes_test is not None:
-        codes_test = prior.check_codes(codes_test, "codes_test")
-    if codes_valid is not None:
-        codes_valid = prior.check_codes(codes_valid, "codes_valid")
-    best_nll, best_flat = np.inf, None
-    epochs, batch_size = check_int("epochs", epochs), check_int("batch_size", batch_size)
+    monitor = {}
+    for name, held_out in (("test_nll", codes_test), ("valid_nll", codes_valid)):
+        if held_out is not None:
+            held_out = prior.check_codes(held_out, "codes_" + name[:-4])
+            monitor[name] = lambda model, c=held_out: float(-np.mean(model.log_prob(c)))
     rng = check_rng("rng", rng)
-    history, n = [], len(codes)
-    steps = -(-n // batch_size)
-    for epoch in range(1, epochs + 1):
-        start, total = time.perf_counter(), 0.0
-        order = rng.permutation(n)
-        for step in range(1, steps + 1):
-            batch = codes[order[(step - 1) * batch_size:step * batch_size]]
-            loss, _ = prior.loss_and_grads(batch)
-            if not np.isfinite(loss):
-                raise TrainingDivergedError(f"the prior's loss is {loss} at epoch {epoch}, step "
-                                            f"{step}; lower the learning rate")
-            optimizer.step(prior.flat, prior.grad_flat)
-            total += loss * len(batch)
-            if callback:
-                callback(dict(kind="step", epoch=epoch, step=step, steps=steps, loss=loss,
-                              examples=min(step * batch_size, n),
-                              seconds=time.perf_counter() - start))
-        row = dict(epoch=epoch, train_nll=total / n, test_nll=None, valid_nll=None, best=True,
-                   seconds=round(time.perf_counter() - start, 3))
-        if codes_test is not None:
-            row["test_nll"] = float(-np.mean(prior.log_prob(codes_test)))
-        if codes_valid is not None:
-            row["valid_nll"] = float(-np.mean(prior.log_prob(codes_valid)))
-            row["best"] = row["valid_nll"] < best_nll
-            if row["best"]:
-                best_nll, best_flat = row["valid_nll"], prior.flat.copy()
-        history.append(row)
+
+    def as_row(event):
+        return dict(epoch=event["epoch"], train_nll=event["loss"],
+                    test_nll=event.get("test_nll"), valid_nll=event.get("valid_nll"),
+                    best=event.get("best", True), seconds=round(event["seconds"], 3))
+
+    def report(event):
         if callback:
-            callback(dict(kind="epoch", **row))
-    if best_flat is not None:
-        prior.flat[:] = best_flat                   # early stopping on the held-out codes
-    return history
+            callback(event if event["kind"] == "step" else dict(kind="epoch", **as_row(event)))
+
+    history = fit(prior, codes, optimizer, epochs, batch_size, rng=rng, callback=report,
+                  monitor=monitor, keep_best="valid_nll" if codes_valid is not None else None)
+    return [as_row({key: values[i] for key, values in history.items()})
+            for i in range(len(history["epoch"]))]
 
 
 def save_prior(run_dir, prior, info=None):

@@ -1,29 +1,37 @@
-"""Training the VQ-VAE: shuffled mini-batches, the codebook's health per epoch, dead codes
-re-seeded.
+"""How ``fit`` trains a VQ-VAE (the model kind of :class:`vae_np.VQVAE`; protocol in
+:mod:`vae_np.training.kind`): the surrogate loss's terms, and the codebook's upkeep in the hooks.
 
-Per epoch the history records the surrogate loss and its three terms, and two measures of the
-codebook's use over all the epoch's code assignments (counts n_k, frequencies p_k = n_k / sum n):
+    begin        the codebook set to encoder outputs of a first random batch (when training
+                 starts at epoch 1, or with init_codebook=True)
+    gradient     forward and backward; the terms loss, recon (-ln p(x|z_q)), codebook_loss,
+                 commitment_loss, means over the batch
+    after_step   under codebook_update="ema", one EMA step of the codebook from the batch; the
+                 batch's code assignments counted
+    end_epoch    two measures of the codebook's use over all the epoch's code assignments
+                 (counts n_k, frequencies p_k = n_k / sum n):
 
-    usage       = #{k : n_k > 0} / K              (the fraction of codes in use)
-    perplexity  = exp(-sum_k p_k ln p_k)          (K when all codes are equally used, 1 for one)
+                     usage       = #{k : n_k > 0} / K          (the fraction of codes in use)
+                     perplexity  = exp(-sum_k p_k ln p_k)      (K when all codes are equally
+                                                                used, 1 for one)
 
-A code unused for a whole epoch is dead: it is moved onto an encoder output drawn at random (by the
-training rng) from the epoch's last batch, and the count is recorded as ``reseeded``.
+                 and a code unused for the whole epoch is dead: it is moved onto an encoder
+                 output drawn at random (by the training rng) from the epoch's last batch; the
+                 count is recorded as ``reseeded`` (0 with reseed=False).
+
+Under ``codebook_update="ema"`` the codebook's gradient is 0, so the optimizer leaves it where
+the EMA puts it. The EMA statistics (N_i, m_i) are the kind's ``state`` (checkpoints keep them).
 """
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
-from .._validate import check_int, check_rng
-from ..core.batch import check_unit_interval
-from ..training.fit import TrainingDivergedError, _check_data, _finite_step, to_batch
-from ..optim import Optimizer
+from ..training.fit import fit
+from ..training.kind import MODEL_KINDS, ModelKind, check_flag, check_images, to_batch
 from .model import VQVAE
 
 HISTORY_KEYS = ("epoch", "loss", "recon", "codebook_loss", "commitment_loss", "usage",
                 "perplexity", "reseeded", "seconds")
+"""The columns of a VQ-VAE's ``fit`` history, in order."""
 
 
 def code_statistics(counts):
@@ -36,16 +44,72 @@ def code_statistics(counts):
     return float(np.count_nonzero(counts) / counts.size), float(np.exp(-np.sum(p * np.log(p))))
 
 
+class VQKind(ModelKind):
+    """The VQ-VAE's training: ``fit(vq, X, ..., binarize=False, init_codebook=None,
+    reseed=True)`` (the hooks in the module docstring)."""
+    model_class = VQVAE
+    options = dict(binarize=False, init_codebook=None, reseed=True)
+    history_keys = ("loss", "recon", "codebook_loss", "commitment_loss")
+    epoch_keys = ("usage", "perplexity", "reseeded")
+
+    def __init__(self, model, binarize=False, init_codebook=None, reseed=True):
+        super().__init__(model)
+        self.binarize = check_flag("binarize", binarize)
+        self.reseed = check_flag("reseed", reseed)
+        self.init_codebook = None if init_codebook is None else check_flag("init_codebook",
+                                                                           init_codebook)
+        self.counts, self.trace = np.zeros(model.codebook_size, dtype=np.int64), None
+
+    def state(self):
+        return {"ema.count": self.model.ema_count, "ema.sum": self.model.ema_sum}
+
+    def check_data(self, X):
+        return check_images(X, self.model, self.binarize)
+
+    def batch(self, X, index, rng):
+        return to_batch(X, index, self.model.dtype, rng if self.binarize else None)
+
+    def begin(self, X, rng, batch_size, first_epoch):
+        init = first_epoch == 1 if self.init_codebook is None else self.init_codebook
+        if init:
+            n = X.shape[0]
+            first = rng.choice(n, size=min(batch_size, n), replace=False)
+            self.model.init_codebook(self.batch(X, first, rng), rng)
+
+    def gradient(self, x, rng):
+        t = self.trace = self.model.backward(self.model.forward(x))
+        v = t.values
+        return t.loss, v["nll"].mean(), v["codebook_loss"].mean(), v["commitment_loss"].mean()
+
+    def after_step(self):
+        v = self.trace.values
+        if self.model.codebook_update == "ema":
+            self.model.ema_update(v["z_e"], v["codes"])
+        self.counts += np.bincount(v["codes"].ravel(), minlength=self.model.codebook_size)
+
+    def end_epoch(self, rng):
+        usage, perplexity = code_statistics(self.counts)
+        dead = np.flatnonzero(self.counts == 0)
+        if self.reseed and dead.size:
+            self.model.reseed(dead, self.trace.values["z_e"], rng)
+        self.counts = np.zeros_like(self.counts)
+        return dict(usage=usage, perplexity=perplexity,
+                    reseeded=int(dead.size) if self.reseed else 0)
+
+
+MODEL_KINDS.register("vqvae", VQKind)
+
+
 def fit_vq(model, X, optimizer, epochs=1, batch_size=128, rng=None, callback=None,
            binarize=False, first_epoch=1, init_codebook=None, reseed=True):
-    """Train a VQVAE on the rows of X by Adam (or any optimizer) steps on the surrogate loss.
+    """Train a VQVAE on the rows of X: ``vae_np.fit`` with the VQ-VAE's keywords (a thin
+    wrapper; the loop is fit's, the codebook's upkeep :class:`VQKind`'s).
 
     Parameters
     ----------
     model : VQVAE
     X : (N, x_dim) uint8 grey levels (scaled by 1/255 per batch) or floats
-    optimizer : a vae_np.optim Optimizer on ``model.flat`` (under ``codebook_update="ema"`` the
-        codebook's gradient is 0, so Adam leaves it where the EMA puts it)
+    optimizer : a vae_np.optim Optimizer on ``model.flat``
     epochs, batch_size : ints >= 1
     rng : numpy.random.Generator for the codebook's initialisation, shuffling, binarization and
         re-seeding (default ``np.random.default_rng(model.seed)``)
@@ -70,72 +134,6 @@ def fit_vq(model, X, optimizer, epochs=1, batch_size=128, rng=None, callback=Non
     """
     if not isinstance(model, VQVAE):
         raise ValueError(f"model must be a vae_np.VQVAE, got {type(model).__name__}")
-    X = _check_data(X, model)
-    if not isinstance(optimizer, Optimizer):
-        raise ValueError(f"optimizer must be a vae_np.optim Optimizer, got {optimizer!r}")
-    epochs = check_int("epochs", epochs)
-    batch_size = check_int("batch_size", batch_size)
-    first_epoch = check_int("first_epoch", first_epoch)
-    rng = np.random.default_rng(model.seed) if rng is None else check_rng("rng", rng)
-    if callback is not None and not callable(callback):
-        raise ValueError(f"callback must be callable or None, got {callback!r}")
-    for name, flag in (("binarize", binarize), ("reseed", reseed)):
-        if not isinstance(flag, (bool, np.bool_)):
-            raise ValueError(f"{name} must be True or False, got {flag!r}")
-    if binarize and X.dtype != np.uint8:     # x ~ Bernoulli(x) needs probabilities
-        check_unit_interval("X", X, "binarize=True (x ~ Bernoulli(x))")
-    if init_codebook is None:
-        init_codebook = first_epoch == 1
-    n = X.shape[0]
-    if init_codebook:
-        first = rng.choice(n, size=min(batch_size, n), replace=False)
-        model.init_codebook(to_batch(X, first, model.dtype, rng if binarize else None), rng)
-
-    steps = -(-n // batch_size)
-    history = {key: [] for key in HISTORY_KEYS}
-    for epoch in range(first_epoch, first_epoch + epochs):
-        start = time.perf_counter()
-        totals = np.zeros(4)                   # loss, nll, codebook term, commitment term
-        counts = np.zeros(model.codebook_size, dtype=np.int64)
-        order = rng.permutation(n)
-        for step in range(steps):
-            index = order[step * batch_size:(step + 1) * batch_size]
-            x = to_batch(X, index, model.dtype, rng if binarize else None)
-            t = _step(model, x, optimizer, epoch, step + 1, steps)
-            v = t.values
-            totals += len(index) * np.array([t.loss, v["nll"].mean(), v["codebook_loss"].mean(),
-                                             v["commitment_loss"].mean()])
-            counts += np.bincount(v["codes"].ravel(), minlength=model.codebook_size)
-            if callback is not None and callback(dict(
-                    kind="step", epoch=epoch, step=step + 1, steps=steps, loss=t.loss,
-                    examples=min((step + 1) * batch_size, n),
-                    seconds=time.perf_counter() - start)) is False:
-                return history
-        usage, perplexity = code_statistics(counts)
-        dead = np.flatnonzero(counts == 0)
-        if reseed and dead.size:
-            model.reseed(dead, t.values["z_e"], rng)
-        row = dict(zip(HISTORY_KEYS, (epoch, *(totals / n).tolist(), usage, perplexity,
-                                      int(dead.size) if reseed else 0,
-                                      time.perf_counter() - start)))
-        for key in HISTORY_KEYS:
-            history[key].append(row[key])
-        if callback is not None:
-            callback(dict(kind="epoch", **row))
-    return history
-
-
-def _step(model, x, optimizer, epoch, step, steps):
-    """Forward, backward, the divergence guard, the optimizer step and (EMA) the codebook's."""
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        t = model.backward(model.forward(x))
-        finite = _finite_step(t.loss, model.grad_flat)
-    if not finite:
-        raise TrainingDivergedError(
-            f"non-finite loss or gradient at epoch {epoch}, step {step}/{steps} "
-            f"(loss = {t.loss:.6g}); the parameters are those from before this step. "
-            f"Try a lower learning rate.", epoch=epoch, step=step, loss=t.loss)
-    optimizer.step(model.flat, model.grad_flat)
-    if model.codebook_update == "ema":
-        model.ema_update(t.values["z_e"], t.values["codes"])
-    return t
+    return fit(model, X, optimizer, epochs, batch_size, rng=rng, callback=callback,
+               binarize=binarize, first_epoch=first_epoch, init_codebook=init_codebook,
+               reseed=reseed)
