@@ -1,0 +1,169 @@
+"""What the review of issue 22's work found untested (see docs/reviews.md): each test here failed
+on a one-line change of the code that passed every other test, and passes on the real code.
+
+Subsets: the documented draws (a changed stream number would move every resumed run onto other
+images), the binarization of each split from its own uniforms, the subset a command names when
+only the test split is cut, the figures and the prior's held-out codes of a --limit run, and the
+seed fit-prior records. The data set is a tiny one the tests make (``tiny``), so a command trains
+in well under a second; its images are distinct, so a shown image names its row.
+"""
+import json
+
+import numpy as np
+import pytest
+
+from vae_np import cli, cli_prior, cli_train_vq, data as data_module, figures
+from vae_np.data import Dataset, subset_rows
+from vae_np.evaluate import evaluation_set, evaluation_subset
+from vae_np.vq_prior import encode_all
+from vae_np.vq_runs import load_vq_run
+
+SHAPE = (4, 4)
+VQ = ["--model", "vqvae", "--n-latents", "2", "--code-dim", "2", "--codebook-size", "4"]
+QUIET = ["--dataset", "sprites", "--hidden", "6", "--batch-size", "10", "-q"]
+
+
+def tiny(n_train=80, n_test=100, n_valid=None, seed=0, dynamic=False):
+    """A data set of distinct random 4 x 4 uint8 images with labels 0..4 (a valid split when
+    ``n_valid`` is given)."""
+    rng = np.random.default_rng(seed)
+    n = n_train + n_test + (n_valid or 0)
+    x = rng.integers(0, 256, size=(n, 16), dtype=np.uint8)
+    assert len(np.unique(x, axis=0)) == n
+    y = rng.integers(0, 5, size=n)
+    return Dataset("tiny", x[:n_train], x[n_train:n_train + n_test], y[:n_train],
+                   y[n_train:n_train + n_test], SHAPE, dynamic_binarization=dynamic,
+                   x_valid=x[n_train + n_test:] if n_valid else None)
+
+
+@pytest.fixture
+def use(monkeypatch):
+    """``use(dataset)``: every command loads ``dataset`` whatever its --dataset says."""
+    def install(dataset):
+        monkeypatch.setattr(data_module, "load_dataset", lambda *a, **k: dataset)
+        return dataset
+    return install
+
+
+def rows_of(shown, split):
+    """The row of ``split`` (N, D) that each shown image (n, D) is (images are distinct)."""
+    index = {row.tobytes(): i for i, row in enumerate(split)}
+    return np.array([index[row.tobytes()] for row in shown])
+
+
+# --------------------------------------------------------------------------- the documented draws
+@pytest.mark.parametrize("split, code", [("train", 0), ("test", 1), ("valid", 2)])
+def test_a_subset_is_the_documented_draw(split, code):
+    """vae_np.data.subset documents the draw: sort(permutation(n)[:limit]) of
+    default_rng([seed, 4, split code]). A run's config.json records only limit and subset_seed,
+    so a resume after an upgrade trains on the same images only if the draw stays the documented
+    one: the stream number 1 instead of 4 passed every test (it is still a stream of its own)."""
+    for n, limit, seed in ((50, 10, 0), (10000, 1000, 3)):
+        expected = np.sort(np.random.default_rng([seed, 4, code]).permutation(n)[:limit])
+        np.testing.assert_array_equal(subset_rows(n, limit, seed, split), expected)
+
+
+def test_each_split_is_binarized_with_its_own_uniforms():
+    """Dynamically binarized data: the train, test and valid splits of the same grey images get
+    independent draws (each split's uniforms come from its own stream [BINARIZATION_SEED, code]).
+    All three drawn from the test split's uniforms passed every test; fit-prior binarizes the
+    train and valid splits. Grey level 128 everywhere: two independent draws agree on a pixel
+    with probability 1/2, 8000 pixels, sd 45; the same uniforms agree on all 8000."""
+    grey = np.full((500, 16), 128, dtype=np.uint8)
+    data = Dataset("grey", grey, grey.copy(), None, None, SHAPE, dynamic_binarization=True,
+                   x_valid=grey.copy())
+    train, test, valid = (evaluation_set(data, s) for s in ("train", "test", "valid"))
+    for a, b in ((train, test), (valid, test), (train, valid)):
+        agree = np.mean(a == b) * a.size
+        assert abs(agree - a.size / 2) < 5 * np.sqrt(a.size / 4), agree
+
+
+# --------------------------------------------------------------------------- the commands
+def test_train_names_the_subset_when_only_the_test_split_is_cut(use, tmp_path, capsys):
+    """--limit 50 on 30 training and 100 test images: every training image and 50 of the test
+    images, a random subset; the line must say so and give its seed (it said only "30 train / 50
+    of 100 test images" when the training split was whole)."""
+    use(tiny(n_train=30, n_test=100))
+    assert cli.main(["train", *QUIET, "--z-dim", "2", "--limit", "50", "--epochs", "1",
+                     "--seed", "3", "--no-figures", "--out", str(tmp_path / "run")]) == 0
+    words = " ".join(capsys.readouterr().out.split())
+    assert "30 train / 50 of 100 test images, random subsets, seed 3" in words
+
+
+def test_a_runs_latent_means_are_coloured_by_their_own_labels(use, tmp_path, monkeypatch):
+    """train --limit 40 draws latent_means.png from its test subset; the colours must be the
+    labels of those rows, y_test[rows], not of the first 40 rows (train passing no rows to the
+    figures passed every test)."""
+    pytest.importorskip("matplotlib")
+    data = use(tiny())
+    seen = []
+    real = figures.latent_means
+    monkeypatch.setattr(figures, "latent_means",
+                        lambda path, mu, labels, *a, **k: seen.append(labels)
+                        or real(path, mu, labels, *a, **k))
+    assert cli.main(["train", *QUIET, "--z-dim", "2", "--limit", "40", "--epochs", "1",
+                     "--seed", "1", "--out", str(tmp_path / "run")]) == 0
+    rows = subset_rows(100, 40, 1, "test")
+    np.testing.assert_array_equal(seen[0], data.y_test[rows])
+    assert not np.array_equal(seen[0], data.y_test[:40])
+
+
+def test_a_vq_runs_reconstructions_show_random_test_images(use, tmp_path, monkeypatch):
+    """A VQ-VAE run's reconstructions.png shows 32 images of its test subset chosen at random
+    (with the run's seed), not the subset's first 32; the first 32 passed every test."""
+    pytest.importorskip("matplotlib")
+    data = use(tiny())
+    shown = []
+    real = cli_train_vq.reconstructions_figure
+    monkeypatch.setattr(cli_train_vq, "reconstructions_figure",
+                        lambda path, x, *a: shown.append(x) or real(path, x, *a))
+    for seed in (0, 1):
+        assert cli.main(["train", *QUIET, *VQ, "--limit", "60", "--epochs", "1", "--seed",
+                         str(seed), "--out", str(tmp_path / f"run{seed}")]) == 0
+    subsets = [subset_rows(100, 60, seed, "test") for seed in (0, 1)]
+    picked = [rows_of(np.rint(x * 255).astype(np.uint8), data.x_test) for x in shown]
+    for rows, subset in zip(picked, subsets):
+        assert len(rows) == 32 and set(rows) <= set(subset)
+        assert not np.array_equal(np.sort(rows), subset[:32])
+
+
+def test_fit_prior_measures_the_runs_own_test_and_validation_subsets(use, tmp_path,
+                                                                    monkeypatch):
+    """fit-prior on a run trained with --limit 30 (seed 2) records the prior's -ln prior on the
+    codes of the run's test subset and stops early on those of the valid split's subset of the
+    same seed; the first 30 test or valid images passed every test."""
+    data = use(tiny(n_train=80, n_test=100, n_valid=90))
+    run = tmp_path / "run"
+    assert cli.main(["train", *QUIET, *VQ, "--limit", "30", "--epochs", "1", "--seed", "2",
+                     "--no-figures", "--out", str(run)]) == 0
+    seen = {}
+    real = cli_prior.fit_prior
+
+    def spy(prior, codes, *args):
+        seen.update(train=codes, test=args[-2], valid=args[-1])
+        return real(prior, codes, *args)
+    monkeypatch.setattr(cli_prior, "fit_prior", spy)
+    assert cli.main(["fit-prior", str(run), "--epochs", "1", "--hidden", "4", "-q",
+                     "--no-figures"]) == 0
+    model, _, _ = load_vq_run(run)
+    for name, split in (("train", data.x_train), ("test", data.x_test),
+                        ("valid", data.x_valid)):
+        rows = subset_rows(len(split), 30, 2, name)
+        np.testing.assert_array_equal(seen[name], encode_all(model, split[rows]), name)
+
+
+def test_fit_prior_on_every_image_records_no_subset_seed(use, tmp_path):
+    """A run trained on every image: fit-prior fits all of them, and prior.json says "all" with a
+    null subset_seed, as evaluate's JSON does (it recorded the run's seed 0 beside "all" when the
+    EvaluationSet of a whole split kept its seed)."""
+    use(tiny(n_train=40, n_test=30))
+    run = tmp_path / "run"
+    assert cli.main(["train", *QUIET, *VQ, "--epochs", "1", "--no-figures",
+                     "--out", str(run)]) == 0
+    assert cli.main(["fit-prior", str(run), "--epochs", "1", "--hidden", "4", "-q",
+                     "--no-figures"]) == 0
+    fit = json.loads((run / "prior.json").read_text())["fit"]
+    assert (fit["n_codes"], fit["n_split"], fit["subset"], fit["subset_seed"]) == \
+        (40, 40, "all", None)
+    assert evaluation_subset(tiny(), "test", None, 5).seed is None
+    assert evaluation_subset(tiny(), "test", 100, 5).seed is None
