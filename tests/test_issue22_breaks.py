@@ -167,3 +167,30 @@ def test_fit_prior_on_every_image_records_no_subset_seed(use, tmp_path):
         (40, 40, "all", None)
     assert evaluation_subset(tiny(), "test", None, 5).seed is None
     assert evaluation_subset(tiny(), "test", 100, 5).seed is None
+
+
+def test_fit_prior_limit_on_an_old_run_of_every_image_takes_a_random_subset(use, tmp_path,
+                                                                            capsys):
+    """A VQ run made before random subsets without --limit (config.json without "subset_seed")
+    saw every training image; fit-prior --limit 25 on it must take the random subset of the run's
+    seed, as on a run made now, not the first 25 rows (which it took: on binarized MNIST, zeros).
+    Only a run made before random subsets *with* a limit keeps its first rows."""
+    data = use(tiny(n_train=80, n_test=30))
+    run = tmp_path / "run"
+    assert cli.main(["train", *QUIET, *VQ, "--epochs", "1", "--seed", "3", "--no-figures",
+                     "--out", str(run)]) == 0
+    config = json.loads((run / "config.json").read_text())
+    del config["subset_seed"]
+    (run / "config.json").write_text(json.dumps(config))
+    seen = []
+    real = cli_prior.fit_prior
+    capsys.readouterr()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(cli_prior, "fit_prior",
+                   lambda prior, codes, *a: seen.append(codes) or real(prior, codes, *a))
+        assert cli.main(["fit-prior", str(run), "--epochs", "1", "--hidden", "4", "-q",
+                         "--no-figures", "--limit", "25"]) == 0
+    assert "25 of 80 train images, random subset, seed 3" in capsys.readouterr().out
+    model, _, _ = load_vq_run(run)
+    rows = subset_rows(80, 25, 3, "train")
+    np.testing.assert_array_equal(seen[0], encode_all(model, data.x_train[rows]))
