@@ -6,13 +6,16 @@ images), the binarization of each split from its own uniforms, the subset a comm
 only the test split is cut, the figures and the prior's held-out codes of a --limit run, and the
 seed fit-prior records. The data set is a tiny one the tests make (``tiny``), so a command trains
 in well under a second; its images are distinct, so a shown image names its row.
+
+The IWAE run's events: fit's callback reports the objective it trains on, step by step and epoch
+by epoch, as its history does.
 """
 import json
 
 import numpy as np
 import pytest
 
-from vae_np import cli, cli_prior, cli_train_vq, data as data_module, figures
+from vae_np import VAE, Adam, cli, cli_prior, cli_train_vq, data as data_module, figures, fit
 from vae_np.data import Dataset, subset_rows
 from vae_np.evaluate import evaluation_set, evaluation_subset
 from vae_np.vq_prior import encode_all
@@ -194,3 +197,28 @@ def test_fit_prior_limit_on_an_old_run_of_every_image_takes_a_random_subset(use,
     model, _, _ = load_vq_run(run)
     rows = subset_rows(80, 25, 3, "train")
     np.testing.assert_array_equal(seen[0], encode_all(model, data.x_train[rows]))
+
+
+# --------------------------------------------------------------------------- fit's events
+@pytest.mark.parametrize("estimator", ["standard", "dreg"])
+def test_an_iwae_fits_events_report_the_bound_it_trains_on(estimator):
+    """objective="iwae": each step event's loss is the batch's -L_k (their size-weighted mean is
+    the history's loss, not its recon + kl, the -ELBO above it), and each epoch event is the
+    history's row. A step loss of recon + kl, or an epoch event's loss of recon + kl, passed every
+    test (the callback tests used the ELBO, where the two are one number). Tolerance: the same
+    float64 numbers summed in another order, 1e-12 relative."""
+    rng = np.random.default_rng(0)
+    X = (rng.random((50, 8)) < 0.4).astype(float)
+    events = []
+    history = fit(VAE(8, (6,), 2, seed=0, dtype=np.float64), X, Adam(1e-2), epochs=2,
+                  batch_size=16, k=5, objective="iwae", estimator=estimator,
+                  rng=np.random.default_rng(1), callback=events.append)
+    steps = [e for e in events if e["kind"] == "step"]
+    epochs = [e for e in events if e["kind"] == "epoch"]
+    sizes = np.array([16, 16, 16, 2])
+    for epoch in range(2):
+        losses = np.array([e["loss"] for e in steps[4 * epoch:4 * epoch + 4]])
+        assert history["loss"][epoch] == pytest.approx(sizes @ losses / 50, rel=1e-12)
+        assert history["recon"][epoch] + history["kl"][epoch] > history["loss"][epoch] + 1e-3
+        for key in ("loss", "recon", "kl"):
+            assert epochs[epoch][key] == pytest.approx(history[key][epoch], rel=1e-12), key
