@@ -14,8 +14,12 @@ The iwae claims: ``gap_series`` to third order against exact binomial sums, the 
 the spurious term's reports, and the spurious-term record failing when the slip's bias is too
 small to show anything. ``assert_backward``: the factor of a wrong gradient probed behind a
 constant input, and the words of its count messages.
+
+Figures: loss.png's default title names the objective; the code-usage bars of a VQ-VAE run count
+every chunk of the test set.
 """
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -332,3 +336,52 @@ def test_the_count_messages_say_what_to_do_in_the_right_number():
         "no gradient, pass constants=['beta'])")
     with pytest.raises(ValueError, match="constants must name inputs"):
         assert_backward(affine_forward, affine_backward, X1, GAMMA1, BETA1, constants=True)
+
+
+# --------------------------------------------------------------------------- figures
+def _keep_figures(monkeypatch):
+    """{path name: Figure} of every figure saved from now on."""
+    from matplotlib.figure import Figure
+    kept, savefig = {}, Figure.savefig
+
+    def keep(self, path, *args, **kwargs):
+        kept[Path(path).name] = self
+        return savefig(self, path, *args, **kwargs)
+    monkeypatch.setattr(Figure, "savefig", keep)
+    return kept
+
+
+def test_loss_curves_default_title_names_the_objective(tmp_path, monkeypatch):
+    """figures.loss_curves without a title, for an IWAE run's history: its left panel is titled
+    "-L_5 per epoch", as its axis and legend say (the old "negative ELBO" passed every test:
+    train always passes a title)."""
+    pytest.importorskip("matplotlib")
+    kept = _keep_figures(monkeypatch)
+    history = dict(epoch=[1, 2], train_loss=[90.0, 80.0], test_loss=[88.0, 79.0],
+                   train_recon=[85.0, 75.0], train_kl=[8.0, 7.0], test_recon=[84.0, 74.0],
+                   test_kl=[8.0, 7.5])
+    figures.loss_curves(tmp_path / "loss.png", history, loss_name="-L_5")
+    left = kept["loss.png"].axes[0]
+    assert left.get_title() == "-L_5 per epoch"
+    assert left.get_ylabel() == "-L_5 (nats per example)"
+
+
+@pytest.mark.parametrize("batch_size", [4, 7])
+def test_code_usage_counts_every_chunk(tmp_path, monkeypatch, batch_size):
+    """code_usage.png of a VQ-VAE run counts the codes of its test set in chunks of 1000: with
+    23 examples in chunks of 4 or 7 its bars and title are those of one chunk (counts overwritten
+    by each chunk passed every test: every test set of a test run was one chunk). Bars: exact
+    fractions of integer counts; the title's usage and perplexity as printed."""
+    pytest.importorskip("matplotlib")
+    from test_vq_breaks import spread_model
+    kept = _keep_figures(monkeypatch)
+    model, x = spread_model()
+    drawn = {}
+    for size in (len(x), batch_size):
+        cli_train_vq.code_usage_figure(tmp_path / f"usage{size}.png", model, x,
+                                       batch_size=size)
+        ax = kept[f"usage{size}.png"].axes[0]
+        drawn[size] = ax.get_title(), [bar.get_height() for bar in ax.patches]
+    assert drawn[batch_size] == drawn[len(x)]
+    cli_train_vq.code_usage_figure(tmp_path / "last.png", model, x[-(23 % batch_size):])
+    assert kept["last.png"].axes[0].get_title() != drawn[len(x)][0]
