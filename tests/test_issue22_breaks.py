@@ -15,6 +15,8 @@ the spurious term's reports, and the spurious-term record failing when the slip'
 small to show anything. ``assert_backward``: the factor of a wrong gradient probed behind a
 constant input, and the words of its count messages.
 
+Exercises: a wrong dW is graded (it stopped the command), and a factor of 2B is not called B.
+
 Figures: loss.png's default title names the objective; the code-usage bars of a VQ-VAE run count
 every chunk of the test set.
 """
@@ -385,3 +387,56 @@ def test_code_usage_counts_every_chunk(tmp_path, monkeypatch, batch_size):
     assert drawn[batch_size] == drawn[len(x)]
     cli_train_vq.code_usage_figure(tmp_path / "last.png", model, x[-(23 % batch_size):])
     assert kept["last.png"].axes[0].get_title() != drawn[len(x)][0]
+
+
+# --------------------------------------------------------------------------- exercises
+DENSE = """
+def dense_backward(dy, cache):
+    x, W = cache
+    return dy @ W.T, x.T @ dy * FACTOR, dy.sum(axis=0)
+"""
+
+
+def _check_dense(tmp_path, capsys, factor):
+    from test_exercises import LIBRARY_SOLUTION, blocks
+    path = tmp_path / "answers.py"
+    path.write_text(LIBRARY_SOLUTION + DENSE.replace("FACTOR", factor))
+    capsys.readouterr()
+    assert cli.main(["exercises", "check", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert out.splitlines()[-1] == "10 passed, 2 failed of 12"      # vae_backward calls it
+    return blocks(out)["dense_backward"]
+
+
+def test_a_doubled_dw_is_graded_not_a_crash(tmp_path, capsys):
+    """dense_backward with dW = 2 x^T dy (dx and db right): exercises check printed only
+    "vae-np: error: matmul: ..." (the known mistake dx = dy W, without the transpose, was
+    evaluated at a probe whose W is not square, and raised). The row says the factor."""
+    row = _check_dense(tmp_path, capsys, "2")
+    assert "failed" in row and "dW: your gradient is 2.000 x the true one" in row, row
+
+
+def test_a_factor_of_twice_the_batch_size_is_not_called_b(tmp_path, capsys):
+    """dW = 2B x^T dy: B x the true one times 2, not "off by B = ..." (the law's ratio must be
+    1; without that check any constant multiple of B was called B and passed every test)."""
+    row = _check_dense(tmp_path, capsys, "(2 * dy.shape[0])")
+    assert "failed" in row and "dW at" in row and "off by" not in row, row
+
+
+def test_a_batch_factor_behind_a_failure_at_batch_1_is_named_at_b_3(tmp_path, capsys):
+    """vae_backward with the reconstruction summed over the batch (B x) and the KL's gradient
+    doubled: the smallest failing example has batch 1 (the KL's factor 2), where a sum over the
+    batch is the mean; the decoder's tensors are still named as off by B, shown at B = 3 and
+    confirmed at 3 and 5. Batch 1 among the confirming sizes passed every test, and said "off
+    by B = 1" (at B = 1, 3, 5)."""
+    from test_exercises import LIBRARY_SOLUTION, blocks
+    text = LIBRARY_SOLUTION.replace("np.full((K, B), 1 / (K * B))", "np.full((K, B), 1 / K)")
+    text = text.replace("np.full(B, 1 / B)", "np.full(B, 2 / B)")
+    path = tmp_path / "answers.py"
+    path.write_text(text)
+    capsys.readouterr()
+    assert cli.main(["exercises", "check", str(path)]) == 1
+    row = blocks(capsys.readouterr().out)["vae_backward"]
+    assert "batch=1" in row
+    assert ("decoder.0.W, decoder.0.b, decoder.out.W, decoder.out.b: off by B = 3: summed over "
+            "the batch? (B x the true one at B = 3, 5)") in row, row
