@@ -15,12 +15,15 @@ the spurious term's reports, and the spurious-term record failing when the slip'
 small to show anything. ``assert_backward``: the factor of a wrong gradient probed behind a
 constant input, and the words of its count messages.
 
+Explain: the first wrong gradient when a parameter's precedes a quantity's; no "-0".
+
 Exercises: a wrong dW is graded (it stopped the command), and a factor of 2B is not called B.
 
 Figures: loss.png's default title names the objective; the code-usage bars of a VQ-VAE run count
 every chunk of the test set.
 """
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -440,3 +443,33 @@ def test_a_batch_factor_behind_a_failure_at_batch_1_is_named_at_b_3(tmp_path, ca
     assert "batch=1" in row
     assert ("decoder.0.W, decoder.0.b, decoder.out.W, decoder.out.b: off by B = 3: summed over "
             "the batch? (B x the true one at B = 3, 5)") in row, row
+
+
+# --------------------------------------------------------------------------- explain
+def test_explain_names_a_wrong_parameter_computed_before_a_wrong_quantity(monkeypatch, capsys):
+    """A wrong decoder.out.b (its db + 0.5) and a dropped eps in dsigma: the backward pass
+    computes decoder.out.b first (the decoder's output layer comes right after the likelihood),
+    sigma later, so decoder.out.b is the first wrong gradient. Sorted as listed (the quantities'
+    table before the parameters'), sigma came first: that passed every test. Model 3-2-1: the
+    output layer's dW is 2 x 3, the only one of that shape."""
+    from test_explain import _wrong_biases
+    from vae_np import ops
+    calls = _wrong_biases(monkeypatch, {(2, 3)})
+    reparameterize = ops.reparameterize_backward
+    monkeypatch.setattr(ops, "reparameterize_backward",
+                        lambda dz, c: (reparameterize(dz, c)[0], reparameterize(dz, c)[0]))
+    assert cli.main(["explain"]) == 1
+    out = capsys.readouterr().out
+    assert calls[0] == (2, 3)                      # the output layer's backward comes first
+    failed = [line.split()[0] for line in out.splitlines() if line.endswith("  FAIL")]
+    assert "ds" in failed and "decoder.out.b" in failed
+    assert out.rstrip().endswith("the first wrong gradient in backward order is decoder.out.b")
+
+
+def test_explain_prints_no_negative_zero(capsys):
+    """ReLU gradients are dy * relu'(a): a negative dy where the unit is off gives -0.0, printed
+    "-0" (seed 0, hidden 4: dc1 = [-0, 0, -0, 0.1008]) when the sign of zero was not dropped;
+    that passed every test."""
+    assert cli.main(["explain", "--activation", "relu", "--hidden", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "dc1" in out and not re.findall(r"-0(?![.\de])", out), out
