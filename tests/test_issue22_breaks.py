@@ -473,3 +473,17 @@ def test_explain_prints_no_negative_zero(capsys):
     assert cli.main(["explain", "--activation", "relu", "--hidden", "4"]) == 0
     out = capsys.readouterr().out
     assert "dc1" in out and not re.findall(r"-0(?![.\de])", out), out
+
+
+def test_explain_keeps_the_range_with_fewer_digits_before_dropping_it(capsys):
+    """h1 of the 3-4-1 lesson (seed 0) is [0.0331, -0.894, -0.205, -0.219]: in full 35 columns
+    (the value column has 26), its range and mean at 3 digits 27 ("-0.894..0.0331, mean
+    -0.321"), at 2 digits 25, which fits: "-0.89..0.033, mean -0.321", read here from the JSON's
+    values. Dropping the range as soon as 3 digits did not fit passed every test."""
+    assert cli.main(["explain", "--hidden", "4", "--json"]) == 0
+    h1 = np.array([f["value"] for f in json.loads(capsys.readouterr().out)["forward"]
+                   if f["name"] == "h1"][0])
+    assert cli.main(["explain", "--hidden", "4"]) == 0
+    row = [line for line in capsys.readouterr().out.splitlines()
+           if line.split()[:1] == ["h1"]][0]
+    assert row.endswith(f"{h1.min():.2g}..{h1.max():.2g}, mean {h1.mean():.3g}"), row
