@@ -15,6 +15,9 @@ the spurious term's reports, and the spurious-term record failing when the slip'
 small to show anything. ``assert_backward``: the factor of a wrong gradient probed behind a
 constant input, and the words of its count messages.
 
+A missing data set: the directories searched as one reads them (D[/sub], ~ for home), and
+--no-download named only where the loader could download.
+
 Explain: the first wrong gradient when a parameter's precedes a quantity's; no "-0".
 
 Exercises: a wrong dW is graded (it stopped the command), and a factor of 2B is not called B.
@@ -487,3 +490,37 @@ def test_explain_keeps_the_range_with_fewer_digits_before_dropping_it(capsys):
     row = [line for line in capsys.readouterr().out.splitlines()
            if line.split()[:1] == ["h1"]][0]
     assert row.endswith(f"{h1.min():.2g}..{h1.max():.2g}, mean {h1.mean():.3g}"), row
+
+
+# --------------------------------------------------------------------------- data messages
+@pytest.fixture
+def homes(tmp_path, monkeypatch):
+    """HOME = tmp/home holding the empty data directory; the cache in tmp/homely, whose path
+    starts with HOME's text but is not under it; downloads go to a port nothing listens on."""
+    (tmp_path / "home" / "data").mkdir(parents=True)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("VAE_NP_DATA", str(tmp_path / "homely" / "cache"))
+    monkeypatch.setenv("VAE_NP_MNIST_MIRRORS", "http://127.0.0.1:9")
+    return tmp_path
+
+
+@pytest.mark.parametrize("dataset, missing, sub", [
+    ("mnist", "MNIST file train-images-idx3-ubyte.gz", "mnist"),
+    ("frey", "Frey Face", "frey_face")])
+def test_a_missing_data_set_names_the_directories_as_searched(homes, capsys, dataset, missing,
+                                                              sub):
+    """The four directories searched (--data-dir and its subfolder, the cache and its
+    subfolder) read "~/data[/mnist] or <tmp>/homely/cache[/mnist]": each directory with its
+    subfolder in brackets, joined by "or", the home directory as ~, a path that only starts with
+    HOME's text left whole. "--no-download" is named for MNIST, which could download, not for
+    Frey Face, which cannot. Each of these passed every test when changed: the subfolders listed
+    apart, ", " for " or ", "~ly/cache" for the cache, --no-download advised for Frey Face."""
+    from _fault_helpers import one_line_error
+    data_dir = homes / "home" / "data"
+    line = one_line_error(["train", "--dataset", dataset, "--data-dir", str(data_dir),
+                           "--no-download", "--epochs", "1", "-q", "--no-figures", "--out",
+                           str(homes / "run")], capsys)
+    assert line.startswith(f"vae-np: error: {missing} not found in ~/data[/{sub}] or "
+                           f"{homes / 'homely' / 'cache'}[/{sub}]: put "), line
+    assert line.endswith("or pass --data-dir DIR" + (" (or leave out --no-download)"
+                                                     if dataset == "mnist" else "")), line
