@@ -524,3 +524,21 @@ def test_a_missing_data_set_names_the_directories_as_searched(homes, capsys, dat
                            f"{homes / 'homely' / 'cache'}[/{sub}]: put "), line
     assert line.endswith("or pass --data-dir DIR" + (" (or leave out --no-download)"
                                                      if dataset == "mnist" else "")), line
+
+
+def test_explain_prints_four_digits_in_full_and_never_cuts_a_mean(capsys):
+    """The 3-5-4-1 sigmoid lesson (seed 0): mu = [-0.3928] in full at 4 significant digits, and
+    da1 = [0.00254, 0.00191, 0.000336, -0.00139, -0.000318], whose range does not fit its 26
+    columns even at 1 digit ("-0.001..0.003, mean 0.000617" is 28), printed as its mean alone,
+    "mean 0.000617". Values read from the JSON. Full lists at 3 digits, and the 28 columns cut
+    to 26 ("...mean 0.0006", the bug issue 22 fixed), each passed every test."""
+    argv = ["explain", "--activation", "sigmoid", "--hidden", "5", "4"]
+    assert cli.main(argv + ["--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    mu = [f["value"] for f in result["forward"] if f["name"] == "mu"][0][0][0]
+    da1 = np.array([f["value"] for f in result["backward"] if f["name"] == "a1"][0])
+    assert cli.main(argv) == 0
+    rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()
+            if line.split()[:1] in (["mu"], ["da1"])}
+    assert f"  [{mu:.4g}]" in rows["mu"] and len(f"{mu:.4g}".strip("-0.")) == 4, rows["mu"]
+    assert f"  mean {da1.mean():.3g}  " in rows["da1"] and ".." not in rows["da1"], rows["da1"]
