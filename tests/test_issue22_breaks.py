@@ -542,3 +542,17 @@ def test_explain_prints_four_digits_in_full_and_never_cuts_a_mean(capsys):
             if line.split()[:1] in (["mu"], ["da1"])}
     assert f"  [{mu:.4g}]" in rows["mu"] and len(f"{mu:.4g}".strip("-0.")) == 4, rows["mu"]
     assert f"  mean {da1.mean():.3g}  " in rows["da1"] and ".." not in rows["da1"], rows["da1"]
+
+
+def test_an_assembly_off_by_twice_the_batch_size_is_not_called_b(tmp_path, capsys):
+    """vae_backward with dnll = 2 / K (the reconstruction summed over the batch and doubled):
+    the decoder's tensors are 2B x the library's, which is no law of B; the hint must not say
+    "off by B" (without the check that the law's ratio is 1, batch_factor called it B)."""
+    from test_exercises import LIBRARY_SOLUTION, blocks
+    text = LIBRARY_SOLUTION.replace("np.full((K, B), 1 / (K * B))", "np.full((K, B), 2 / K)")
+    path = tmp_path / "answers.py"
+    path.write_text(text)
+    capsys.readouterr()
+    assert cli.main(["exercises", "check", str(path)]) == 1
+    row = blocks(capsys.readouterr().out)["vae_backward"]
+    assert "failed" in row and "off by" not in row, row
