@@ -20,6 +20,9 @@ A missing data set: the directories searched as one reads them (D[/sub], ~ for h
 
 Explain: the first wrong gradient when a parameter's precedes a quantity's; no "-0".
 
+Output width: a wrapped line keeps its indentation and its paths whole; verify --wide keeps its
+notes on one line each; --flow-length alone is refused in the command line's words.
+
 Exercises: a wrong dW is graded (it stopped the command), and a factor of 2B is not called B.
 
 Figures: loss.png's default title names the objective; the code-usage bars of a VQ-VAE run count
@@ -556,3 +559,50 @@ def test_an_assembly_off_by_twice_the_batch_size_is_not_called_b(tmp_path, capsy
     assert cli.main(["exercises", "check", str(path)]) == 1
     row = blocks(capsys.readouterr().out)["vae_backward"]
     assert "failed" in row and "off by" not in row, row
+
+
+# --------------------------------------------------------------------------- output width
+def test_a_wrapped_line_keeps_its_indent_and_a_long_path_whole(use, tmp_path, capsys):
+    """train --resume into a run directory of 118 characters: "  into <dir> after epoch 1" is
+    wrapped at 100 columns with its continuation indented under "  into" by two more spaces,
+    and the directory, longer than a line, is never broken (it can be copied). Each passed every
+    test when changed: the continuation at the base indent, the path cut at 100 columns."""
+    use(tiny(n_train=30, n_test=20))
+    run = tmp_path / ("r" * (118 - len(str(tmp_path)) - 1))
+    assert len(str(run)) == 118
+    assert cli.main(["train", *QUIET, "--z-dim", "2", "--epochs", "1", "--no-figures",
+                     "--out", str(run)]) == 0
+    capsys.readouterr()
+    assert cli.main(["train", "--resume", str(run), "--epochs", "2", "-q", "--no-figures"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    at = lines.index("  into")
+    assert lines[at + 1:at + 3] == [f"    {run}", "    after epoch 1"], lines
+
+
+def test_verify_wide_keeps_each_note_on_one_line(monkeypatch, capsys):
+    """verify --wide: one line per note however long (the default wraps them at 100 columns);
+    --wide with the notes wrapped anyway passed every test."""
+    from vae_np.derivations import CLAIMS, make_claim
+    note = "a note of many words " * 8
+
+    def long_note(seed=0):
+        """Claim: 1 = 1, with a long note."""
+        return [make_claim("long_note.a", "one is one", "1 = 1", 1.0, 1.0, 0.0, 0.0, "exact",
+                           details=dict(note=note.strip()))]
+    monkeypatch.setitem(CLAIMS, "long_note", long_note)
+    assert cli.main(["verify", "--claim", "long_note", "--wide"]) == 0
+    assert f"  long_note.a: {note.strip()}" in capsys.readouterr().out.splitlines()
+    assert cli.main(["verify", "--claim", "long_note"]) == 0
+    out = capsys.readouterr().out
+    assert max(map(len, out.splitlines())) <= 100 and " ".join(out.split()).count(note.strip())
+
+
+@pytest.mark.parametrize("command", ["explain", "gradcheck"])
+def test_flow_length_without_flow_names_the_options(command, capsys):
+    """--flow-length 3 without --flow: one line naming the command line's options (the model's
+    own message names its arguments flow= and flow_length=); without the check, that message
+    came through and passed every test."""
+    from _fault_helpers import one_line_error
+    line = one_line_error([command, "--flow-length", "3"], capsys)
+    assert line == ("vae-np: error: --flow-length needs --flow planar or --flow radial, got "
+                    "--flow-length 3 alone"), line
