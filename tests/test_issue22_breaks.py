@@ -25,7 +25,8 @@ notes on one line each; --flow-length alone is refused in the command line's wor
 
 Exercises: a wrong dW is graded (it stopped the command), and a factor of 2B is not called B.
 
-Figures: loss.png's default title names the objective; the code-usage bars of a VQ-VAE run count
+Figures: a title of any length lies inside its figure and leaves the plot its size;
+loss.png's default title names the objective; the code-usage bars of a VQ-VAE run count
 every chunk of the test set.
 """
 import json
@@ -606,3 +607,30 @@ def test_flow_length_without_flow_names_the_options(command, capsys):
     line = one_line_error([command, "--flow-length", "3"], capsys)
     assert line == ("vae-np: error: --flow-length needs --flow planar or --flow radial, got "
                     "--flow-length 3 alone"), line
+
+
+
+def test_a_title_of_any_length_lies_inside_and_leaves_the_plot_its_size(tmp_path, monkeypatch):
+    """image_grid with titles of 1, 2, 4 and 6 times the 195-character LONG, and one of narrow
+    words then wide ones ("iiiiiiii ... WWWWWWWW ..."), which a wrap by the average character's
+    width leaves too wide once: every word drawn, every title inside the figure, and the image
+    as large as under a one-word title (the figure grows instead; 1 pixel of rounding). Found
+    here: from 2 x LONG on, the title's top ran past the figure's (by 3 to 22 pixels: one
+    tight_layout after the title grew did not settle); one wrapping pass instead of four left
+    the mixed title wider than the figure; not growing the figure squeezed the image. Each
+    passed every test."""
+    pytest.importorskip("matplotlib")
+    from test_figure_titles import LONG, _outside, _words
+    kept = _keep_figures(monkeypatch)
+    x = np.random.default_rng(0).random((6, 12))
+    titles = {"short": "short", "mixed": " ".join(["iiiiiiii"] * 12 + ["WWWWWWWW"] * 12),
+              **{f"long{n}": " ".join([LONG] * n) for n in (1, 2, 4, 6)}}
+    for name, title in titles.items():
+        figures.image_grid(tmp_path / f"{name}.png", x, (3, 4), title=title)
+    heights = {}
+    for name, title in titles.items():
+        fig = kept[f"{name}.png"]
+        assert not _outside(fig), (name, _outside(fig))
+        assert _words(fig) == title, name
+        heights[name] = fig.axes[0].get_window_extent(fig.canvas.get_renderer()).height
+    assert all(abs(h - heights["short"]) <= 1 for h in heights.values()), heights
