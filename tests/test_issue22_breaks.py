@@ -634,3 +634,23 @@ def test_a_title_of_any_length_lies_inside_and_leaves_the_plot_its_size(tmp_path
         assert _words(fig) == title, name
         heights[name] = fig.axes[0].get_window_extent(fig.canvas.get_renderer()).height
     assert all(abs(h - heights["short"]) <= 1 for h in heights.values()), heights
+
+
+# the figure's first tight_layout, before the title is wrapped, cannot fit it and says so
+@pytest.mark.filterwarnings("ignore:Tight layout not applied")
+def test_a_long_factor_names_panel_title_is_wrapped(tmp_path, monkeypatch):
+    """latent_means_by_factor titles a factor's panel "coloured by <factor> (linear R^2 = ...)";
+    with one factor of a long name that title, centred on the first panel (left of the figure's
+    centre), runs past the figure's left edge while its right end is still inside. It must be
+    wrapped inside the figure, every word kept. Only the suptitle wrapped, or a title checked at
+    the right edge alone, passed every test."""
+    pytest.importorskip("matplotlib")
+    from test_figure_titles import _outside, _words
+    kept = _keep_figures(monkeypatch)
+    rng = np.random.default_rng(0)
+    name = "the horizontal position of the sprite in pixels from the left edge of the image"
+    figures.latent_means_by_factor(tmp_path / "factors.png", rng.standard_normal((40, 2)),
+                                   {name: rng.random(40)})
+    fig = kept["factors.png"]
+    assert not _outside(fig), _outside(fig)
+    assert f"coloured by {name} (linear R^2 =" in _words(fig)
