@@ -71,10 +71,14 @@ def _short_dirs(dirs) -> str:
 
 def run_subset_seed(config):
     """The seed of a run's ``--limit`` subsets: its config's ``"subset_seed"`` (train writes the
-    run's ``--seed``), or None, the first N rows, for a run made before random subsets (a
-    config.json with ``"limit"`` and no ``"subset_seed"``): it was trained on its first N images,
-    and a resume, or fit-prior on its codes, must use the same images."""
-    return config.get("subset_seed") if "subset_seed" in config else None
+    run's ``--seed``), or None, the first N rows, for a run made before random subsets with a
+    limit (a config.json with ``"limit"`` and no ``"subset_seed"``): it was trained on its first
+    N images, and a resume, or fit-prior on its codes, must use the same images. A run made before
+    random subsets without a limit saw every image: a part of them (``fit-prior --limit``) is the
+    random subset of the run's ``"seed"``, as for a run made now."""
+    if "subset_seed" in config:
+        return config["subset_seed"]
+    return None if config.get("limit") is not None else config.get("seed", 0)
 
 
 def limited_data(config, dataset):

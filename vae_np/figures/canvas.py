@@ -43,7 +43,11 @@ def fit_titles(fig, *texts, layout=True):
     """Wrap each title (a matplotlib ``Text``: ``ax.title``, a suptitle) onto more lines until it
     lies within the figure's width; with ``layout``, make the figure taller by the added lines
     and lay it out again (``tight_layout``), so that they do not squeeze the plot. A centred
-    title may be twice as wide as its centre's distance to the nearer edge of the figure."""
+    title may be twice as wide as its centre's distance to the nearer edge of the figure.
+
+    ``tight_layout`` places the axes from the layout it finds, so after a title has grown by
+    several lines one call can leave its top above the figure (an image grid's 5-line title, by
+    3 pixels); it is called again, up to 4 times, until every title lies within the height."""
     import textwrap
 
     for _ in range(4):
@@ -59,10 +63,16 @@ def fit_titles(fig, *texts, layout=True):
             text.set_text("\n".join(textwrap.fill(line, chars) for line in lines))
             taller = (taller or 0) + text.get_window_extent(renderer).height - box.height
         if taller is None:
-            return
+            break
         if layout:
             fig.set_figheight(fig.get_figheight() + taller / fig.dpi)
             fig.tight_layout()
+    for _ in range(4 if layout else 0):
+        renderer = fig.canvas.get_renderer()
+        boxes = [text.get_window_extent(renderer) for text in texts if text.get_text()]
+        if all(fig.bbox.y0 <= box.y0 and box.y1 <= fig.bbox.y1 for box in boxes):
+            return
+        fig.tight_layout()
 
 
 def tile(images, image_shape, ncols=None, pad=1, pad_value=0.5):
