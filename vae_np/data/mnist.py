@@ -29,6 +29,7 @@ from .idx import read_idx
 
 DEFAULT_MIRRORS = ("https://ossci-datasets.s3.amazonaws.com/mnist/",
                    "https://storage.googleapis.com/cvdf-datasets/mnist/")
+"""The mirror base URLs tried, in order, when neither ``mirrors`` nor the environment names any."""
 MIRRORS_ENV = "VAE_NP_MNIST_MIRRORS"
 
 MNIST_FILES = {

@@ -2,15 +2,15 @@
 
 Every image shows one shape, drawn from five independent factors, each uniform on a grid:
 
-========  ==========================================  ======
-factor    values                                      levels
-========  ==========================================  ======
-shape     0 square, 1 ellipse, 2 heart                3
+========  ===========================================  ======
+factor    values                                       levels
+========  ===========================================  ======
+shape     0 square, 1 ellipse, 2 heart                 3
 scale     0.5 .. 1.0 (times ``MAX_RADIUS_PX`` pixels)  6
-rotation  0 .. 2 pi (radians, counter-clockwise)      40
-pos_x     0 .. 1 (left .. right of the free range)    16
-pos_y     0 .. 1 (top .. bottom of the free range)    16
-========  ==========================================  ======
+rotation  0 .. 2 pi (radians, counter-clockwise)       40
+pos_x     0 .. 1 (left .. right of the free range)     16
+pos_y     0 .. 1 (top .. bottom of the free range)     16
+========  ===========================================  ======
 
 Rasterisation: each shape is an implicit function ``f(u, v) <= 0`` in a unit frame where the whole
 shape lies inside the unit disc. A pixel with centre ``(x, y)`` is ink when its coordinates,
@@ -79,8 +79,8 @@ def render_sprites(shape, scale, rotation, pos_x, pos_y, size=IMAGE_SIZE) -> np.
     Parameters
     ----------
     shape : (N,) int, index into ``SHAPES``
-    scale : (N,) relative size in (0, 1]; the sprite's radius is ``scale * MAX_RADIUS_PX * size
-        / 28``
+    scale : (N,) relative size in (0, 1]; the sprite's radius is
+        ``scale * MAX_RADIUS_PX * size / 28``
     rotation : (N,) counter-clockwise rotation in radians
     pos_x, pos_y : (N,) position in [0, 1] within the range of centres that keeps the sprite
         inside the canvas

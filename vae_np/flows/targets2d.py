@@ -153,7 +153,7 @@ _ENERGIES = {"1": _u1, "2": _walled(_u2), "3": _walled(_u3), "4": _walled(_u4)}
 
 
 def check_target(target) -> str:
-    """The target's name as a string ``"1"``..``"4"``; ValueError for anything else."""
+    """The target's name as a string, ``"1"`` to ``"4"``; ValueError for anything else."""
     name = str(target) if isinstance(target, (int, np.integer)) and not isinstance(target, bool) \
         else target
     return check_choice("target", name, TARGETS)
