@@ -53,17 +53,19 @@ class ExampleNoise:
 
     Parameters
     ----------
-    seed : int;  indices : the examples' row numbers in the full data set;  z_dim : int
+    seed : int;  indices : the examples' row numbers in the full data set
+    noise_dim : int, the model's ``noise_dim`` (z_dim, and a prior's own noise after it: the
+        two-layer model's z2 noise)
     dtype : the model's dtype (eps is drawn directly in it)
     """
 
-    def __init__(self, seed, indices, z_dim, dtype):
+    def __init__(self, seed, indices, noise_dim, dtype):
         self.streams = [np.random.default_rng([seed, EVAL_STREAM, int(i)]) for i in indices]
-        self.z_dim, self.dtype = z_dim, dtype
+        self.noise_dim, self.dtype = noise_dim, dtype
 
     def draw(self, k):
-        """The next k draws of every stream: eps of shape (k, B, z_dim)."""
-        return np.stack([s.standard_normal((k, self.z_dim), dtype=self.dtype)
+        """The next k draws of every stream: eps of shape (k, B, noise_dim)."""
+        return np.stack([s.standard_normal((k, self.noise_dim), dtype=self.dtype)
                          for s in self.streams], axis=1)
 
 
@@ -135,7 +137,7 @@ def elbo(model, X, k=1, seed=0, max_bytes=MAX_BYTES, rows=None) -> ElboResult:
     recon, kl = np.zeros(n), np.zeros(n)
     for start in range(0, n, examples):
         stop = min(n, start + examples)
-        noise = ExampleNoise(seed, rows[start:stop], model.z_dim, model.dtype)
+        noise = ExampleNoise(seed, rows[start:stop], model.noise_dim, model.dtype)
         for first in range(0, k, samples):
             count = min(samples, k - first)
             r, kl_b = model.elbo_terms(X[start:stop], count, eps=noise.draw(count))
@@ -173,7 +175,7 @@ def iwae_nll(model, X, k=5000, seed=0, max_bytes=MAX_BYTES, progress=None, rows=
     per_example = np.empty(n)
     for start in range(0, n, examples):
         stop = min(n, start + examples)
-        noise = ExampleNoise(seed, rows[start:stop], model.z_dim, model.dtype)
+        noise = ExampleNoise(seed, rows[start:stop], model.noise_dim, model.dtype)
         m = np.full(stop - start, -np.inf)
         s = np.zeros(stop - start)
         for first in range(0, k, samples):
@@ -211,6 +213,42 @@ def active_units(model, X, threshold=0.01, batch_size=1000):
     threshold = check_positive("threshold", threshold, allow_zero=True)
     variances = latent_means(model, X, batch_size).astype(np.float64).var(axis=0)
     return int(np.sum(variances > threshold)), variances
+
+
+def layer_means(model, X, batch_size=1000):
+    """The means of every stochastic layer for every row of X: [(N, Z_l)], z1 = mu(x) first.
+
+    A layer above z1 (the two-layer model's z2) is read at the mean of the layer below, layer by
+    layer: mu2(mu1(x)), the mean of q(z2|z1) at z1 = E_q[z1|x] (the prior's ``upper_means``).
+    """
+    _check_model(model)
+    X = check_array("X", X, ndim=2)
+    batch_size = check_int("batch_size", batch_size)
+    upper = getattr(model.prior, "upper_means", None)
+    chunks = []
+    for i in range(0, X.shape[0], batch_size):
+        mu = model.encode(X[i:i + batch_size])[0]
+        chunks.append([mu] + (list(upper(mu)) if upper is not None else []))
+    return [np.concatenate(layer) for layer in zip(*chunks)]
+
+
+def active_units_per_layer(model, X, threshold=0.01, batch_size=1000):
+    """Active units of every stochastic layer (Burda et al. 2016, Sec. 5.2), z1 first.
+
+    Unit j of layer l is active when Var over the rows of X of its mean (``layer_means``)
+    exceeds ``threshold``.
+
+    Returns
+    -------
+    [(count, variances (Z_l,) float64)], one per layer (one for a one-layer model, equal to
+    ``active_units``)
+    """
+    threshold = check_positive("threshold", threshold, allow_zero=True)
+    out = []
+    for means in layer_means(model, X, batch_size):
+        variances = means.astype(np.float64).var(axis=0)
+        out.append((int(np.sum(variances > threshold)), variances))
+    return out
 
 
 EvaluationSet = namedtuple("EvaluationSet", "x rows n_split seed split")

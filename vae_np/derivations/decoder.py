@@ -36,7 +36,7 @@ def unit_sigma_mse(seed=0):
     rng = np.random.default_rng(seed)
     model = VAE(5, (6,), 2, "tanh", "gaussian", dtype=np.float64, seed=seed, decoder_sigma=1.0)
     x = rng.standard_normal((8, 5))
-    eps = rng.standard_normal((8, 2))
+    eps = rng.standard_normal((8, model.noise_dim))
     recon, _ = model.elbo_terms(x, k=1, eps=eps)                 # library: ops.gaussian_nll_forward
     mu, sigma = model.encode(x)
     x_tilde = model.decode(mu + sigma * eps)
@@ -81,7 +81,7 @@ def maximize_sigma_likelihood(seed, sigma_min, steps=STEPS, lr=LR):
     head = slice(model.flat.size - n_head, None)                  # the last parameters in order
     assert np.shares_memory(model.flat[head], model.params["decoder.logsigma.b"])
     opt = SGD(lr)
-    eps_eval = rng.standard_normal((K_EVAL, 1, model.z_dim))
+    eps_eval = rng.standard_normal((K_EVAL, 1, model.noise_dim))
     trace = []
     for step in range(1, steps + 1):
         _, grads = model.loss_and_grads(x, k=K_TRAIN, rng=rng)

@@ -1,9 +1,10 @@
 """Check a model's full gradient: ``loss_and_grads(x, k, eps)`` against finite differences.
 
 The checker needs nothing of the model but its public interface: ``params`` (dict name -> array,
-perturbed in place and restored), ``z_dim`` (to draw the noise when none is given) and
-``loss_and_grads(x, k=..., eps=...) -> (loss, grads)``. Freezing eps makes the loss a deterministic
-function of the parameters, so the check cannot be fooled by fresh noise per evaluation.
+perturbed in place and restored), ``noise_dim`` (or ``z_dim``: to draw the noise when none is
+given) and ``loss_and_grads(x, k=..., eps=...) -> (loss, grads)``. Freezing eps makes the loss a
+deterministic function of the parameters, so the check cannot be fooled by fresh noise per
+evaluation.
 
 float32 models. A central difference in float32 cannot resolve a tolerance of 1e-6 (its rounding
 noise is ~|f| / |x| at h = 1e-6), so a plain check of a float32 model says INCONCLUSIVE whatever
@@ -41,7 +42,9 @@ def check_model(model, x, k=1, eps=None, *, method="directional", coords=None, d
     Parameters
     ----------
     model : a vae_np.VAE, or any object with ``params`` and ``loss_and_grads(x, k=, eps=)``
-    x : (B, x_dim) data;  k : samples per example;  eps : (k, B, z_dim) or (B, z_dim) for k = 1
+    x : (B, x_dim) data;  k : samples per example;  eps : (k, B, noise_dim) or (B, noise_dim)
+        for k = 1 (noise_dim = z_dim, plus a prior's own noise: the two-layer model's z2 noise);
+        drawn from ``rng`` when None
     method, coords, directions, h_rel, rng : as for ``vae_np.gradcheck.generic.check_gradients``
         (h_rel is the relative step; a complex step cannot run through a real parameter buffer)
     tol : error threshold; default 1e-6, or sqrt(eps32) = 3.5e-4 with ``reference`` for a
@@ -64,7 +67,8 @@ def check_model(model, x, k=1, eps=None, *, method="directional", coords=None, d
     k = check_int("k", k)
     rng = np.random.default_rng(0) if rng is None else check_rng("rng", rng)
     if eps is None:
-        eps = rng.standard_normal((k, x.shape[0], model.z_dim))
+        eps = rng.standard_normal((k, x.shape[0], getattr(model, "noise_dim", None)
+                                   or model.z_dim))
     _, grads = model.loss_and_grads(x, k=k, eps=eps)
     grads = {n: np.array(g, dtype=np.float64) for n, g in grads.items()}
     options = dict(method=method, coords=coords, directions=directions, h_rel=h_rel, rng=rng)

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validate import check_positive
+from .._validate import check_int, check_positive
 from .warmup import KLWarmup
 
 
@@ -86,10 +86,7 @@ def elbo_objective(warmup_epochs=0, free_bits=None):
     ----------
     warmup_epochs : int >= 0 (0: none);  free_bits : float >= 0 or None (none)
     """
+    warmup_epochs = check_int("warmup_epochs", warmup_epochs, minimum=0)
     if free_bits is not None:
         return FreeBits(free_bits, warmup_epochs)
-    if warmup_epochs:
-        return KLWarmup(warmup_epochs)
-    from .._validate import check_int
-    check_int("warmup_epochs", warmup_epochs, minimum=0)
-    return "elbo"
+    return KLWarmup(warmup_epochs) if warmup_epochs else "elbo"

@@ -22,7 +22,7 @@ import numpy as np
 
 from .. import ops
 from .._validate import check_choice, check_int, check_positive
-from ..core.model import VAE
+from ..core.model import FAMILIES, VAE
 from ..numerics import difference_quotient, relative_error, step_size
 from ..optim import SGD
 
@@ -78,22 +78,26 @@ def planted(mistake):
         setattr(ops, name, original)
 
 
-ARCH_KEYS = tuple(LESSON) + ("flow", "flow_length")
+FAMILY_KEYS = tuple(sorted(set().union(*(registry.keywords() for registry in FAMILIES))))
+"""The keywords of the registered posterior families and priors (flow, flow_length, prior,
+pseudo_inputs, z2_dim, hidden2, top_kl, ...)."""
+ARCH_KEYS = tuple(LESSON) + FAMILY_KEYS
 """The keyword arguments ``build_model`` (and so ``explain``) accepts."""
 
 
 def build_model(seed=0, **arch) -> VAE:
     """The lesson's model, float64: VAE(3, (2,), 1, tanh, gaussian, logvar) unless ``arch``
-    overrides x_dim, hidden, z_dim, activation, likelihood, sigma_param, or gives a flow
-    posterior (flow, flow_length: see ``VAE``). Any other key is a ValueError (it was ignored,
-    so ``flow=`` taught the plain model)."""
+    overrides x_dim, hidden, z_dim, activation, likelihood, sigma_param, or chooses a posterior
+    family or a prior by its keywords (flow, flow_length; prior, pseudo_inputs; z2_dim, hidden2,
+    top_kl: see ``VAE``). Any other key is a ValueError (it was ignored, so ``flow=`` taught the
+    plain model)."""
     unknown = sorted(set(arch) - set(ARCH_KEYS))
     if unknown:
         raise ValueError(f"arch accepts only {list(ARCH_KEYS)}, got {unknown}")
-    a = {**LESSON, "flow": None, "flow_length": None, **arch}
+    a = {**LESSON, **arch}
+    families = {key: a[key] for key in FAMILY_KEYS if key in a}
     return VAE(a["x_dim"], a["hidden"], a["z_dim"], a["activation"], a["likelihood"],
-               a["sigma_param"], dtype=np.float64, seed=seed, flow=a["flow"],
-               flow_length=a["flow_length"])
+               a["sigma_param"], dtype=np.float64, seed=seed, **families)
 
 
 def _inputs(model, batch, k, seed):
@@ -102,7 +106,7 @@ def _inputs(model, batch, k, seed):
         x = rng.random((batch, model.x_dim))
     else:
         x = rng.standard_normal((batch, model.x_dim))
-    return x, rng.standard_normal((k, batch, model.z_dim))
+    return x, rng.standard_normal((k, batch, model.noise_dim))
 
 
 def _coords(size, rng):
@@ -137,7 +141,8 @@ def explain(seed=0, lr=LR, *, batch=1, k=1, mistake=None, objective="elbo", **ar
     mistake : None or a name in MISTAKES, planted for the whole lesson
     objective : "elbo" or "iwae" (the importance-weighted bound over the k samples)
     arch : x_dim, hidden, z_dim, activation, likelihood, sigma_param (default: the 3-2-1 lesson),
-           flow, flow_length (a flow posterior; default none)
+           and the keywords of a posterior family or prior (``FAMILY_KEYS``: flow, flow_length;
+           prior, pseudo_inputs; z2_dim, hidden2, top_kl; default none)
 
     Returns
     -------
@@ -250,10 +255,12 @@ def format_lesson(result: dict) -> str:
         lines.append(textwrap.fill(f"PLANTED MISTAKE {result['mistake']}: "
                                    f"{MISTAKES[result['mistake']][0]}", 100,
                                    subsequent_indent="  "))
-    lines += ["", f"FORWARD  {'equation':<50}  {'shape':<8} value"]
+    width = max([6] + [len(r["name"]) for r in result["forward"]])     # sigma1p: 7
+    lines += ["", f"FORWARD  {'':<{width - 6}}{'equation':<{56 - width}}  {'shape':<8} value"]
     for r in result["forward"]:
         shape = "x".join(map(str, r["shape"])) or "scalar"
-        lines += _row(r["name"], r["equation"], f"{shape:<8} {_fmt(r['value'])}", 50, 6)
+        lines += _row(r["name"], r["equation"], f"{shape:<8} {_fmt(r['value'])}", 56 - width,
+                      width)
     # name, equation, then 41 columns: d<v> or shape (26), rel. err (8), ok / FAIL
     name_width = max([15] + [len("d" + r["name"]) for r in result["backward"]]
                      + [len(r["name"]) for r in result["parameters"]])

@@ -156,7 +156,7 @@ def architectures(draw, activations=None, likelihoods=None):
 
 def make_data(model, batch, k, data_seed, eps_2d=False):
     """Data in the model's range (grey levels in [0, 1] for the Bernoulli likelihoods, the plain
-    and the continuous one) and frozen eps (K, B, Z);
+    and the continuous one) and frozen eps (K, B, noise_dim);
     with ``eps_2d`` and k = 1 the eps is given as (B, Z).
 
     >>> from vae_np import VAE
@@ -169,7 +169,7 @@ def make_data(model, batch, k, data_seed, eps_2d=False):
         x = rng.random((batch, model.x_dim))
     else:
         x = rng.normal(0.5, 0.5, (batch, model.x_dim))
-    eps = rng.standard_normal((k, batch, model.z_dim))
+    eps = rng.standard_normal((k, batch, model.noise_dim))
     if eps_2d and k == 1:
         eps = eps[0]
     return x, eps
