@@ -195,7 +195,7 @@ def _restore_checkpoint(args, run_dir, config, model, optimizers):
     if not checkpoint.exists():
         return rng, history, 0
     arrays = runs.load_checkpoint(checkpoint)
-    runs.check_checkpoint(arrays, config, checkpoint, run_dir / runs.CONFIG_NAME)
+    runs.check_checkpoint(arrays, config, checkpoint, run_dir / runs.CONFIG_NAME, model)
     runs.restore_model(arrays, model, checkpoint)
     runs.restore_optimizers(arrays, optimizers, model, checkpoint)
     if "epoch" not in arrays:

@@ -56,12 +56,11 @@ from ..training.kind import MODEL_KINDS
 from .config import (  # noqa: F401  (re-exported: the run directory's one module to import)
     CONFIG_ENTRIES, CONFIG_NAME, TRAINING_ENTRIES, build_model, build_optimizers, check_config,
     read_config, read_config_json, run_kind)
-from .kinds import RUN_KINDS, VAE_HISTORY_COLUMNS, with_kind
+from .kinds import FORMAT_VERSION, RUN_KINDS, VAE_HISTORY_COLUMNS, with_kind
 
 CHECKPOINT_NAME = "checkpoint.npz"
 HISTORY_NAME = "history.csv"
 FIGURES_DIR = "figures"
-FORMAT_VERSION = 2
 HISTORY_COLUMNS = VAE_HISTORY_COLUMNS
 """A VAE run's history columns (each kind's: ``RunKind.history_columns``)."""
 
@@ -210,13 +209,15 @@ def load_checkpoint(path) -> dict:
 
 
 def check_checkpoint(arrays: dict, config: dict, path="checkpoint",
-                     config_path=CONFIG_NAME) -> None:
+                     config_path=CONFIG_NAME, model=None) -> None:
     """Refuse a checkpoint written by another model than the one ``config`` describes.
 
     Compares the model kind and the model entry stored in the checkpoint (when present; either
     config format) with ``config``'s (every entry but the kind's initialisation-only ones, e.g. a
     VAE's ``seed`` and ``init_std``), then the dtype of every stored parameter with the config's
-    dtype. Shapes are compared by :func:`restore_model`.
+    dtype: the names of ``model.params`` when the model built from ``config`` is given, else
+    every dotted name outside optim. and history. (a model's state may hold other dtypes).
+    Shapes are compared by :func:`restore_model`.
 
     Raises ValueError naming both files and spelling out each difference, e.g.
     ``checkpoint.npz was written by another model than config.json describes: hidden [64] in the
@@ -224,7 +225,7 @@ def check_checkpoint(arrays: dict, config: dict, path="checkpoint",
     """
     config = with_kind(config)
     kind = run_kind(config, config_path)
-    model = config["model"]
+    entry = config["model"]
     if "config" in arrays:
         try:
             saved = with_kind(json.loads(str(arrays["config"])))
@@ -238,21 +239,23 @@ def check_checkpoint(arrays: dict, config: dict, path="checkpoint",
                              f"{kind.name!r} in {config_path}")
         if not isinstance(saved_model, dict):
             raise ValueError(f"{path}: the stored 'config' has no 'model' object")
-        keys = sorted((set(saved_model) | set(model)) - set(kind.init_only))
+        keys = sorted((set(saved_model) | set(entry)) - set(kind.init_only))
         missing = "(missing)"
         diffs = [f"{key} {saved_model.get(key, missing)!r} in the checkpoint vs "
-                 f"{model.get(key, missing)!r} in {config_path}"
-                 for key in keys if saved_model.get(key, missing) != model.get(key, missing)]
+                 f"{entry.get(key, missing)!r} in {config_path}"
+                 for key in keys if saved_model.get(key, missing) != entry.get(key, missing)]
         if diffs:
             raise ValueError(f"{path} was written by another model than {config_path} describes: "
                              + "; ".join(diffs))
-    dtype = model.get("dtype", inspect.signature(kind.model_class).parameters["dtype"].default)
+    dtype = entry.get("dtype", inspect.signature(kind.model_class).parameters["dtype"].default)
     try:
         dtype = np.dtype(dtype)
     except TypeError:
         raise ValueError(f"{config_path}: model dtype {dtype!r} is not a dtype") from None
-    for name, value in arrays.items():    # parameters: the dotted names outside optim./history.
-        if "." in name and not name.startswith(("optim.", "history.")) and value.dtype != dtype:
+    for name, value in arrays.items():
+        is_parameter = (name in model.params if model is not None else
+                        "." in name and not name.startswith(("optim.", "history.")))
+        if is_parameter and value.dtype != dtype:
             raise ValueError(f"{path}: parameter {name} is {value.dtype} in the checkpoint but "
                              f"{config_path} gives dtype {dtype} (dtype {value.dtype} vs {dtype})")
 
@@ -346,7 +349,7 @@ def load_run(run_dir, dtype=None):
         raise FileNotFoundError(f"checkpoint not found: {path} (no epoch of this run has "
                                 f"completed; continue it with 'vae-np train --resume {run_dir}')")
     arrays = load_checkpoint(path)
-    check_checkpoint(arrays, config, path, config_path)
+    check_checkpoint(arrays, config, path, config_path, model)
     restore_model(arrays, model, path)
     if "epoch" not in arrays:
         raise ValueError(f"{path}: checkpoint is missing 'epoch'")

@@ -22,6 +22,8 @@ from __future__ import annotations
 from ..core.model import VAE
 from ..core.registry import Registry
 
+FORMAT_VERSION = 2
+"""The run directory's format: 2 names the model kind in config.json ("kind")."""
 VAE_HISTORY_COLUMNS = ("epoch", "train_loss", "train_recon", "train_kl", "test_loss",
                        "test_recon", "test_kl", "lr", "seconds")
 VAE_TRAINING_ENTRIES = ("dataset", "optimizer", "lr", "lr_schedule", "epochs", "batch_size", "k",
@@ -106,7 +108,8 @@ def kind_name(config) -> str:
 
 def with_kind(config: dict) -> dict:
     """A copy of a config.json's contents in format 2: "kind" names the model kind and "model"
-    holds the model's arguments (a format-1 ``"model": NAME, NAME: {...}`` is moved there)."""
+    holds the model's arguments (a format-1 ``"model": NAME, NAME: {...}`` is moved there), and
+    "format_version" says 2."""
     out = dict(config)
     if "kind" in out:
         return out
@@ -114,4 +117,6 @@ def with_kind(config: dict) -> dict:
     if isinstance(out.get("model"), str) and out["model"] == name:
         out["model"] = out.pop(name)
     out["kind"] = name
+    if "format_version" in out:
+        out["format_version"] = FORMAT_VERSION
     return out
