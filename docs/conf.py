@@ -40,7 +40,8 @@ extensions = [
     "vae_docs",                      # docs/_ext: claims, claim figures, results tables, doctests
 ]
 
-source_suffix = {".rst": "restructuredtext", ".md": "myst-nb", ".ipynb": "myst-nb"}   # .rst first: autosummary writes its stubs in rst
+# .rst first: autosummary writes its stubs with the first suffix, and they are rst
+source_suffix = {".rst": "restructuredtext", ".md": "myst-nb", ".ipynb": "myst-nb"}
 root_doc = "index"
 exclude_patterns = ["_build", "_generated", "**.ipynb_checkpoints", "Thumbs.db", ".DS_Store"]
 templates_path = ["_templates"]
@@ -65,7 +66,8 @@ nb_merge_streams = True
 shutil.rmtree(DOCS / "api", ignore_errors=True)   # autosummary's stubs, regenerated every build
 # numpydoc also parses third-party docstrings that autosummary scans (hypothesis's, imported by
 # vae_np.testing.strategies) and complains about their sections: not ours to fix, not shown
-warnings.filterwarnings("ignore", message=r"Unknown section .* in .*site-packages", module="numpydoc")
+warnings.filterwarnings("ignore", message=r"Unknown section .* in .*site-packages",
+                        module="numpydoc")
 autosummary_generate = True
 autodoc_default_options = {"members": True, "show-inheritance": False}
 autodoc_member_order = "bysource"

@@ -236,11 +236,13 @@ def _indent(line):
 
 def preformat_equation_blocks(app, what, name, obj, options, lines):
     """Keep the docstrings' equation blocks as laid out: a block indented deeper than the
-    paragraph before it (after a blank line) is preformatted text, the way ``help()`` shows it,
-    so it becomes a literal block (a ``::`` line is put before it) instead of an rST block quote,
-    which would run its lines together. Blocks already literal (after ``::``), doctest blocks,
-    list items' own paragraphs and the entries of numpydoc's Parameters-like sections (where an
-    indented line is the description) are left alone."""
+    paragraph before it (after a blank line), and a paragraph whose lines hang (a line indented
+    deeper than the one it continues) or line up columns, is preformatted text, the way
+    ``help()`` shows it, so it becomes a literal block (a ``::`` line is put before it) instead
+    of an rST block quote or paragraph, which would run its lines together. Blocks already
+    literal (after ``::``), doctest blocks, tables, list items' own paragraphs and the entries of
+    numpydoc's Parameters-like sections (where an indented line is the description) are left
+    alone."""
     out, section, previous, i = [], None, None, 0     # previous: the last non-blank line
     while i < len(lines):
         line = lines[i]
@@ -273,7 +275,8 @@ def preformat_equation_blocks(app, what, name, obj, options, lines):
             while end < len(lines) and lines[end].strip():
                 end += 1
             paragraph = lines[i:end]
-            if _hanging(paragraph) and not any(set(l.strip()) == {"-"} for l in paragraph):
+            if (_hanging(paragraph) or _aligned(paragraph)) \
+                    and not any(set(l.strip()) <= {"-", "=", " "} for l in paragraph):
                 base = " " * _indent(line)
                 out += [base + "::", ""] + ["    " + l for l in paragraph]
                 previous = out[-1]
@@ -284,6 +287,12 @@ def preformat_equation_blocks(app, what, name, obj, options, lines):
             previous = line
         i += 1
     lines[:] = out
+
+
+def _aligned(paragraph):
+    """Whether a paragraph of several lines lines up columns (a run of three spaces inside a
+    line): equations written one per line, which prose would run together."""
+    return len(paragraph) >= 2 and any(re.search(r"\S {3,}\S", line) for line in paragraph)
 
 
 def _hanging(paragraph):
