@@ -17,6 +17,10 @@ from vae_np import ops
 from vae_np.derivations import (
     CLAIMS, beta, cb, collapse, decoder, elbo, gradient_estimators, kl, linear, linear_model, mle,
     scaling)
+from vae_np.objectives.free_bits import FreeBits
+from vae_np.objectives.warmup import KLWarmup
+from vae_np.priors import vamp
+from vae_np.priors.two_layer import TwoLayerKL, TwoLayerPrior
 from vae_np.core.objective import NegativeELBO
 from vae_np.ops import likelihoods as lk
 
@@ -295,6 +299,74 @@ CASES += [
                                               lambda f, lam: (f(lam)[0] * (1 + 1e-9),
                                                               f(lam)[1]))],
      "the kernel's mass times 1 + 1e-9"),
+]
+
+
+def kl2_times(factor):
+    """The two-layer model's closed-form top KL scaled (its forward: kl2 and so kl)."""
+    def change(f, self, trace):
+        f(self, trace)
+        v = trace.values
+        v["kl2"] = v["kl2"] * factor
+        v["kl"] = np.mean(v["log_q"] - v["log_pz1"] + v["kl2"], axis=0)
+    return change
+
+
+def log_q2_without_log_sigma(f, self, trace):
+    """ln q(z2|z1) without its -sum ln sigma2 (the Jacobian of z2 = mu2 + sigma2 eps2)."""
+    out = f(self, trace)
+    sigma2 = trace.values["sigma2"]
+    fixed = out + np.sum(np.log(sigma2), axis=-1).reshape(out.shape)
+    trace.values["log_q2"] = fixed
+    return fixed
+
+
+def mixture_without_ln_m(f, z, mu, sigma):
+    """The VampPrior's mixture summed instead of averaged (the - ln M forgotten)."""
+    log_p, cache = f(z, mu, sigma)
+    return log_p + math.log(mu.shape[0]), cache
+
+
+def mixture_of_first_component(f, z, mu, sigma):
+    """Only the first component kept, with a shifted mean (a mixture that is not the Gaussian)."""
+    return f(z, mu[:1] + 0.01, sigma[:1])
+
+
+def free_bits_mask_forgotten(f, self, trace):
+    """Every group gets beta / B, the clamped ones too."""
+    f(self, trace)
+    B = trace.values["nll"].shape[1]
+    trace.grads["kl_groups"] = np.full(trace.values["kl_groups"].shape, self._beta() / B)
+
+
+def free_bits_beta_ignored(f, self, trace):
+    """The free groups get 1 / B whatever beta."""
+    f(self, trace)
+    B = trace.values["nll"].shape[1]
+    trace.grads["kl_groups"] = np.where(trace.caches["loss"], 1 / B, 0.0) + np.zeros(
+        trace.values["kl_groups"].shape)
+
+
+CASES += [
+    ("two_layer_kl.top_layer", [(TwoLayerKL, "forward", kl2_times(1.05))],
+     "the closed-form top KL x 1.05"),
+    ("two_layer_kl.top_layer", [(TwoLayerPrior, "log_q2", log_q2_without_log_sigma)],
+     "ln q(z2|z1) without - sum ln sigma2"),
+    ("two_layer_kl.elbo", [(TwoLayerKL, "forward", kl2_times(1.05))],
+     "the closed-form top KL x 1.05"),
+    ("two_layer_kl.elbo", [(TwoLayerPrior, "log_q2", log_q2_without_log_sigma)],
+     "ln q(z2|z1) without - sum ln sigma2"),
+    ("vamp_reduces.gaussian", [(vamp, "mixture_log_density_forward", mixture_without_ln_m)],
+     "the mixture summed, not averaged (- ln M forgotten)"),
+    ("vamp_reduces.gaussian", [(vamp, "mixture_log_density_forward",
+                                mixture_of_first_component)],
+     "one component with its mean shifted by 0.01"),
+    ("free_bits.clamped", [(FreeBits, "backward", free_bits_mask_forgotten)],
+     "the clamped groups' gradient not zeroed"),
+    ("free_bits.no_pull", [(FreeBits, "backward", free_bits_mask_forgotten)],
+     "the clamped groups' gradient not zeroed"),
+    ("free_bits.free", [(FreeBits, "backward", free_bits_beta_ignored)],
+     "beta left out of the free groups' gradient"),
 ]
 
 

@@ -23,6 +23,9 @@ continuous_bernoulli  int_0^1 lambda^x (1 - lambda)^(1-x) dx = 1 / C(lambda); CB
 iwae_bound            ELBO = L_1 <= L_K <= L_{K+1} <= ln p(x), ln p(x) - L_K ~ Var(w/p) / 2K
 iwae_gradient         IWAE gradient = FD of L_K = sum_k w~_k grad(-ln w_k); w~ differentiated: bias
 flows                 int q_K dz_K = 1 (planar, radial); logdet = ln det J (FD); u_hat => invertible
+two_layer_kl          closed-form top KL given z1 = E[ln q(z2|z1) - ln p(z2)]; both give one ELBO
+vamp_reduces          pseudo-inputs mapped to one q(z|u): the VampPrior is that Gaussian
+free_bits             a clamped group gets no gradient and its unit no pull of the KL; a free one
 ====================  ============================================================================
 """
 from __future__ import annotations
@@ -39,6 +42,7 @@ from .iwae import iwae_bound, iwae_gradient
 from .kl import compare_gradients, kl_closed_form, kl_gradient, kl_integrals
 from .linear import linear_vae
 from .mle import ml_kl
+from .priors import free_bits, two_layer_kl, vamp_reduces
 from .scaling import loss_scaling
 
 CLAIMS = {
@@ -58,6 +62,9 @@ CLAIMS = {
     "iwae_bound": iwae_bound,
     "iwae_gradient": iwae_gradient,
     "flows": flow_claims,
+    "two_layer_kl": two_layer_kl,
+    "vamp_reduces": vamp_reduces,
+    "free_bits": free_bits,
 }
 """Claim name -> function(seed) -> list of Claim, in the order of the derivation."""
 
@@ -117,4 +124,4 @@ __all__ = ["Claim", "CLAIMS", "run_claims", "check_claim_names", "make_claim", "
            "kl_integrals", "kl_closed_form", "kl_gradient", "elbo_mixture", "elbo_continuous",
            "ml_kl", "estimators", "decoder_sigma", "linear_vae", "posterior_collapse",
            "beta_bound", "loss_scaling", "continuous_bernoulli", "iwae_bound", "iwae_gradient",
-           "flow_claims"]
+           "flow_claims", "two_layer_kl", "vamp_reduces", "free_bits"]
