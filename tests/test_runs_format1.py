@@ -128,3 +128,17 @@ def test_format_1_runs_resume_bit_exact(name, tmp_path):
     same = ("kind", "model", "vqvae", "epochs", "format_version")
     assert {k: v for k, v in new.items() if k not in same} == \
         {k: v for k, v in old.items() if k not in same}
+
+
+def test_a_checkpoint_of_another_kind_is_refused_naming_both(tmp_path, capsys):
+    """The VQ-VAE fixture's checkpoint (its stored config in format 1) in the VAE fixture's
+    directory: evaluate and resume refuse it in one line that names the two kinds, before any
+    comparison of the model's entries."""
+    run = copy("vae", tmp_path)
+    shutil.copyfile(FIXTURES / "vqvae" / "checkpoint.npz", run / "checkpoint.npz")
+    for argv in (["evaluate", run, "--limit", "4"], ["train", "--resume", run, "--epochs", "2"]):
+        capsys.readouterr()
+        assert cli.main([str(a) for a in argv]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "written by another model kind" in err, err
+        assert "'vqvae' in the checkpoint vs 'vae' in" in err

@@ -288,3 +288,41 @@ def test_held_out_statistics_over_chunks_are_those_of_one_chunk(batch_size):
     for name in ("bound", "recon", "prior_nll", "codes"):
         np.testing.assert_allclose(getattr(parts, name), getattr(whole, name), rtol=1e-12)
     assert np.mean(whole.recon) == pytest.approx(nll, rel=1e-12)
+
+
+def test_fit_applies_one_ema_step_after_each_update():
+    """Mutation: the VQ kind's after-step hook without the EMA step (the codebook then never
+    moves under codebook_update="ema": its gradient is 0). Replayed by hand: each batch (the
+    shuffle of the same seed), its encoder outputs at the parameters before its step (recorded
+    from the callback), its nearest codes under the codebook replayed so far, and the EMA
+    written out here, N <- g N + (1 - g) n, m <- g m + (1 - g) s,
+    e = m / ((N + eps) n_tot / (n_tot + K eps)). Tolerance: float64 sums in another order
+    (bincount against a loop over the codes), 1e-12 relative."""
+    from vae_np.optim import Adam
+    from vae_np.vq.train import fit_vq
+    model, _ = ema_model(5)
+    replica = VQVAE(**model.config())
+    X = (np.random.default_rng(5).random((30, 12)) < 0.4).astype(np.float64)
+    count, total, g = model.ema_count.copy(), model.ema_sum.copy(), model.ema_decay
+    flats, codebooks = [model.flat.copy()], []
+
+    def record(event):
+        if event["kind"] == "step":
+            flats.append(model.flat.copy())
+            codebooks.append(model.codebook.copy())
+
+    fit_vq(model, X, Adam(1e-2), epochs=1, batch_size=8, rng=np.random.default_rng(3),
+           init_codebook=False, reseed=False, callback=record)
+    order = np.random.default_rng(3).permutation(len(X))
+    codebook = total / count[:, None]
+    for step, start in enumerate(range(0, len(X), 8)):
+        replica.flat[...] = flats[step]                   # the parameters before this step
+        z = replica.encode(X[order[start:start + 8]]).reshape(-1, D)
+        codes = np.argmin(((z[:, None] - codebook[None]) ** 2).sum(-1), axis=1)
+        n = np.array([np.sum(codes == k) for k in range(K)], dtype=float)
+        s = np.array([z[codes == k].sum(axis=0) for k in range(K)])
+        count, total = g * count + (1 - g) * n, g * total + (1 - g) * s
+        n_tot = count.sum()
+        codebook = total / ((count + model.ema_eps) * n_tot / (n_tot + K * model.ema_eps))[:, None]
+        np.testing.assert_allclose(codebooks[step], codebook, rtol=1e-12, atol=1e-15)
+    assert not np.allclose(codebooks[0], codebooks[-1])
