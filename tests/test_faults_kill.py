@@ -186,3 +186,37 @@ def test_sigkill_at_random_moments_then_resume_bit_for_bit(ref, tmp_path):
     print(f"\n{len(delays) - finished_first} random kills, each resumed bit for bit, landed at: "
           f"{landed}")
     assert finished_first <= len(delays) // 2, "most kills came too late: the run is too short"
+
+
+# --------------------------------------------------------------------------- other model kinds
+VQ_ARGV = ["train", "--model", "vqvae", "--dataset", "sprites", "--limit", "160", "--hidden", "16",
+           "--n-latents", "3", "--code-dim", "2", "--codebook-size", "8", "--codebook-update",
+           "ema", "--epochs", "3", "--batch-size", "40", "--no-figures", "-q"]
+
+
+@pytest.fixture(scope="module")
+def vq_ref(tmp_path_factory):
+    """An uninterrupted VQ-VAE run (EMA codebook: its state is in the checkpoint too)."""
+    tmp = tmp_path_factory.mktemp("vq-reference")
+    assert vae_np([*VQ_ARGV, "--out", tmp / "run"], tmp)[0] == 0
+    return tmp / "run"
+
+
+@pytest.mark.parametrize("spec, expect", [
+    (dict(kind="step", n=6), 1),                                # mid epoch 2 (4 steps an epoch)
+    (dict(kind="write", file=CKPT, n=2, bytes=1000), 1),        # inside epoch 2's checkpoint
+    (dict(kind="replace", file=CKPT, n=3, when="before"), 2),   # epoch 3's, written, not renamed
+], ids=["epoch2-step2", "ckpt2-1000-bytes", "ckpt3-before-rename"])
+def test_a_vq_run_killed_at_an_exact_point_resumes_bit_for_bit(spec, expect, vq_ref, tmp_path):
+    """The one resume path serves every model kind: a VQ-VAE run killed mid-epoch or inside a
+    checkpoint write keeps the checkpoint of its last completed epoch, and --resume ends with
+    exactly the uninterrupted run's arrays (parameters, EMA state, Adam, rng, history)."""
+    run = tmp_path / "run"
+    status, _, _ = child(spec, [*VQ_ARGV, "--out", run], tmp_path)
+    assert status == KILLED
+    assert int(npz(run / CKPT)["epoch"]) == expect
+    status, out, err = vae_np(["train", "--resume", run, "-q", "--no-figures"], tmp_path)
+    assert status == 0 and f"after epoch {expect}" in out, err
+    assert not temp_files(run)
+    assert not differences(npz(run / CKPT), npz(vq_ref / CKPT))
+    assert history_rows(run / "history.csv") == history_rows(vq_ref / "history.csv")
