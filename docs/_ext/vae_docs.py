@@ -363,10 +363,14 @@ _COUNTS = {"objects": 0, "examples": 0}
 def run_docstring_examples(app, what, name, obj, options, lines):
     """Run the ``>>>`` examples of each docstring autodoc renders; a failure is a warning."""
     doc = obj.__doc__ if what == "module" else inspect.getdoc(obj)
-    if not isinstance(doc, str) or ">>>" not in doc or name in _RAN:
+    if not isinstance(doc, str) or ">>>" not in doc:
         return
     home = obj.__name__ if inspect.ismodule(obj) else getattr(obj, "__module__", None) or ""
     if home.split(".")[0] != "vae_np":        # an imported object (scipy's minimize, ...)
+        return
+    if not inspect.ismodule(obj):             # once, under the name where it is defined
+        name = f"{home}.{getattr(obj, '__qualname__', name.rsplit('.', 1)[-1])}"
+    if name in _RAN:
         return
     _RAN.add(name)
     module = obj if inspect.ismodule(obj) else inspect.getmodule(obj)
