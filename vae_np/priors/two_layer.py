@@ -158,6 +158,8 @@ class TwoLayerPrior(Family):
         self.p_net = MLP([Dense(store, f"p_z1.{i}") for i in range(n)], act, "pc", "pg", "z2")
         self.p_mu, self.p_s = Dense(store, "p_z1.mu"), Dense(store, "p_z1.sigma")
         self.sigma_head = SIGMA_HEADS[model.sigma_param](model.sigma_min)
+        self._sigma_equations = {sigma: rename(self.sigma_head.equation, sigma=sigma, s=s)
+                                 for sigma, s in (("sigma2", "s2"), ("sigma1p", "s1p"))}
         network = dict(layers=[f"q_z2.{i}" for i in range(n)], activation=act, mu="q_z2.mu",
                        s="q_z2.sigma", sigma_head=self.sigma_head)
         self.top = top_cls.as_top(model, store, network, z2_dim, **top_options)
@@ -177,8 +179,7 @@ class TwoLayerPrior(Family):
         s, cache = s_head.forward(h)
         s = trace.record(s_name, s, f"{s_name} = {h_name} W + b   ({s_head.name})", cache)
         sigma, cache = self.sigma_head.forward(s)
-        equation = rename(self.sigma_head.equation, sigma=sigma_name, s=s_name)
-        return mu, trace.record(sigma_name, sigma, equation, cache)
+        return mu, trace.record(sigma_name, sigma, self._sigma_equations[sigma_name], cache)
 
     def forward(self, trace, eps):
         """Record z1_q, the q(z2|z1) network, z2, the top prior's forward, the p(z1|z2) network,

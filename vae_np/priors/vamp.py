@@ -154,6 +154,7 @@ class VampMixture:
         self.names = [(f"{prefix}_a{i}", f"{prefix}_h{i}") for i in range(1, n + 1)]
         self.inputs = [prefix] + [h for _, h in self.names[:-1]]
         self.last = self.names[-1][1] if n else prefix
+        self._sigma_equation = rename(sigma_head.equation, sigma=f"{prefix}_sigma", s=f"{prefix}_s")
 
     @property
     def size(self):
@@ -176,8 +177,7 @@ class VampMixture:
         s, cache = self.s_head.forward(h)
         s = trace.record(f"{p}_s", s, f"{p}_s = {self.last} W + b   ({self.s_head.name})", cache)
         sigma, cache = self.sigma_head.forward(s)
-        trace.record(f"{p}_sigma", sigma,
-                     rename(self.sigma_head.equation, sigma=f"{p}_sigma", s=f"{p}_s"), cache)
+        trace.record(f"{p}_sigma", sigma, self._sigma_equation, cache)
 
     def log_density(self, trace):
         """ln p(z) at the samples (K, B), recorded once: logsumexp_m ln N(z; u_mu_m, u_sigma_m)
