@@ -26,6 +26,12 @@ Backward order (each component reads the gradients that arrived on its outputs):
     posterior.backward          d z, d ln q, ... -> d h (and its parameters)
     encoder.backward            -> every encoder layer
     prior.backward_shared       gradients into parameters the prior shares with the encoder
+
+A prior may name the decoder's input (``decoder_input``, the two-layer prior's alias ``z1_x``):
+the decoder's share of d z is then recorded under that name and the prior sums the shares into
+d z. An objective is a registered name or an instance (``vae_np.objectives.KLWarmup(...)``); a
+prior may refuse a capability an objective needs (``prior.unavailable``, e.g. DReG's path
+gradient).
 """
 from __future__ import annotations
 
@@ -120,7 +126,11 @@ class VAE:
                               q(z|x) and p(z) = N(0, I). ``vae_np.flows`` registers ``flow``
                               ("planar" or "radial") and ``flow_length`` (L >= 0 steps): that
                               Gaussian followed by L amortized flow steps, with a Monte Carlo KL.
-                              Each option is also an attribute of the model (``model.flow``).
+                              ``vae_np.priors`` registers the VampPrior (``prior="vamp"``,
+                              ``pseudo_inputs=M``) and a second stochastic layer (``z2_dim``,
+                              ``hidden2``, ``top_kl``; its top prior is the one ``prior`` names).
+                              Each option is also an attribute of the model (``model.flow``;
+                              ``config()["prior"]`` names the prior, ``model.prior`` is it).
 
     Attributes
     ----------
@@ -133,7 +143,7 @@ class VAE:
     prior : a prior (prior.StandardNormal);  kl_term : the pair's KL component;
     decoder_likelihood : a likelihood.LIKELIHOOD_COMPONENTS value;  objective : NegativeELBO
     noise_dim : standard normal numbers per (sample, example): eps is (K, B, noise_dim), the
-        posterior's (z_dim) followed by the prior's (0 for N(0, I))
+        posterior's (z_dim) followed by the prior's (0 for N(0, I), z2_dim for two layers)
     rng : numpy.random.Generator seeded by ``seed``; used when no rng or eps is passed
     """
 
