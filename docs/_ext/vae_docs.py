@@ -434,10 +434,11 @@ def resolve_reexports(app, env, node, contnode):
         if canonical and canonical in domain.objects and canonical != target:
             return domain.resolve_xref(env, node["refdoc"], app.builder, node["reftype"],
                                        canonical, node, contnode)
-    # no module context (an autosummary table): the one documented object of that name, if one
+    # out of its module's context (an autosummary table shows a summary line elsewhere): the one
+    # documented object of that name, if there is exactly one
     found = [key for key in domain.objects if key.split(".")[0] == "vae_np"
              and key.endswith("." + target)]
-    if not context and len(found) == 1:
+    if len(found) == 1:
         return domain.resolve_xref(env, node["refdoc"], app.builder, node["reftype"], found[0],
                                    node, contnode)
     return None
