@@ -183,7 +183,11 @@ def main(argv=None) -> int:
         print(f"{path}: a results table differs from the files in results/ (run "
               f"python results/tables.py --write {path})", file=sys.stderr)
     if not (args.write or args.check):
-        print("\n\n".join(f"{name}:\n{render()}" for name, render in TABLES.items()))
+        for name, render in TABLES.items():
+            try:
+                print(f"{name}:\n{render()}\n")
+            except FileNotFoundError as exc:
+                print(f"{name}: not rendered, a file is missing: {exc.filename}\n")
     return 1 if stale else 0
 
 
