@@ -247,9 +247,11 @@ class VampMixture:
         eq[p] = (f"d{p} = d{first} W^T" if self.names else
                  f"d{p} = d{p}_mu W_mu^T + d{p}_s W_s^T")
         eq[self.u_param] = f"d{self.u_param} = d{p}   (the pseudo-inputs are parameters)"
-        for layer in self.layers + [self.mu_head, self.s_head]:
-            for suffix in (".W", ".b"):
-                eq[layer.name + suffix] += f" + (its share on {p}, added)"
+        shares = [(layer, x, a) for layer, x, (a, _) in zip(self.layers, self.inputs, self.names)]
+        shares += [(self.mu_head, self.last, f"{p}_mu"), (self.s_head, self.last, f"{p}_s")]
+        for layer, x, dy in shares:          # the same weights on the pseudo-inputs: added
+            eq[layer.name + ".W"] += f" + {x}^T d{dy}"
+            eq[layer.name + ".b"] += f" + sum_m d{dy}"
 
     def sample(self, n, rng, dtype):
         """n draws: a component m uniformly, then z = u_mu_m + u_sigma_m * eps, (n, Z)."""
