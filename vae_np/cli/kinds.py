@@ -14,7 +14,6 @@ name of its run kind (:mod:`vae_np.runs.kinds`): the VAE's is ``vae_np.cli.vae``
 from __future__ import annotations
 
 from datetime import datetime
-from pathlib import Path
 
 from ..core.registry import Registry
 from ..runs import presets
@@ -129,7 +128,9 @@ class CommandKind:
     def _refuse(self, command, method, args):
         takers = [kind.title for kind in COMMAND_KINDS.values()
                   if getattr(type(kind), method) is not getattr(CommandKind, method)]
-        path = Path(args.run_dir) / runs.CONFIG_NAME
+        config, path = runs.read_config_json(args.run_dir)
+        if kind_name(config) not in COMMAND_KINDS:      # not this kind's run after all
+            runs.run_kind(config, path)                 # the one-line error naming the entry
         raise ValueError(f"{path}: not a {' or '.join(takers) or '(no kind)'} run: {command} "
                          f"applies to those, and this is a {self.title} run")
 

@@ -34,7 +34,7 @@ MODEL_NAME = "vqvae"
 HISTORY_COLUMNS = ("epoch", "train_loss", "train_recon", "train_codebook_loss",
                    "train_commitment_loss", "usage", "perplexity", "reseeded", "test_recon",
                    "test_usage", "test_perplexity", "lr", "seconds")
-TRAINING_ENTRIES = ("dataset", "optimizer", "lr", "epochs", "batch_size", "seed")
+TRAINING_ENTRIES = ("dataset", "optimizer", "lr", "lr_schedule", "epochs", "batch_size", "seed")
 
 
 def _check_reseed(name, value):
