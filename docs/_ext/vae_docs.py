@@ -7,7 +7,7 @@ Directives (usable from MyST pages as ``{name}`` fences):
     renders its records: both sides, the relation, the error against the tolerance with its unit
     and the status, then each record's statement, equation, the reason for its tolerance and its
     note. A record that fails is a build warning (an error under ``-W``). Option ``:seed:``
-    (default ``vae_docs_claim_seed``).
+    (default ``vae_docs_claim_seed``). Every claim of ``CLAIMS`` must be named on some page.
 ``claim-figure NAME``
     Draws ``vae_np.figures.claims.NAME(path)`` into ``docs/_generated/NAME.png`` and shows it.
 ``results-table NAME``
@@ -101,6 +101,10 @@ class ClaimDirective(SphinxDirective):
         from vae_np.cli.verify import RELATION_SYMBOLS, format_value
 
         seed = self.options.get("seed", self.config.vae_docs_claim_seed)
+        shown = getattr(self.env, "vae_docs_claims", {})
+        shown.setdefault(self.env.docname, set()).update(
+            n.split(".")[0] for n in self.arguments if n != "all")
+        self.env.vae_docs_claims = shown
         records = []
         for name in self.arguments:
             try:
@@ -141,6 +145,22 @@ class ClaimDirective(SphinxDirective):
             items += item
         container += items
         return [container]
+
+
+def purge_claims(app, env, docname):
+    getattr(env, "vae_docs_claims", {}).pop(docname, None)
+
+
+def check_every_claim_shown(app, env):
+    """Every claim of vae_np.derivations.CLAIMS has a page that shows it (by name, not only in
+    the table of all of them): a new claim without its step of the derivation is a warning."""
+    from vae_np.derivations import CLAIMS
+
+    shown = set().union(*getattr(env, "vae_docs_claims", {}).values())
+    missing = [name for name in CLAIMS if name not in shown]
+    if missing:
+        LOG.warning(f"claims shown on no page of the derivation: {', '.join(missing)} (add a "
+                    f"claim directive naming each to its step's page, docs/derivation/)")
 
 
 # --------------------------------------------------------------------------- claim figures
@@ -204,8 +224,10 @@ class ResultsTableDirective(SphinxDirective):
                 missing = missing.resolve().relative_to(results_dir.parent)
             except ValueError:
                 pass
+            script = "vq" if name.startswith("vq_") else name      # regenerate.sh's table names
+            command = f"bash results/regenerate.sh {script}"
             message = (f"results table {name!r} is not rendered: {missing} does not exist yet "
-                       f"(bash results/regenerate.sh writes it)")
+                       f"({command} writes it)")
             if self.config.vae_docs_results_strict:
                 LOG.warning(message, location=self.get_location())
             else:
@@ -214,7 +236,9 @@ class ResultsTableDirective(SphinxDirective):
             para = nodes.paragraph()
             para += nodes.Text("Not yet measured: this table is rendered from ")
             para += nodes.literal(text=str(missing))
-            para += nodes.Text(", which does not exist yet. The command below writes it.")
+            para += nodes.Text(", which does not exist yet; ")
+            para += nodes.literal(text=command)
+            para += nodes.Text(" writes it.")
             note += para
             return [note]
         container = nodes.container(classes=["vae-results"])
@@ -484,6 +508,8 @@ def setup(app):
     app.connect("autodoc-process-docstring", preformat_equation_blocks, priority=300)
     app.connect("autodoc-process-docstring", escape_plain_maths, priority=400)   # before numpydoc
     app.connect("autodoc-process-docstring", run_docstring_examples)
+    app.connect("env-purge-doc", purge_claims)
+    app.connect("env-check-consistency", check_every_claim_shown)
     app.connect("missing-reference", resolve_reexports)
     app.connect("build-finished", report_counts)
     return {"version": "1", "parallel_read_safe": False, "parallel_write_safe": True}
