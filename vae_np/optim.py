@@ -51,7 +51,8 @@ def sgd_reference(theta, g, lr):
 
     Parameters
     ----------
-    theta, g : (P,) arrays;  lr : float
+    theta, g : (P,) arrays
+    lr : float
 
     Returns
     -------
@@ -68,7 +69,8 @@ def momentum_reference(theta, g, v, lr, beta):
 
     Parameters
     ----------
-    theta, g, v : (P,) arrays (v starts at 0);  lr, beta : float
+    theta, g, v : (P,) arrays (v starts at 0)
+    lr, beta : float
 
     Returns
     -------
@@ -88,7 +90,8 @@ def adagrad_reference(theta, g, G, lr, eps):
 
     Parameters
     ----------
-    theta, g, G : (P,) arrays (G starts at 0);  lr, eps : float
+    theta, g, G : (P,) arrays (G starts at 0)
+    lr, eps : float
 
     Returns
     -------
@@ -108,8 +111,11 @@ def adam_reference(theta, g, m, v, t, lr, betas, eps):
 
     Parameters
     ----------
-    theta, g, m, v : (P,) arrays (m and v start at 0);  t : int >= 1;  lr : float;
-    betas : (b1, b2);  eps : float
+    theta, g, m, v : (P,) arrays (m and v start at 0)
+    t : int >= 1
+    lr : float
+    betas : (b1, b2)
+    eps : float
 
     Returns
     -------

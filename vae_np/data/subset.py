@@ -45,7 +45,8 @@ def choose_rows(n, size, rng) -> np.ndarray:
 
     Parameters
     ----------
-    n : int >= 0, the number of rows to choose from;  size : int >= 1
+    n : int >= 0, the number of rows to choose from
+    size : int >= 1
     rng : numpy.random.Generator; one permutation of n is drawn from it
 
     Returns
@@ -93,7 +94,9 @@ def describe_subset(n_rows, n_split, seed, noun) -> str:
 
     Parameters
     ----------
-    n_rows : rows used;  n_split : rows in the split;  seed : the subset's seed (None: the first
+    n_rows : rows used
+    n_split : rows in the split
+    seed : the subset's seed (None: the first
     rows);  noun : what a row is, e.g. "test images"
     """
     if n_rows >= n_split:

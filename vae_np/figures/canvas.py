@@ -80,8 +80,10 @@ def tile(images, image_shape, ncols=None, pad=1, pad_value=0.5):
 
     Parameters
     ----------
-    images : (N, H*W) values in [0, 1] (clipped);  image_shape : (H, W)
-    ncols : images per row (default ceil(sqrt(N)));  pad : pixels between images
+    images : (N, H*W) values in [0, 1] (clipped)
+    image_shape : (H, W)
+    ncols : images per row (default ceil(sqrt(N)))
+    pad : pixels between images
 
     Returns
     -------

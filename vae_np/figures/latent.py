@@ -212,8 +212,10 @@ def latent_traversals(path, model, x, image_shape, n_steps=9, span=3.0, title=""
 
     Parameters
     ----------
-    model : VAE;  x : (x_dim,) one example (uint8 grey levels or floats in the model's range)
-    n_steps : values per row (>= 2);  span : the sweep covers [-span, span]
+    model : VAE
+    x : (x_dim,) one example (uint8 grey levels or floats in the model's range)
+    n_steps : values per row (>= 2)
+    span : the sweep covers [-span, span]
     """
     n_steps = check_int("n_steps", n_steps, minimum=2)
     span = check_positive("span", span)

@@ -35,8 +35,10 @@ def tile_pairs(x, x_rec, image_shape, ncols=4, gap=1, pad=4, pad_value=0.5):
 
     Parameters
     ----------
-    x, x_rec : (N, H*W) values in [0, 1];  image_shape : (H, W)
-    ncols : pairs per row;  gap : pixels between an input and its reconstruction
+    x, x_rec : (N, H*W) values in [0, 1]
+    image_shape : (H, W)
+    ncols : pairs per row
+    gap : pixels between an input and its reconstruction
     pad : pixels between pairs (wider than ``gap``, so the pairs read as pairs)
 
     Returns
@@ -160,7 +162,9 @@ def run_figures(out_dir, model, dataset, x_test, history, rng, n_samples=64, n_i
 
     Parameters
     ----------
-    out_dir : directory;  model : VAE;  dataset : vae_np.data.Dataset
+    out_dir : directory
+    model : VAE
+    dataset : vae_np.data.Dataset
     x_test : (M, D) uint8 test images as evaluated (binarized for dynamically binarized data)
     history : dict of per-epoch lists (runs.HISTORY_COLUMNS)
     rng : Generator for the samples and the choice of the inputs

@@ -83,12 +83,14 @@ def chain_forward(kind, z0, raws):
 
     Parameters
     ----------
-    kind : "planar" or "radial";  z0 : (N, D)
+    kind : "planar" or "radial"
+    z0 : (N, D)
     raws : list of L arrays (N, P), P = raw_size(kind, D)
 
     Returns
     -------
-    zs : list of L + 1 arrays (N, D), [z0, z1, ..., zL];  logdets : list of L arrays (N,);
+    zs : list of L + 1 arrays (N, D), [z0, z1, ..., zL]
+    logdets : list of L arrays (N,)
     caches : list of L step caches for chain_backward
     """
     D = _check_chain_input(kind, z0, raws)
@@ -116,12 +118,14 @@ def chain_backward(dzL, dlogdet_sum, caches):
 
     Parameters
     ----------
-    dzL : (N, D), dloss/dz_L;  dlogdet_sum : (N,), dloss/d(sum_l logdet_l)
+    dzL : (N, D), dloss/dz_L
+    dlogdet_sum : (N,), dloss/d(sum_l logdet_l)
     caches : the list chain_forward returned
 
     Returns
     -------
-    dz0 : (N, D);  draws : list of L arrays (N, P), dloss/d raws[l]
+    dz0 : (N, D)
+    draws : list of L arrays (N, P), dloss/d raws[l]
     """
     if not isinstance(caches, list):
         raise ValueError("caches must be the list chain_forward returned")

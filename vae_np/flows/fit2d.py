@@ -164,9 +164,13 @@ def fit_flow_2d(target, kind, length, iterations, rng, batch=256, lr=0.01, annea
 
     Parameters
     ----------
-    target : "1".."4" (or 1..4);  kind : "planar" or "radial";  length : L >= 1 flow steps
-    iterations : Adam steps;  rng : numpy Generator (initialisation and every batch's eps)
-    batch : samples per step;  lr : Adam's step size
+    target : "1".."4" (or 1..4)
+    kind : "planar" or "radial"
+    length : L >= 1 flow steps
+    iterations : Adam steps
+    rng : numpy Generator (initialisation and every batch's eps)
+    batch : samples per step
+    lr : Adam's step size
     anneal : fraction of the iterations over which beta rises linearly from 0.01 to 1 (0: no
              annealing, beta = 1 throughout; default :data:`ANNEAL`)
     progress : optional callable(step, steps, kl_estimate)

@@ -60,7 +60,9 @@ class FlowPosterior(Family):
     store : the model's FlatParameters, holding encoder.mu, encoder.sigma, encoder.flow (W, b)
     sigma_head : a posterior.SIGMA_HEADS component
     h_name : the trace name of the heads' input
-    z_dim : Z;  flow : a key of ``flow_chain.FLOW_KINDS``;  flow_length : L >= 0
+    z_dim : Z
+    flow : a key of ``flow_chain.FLOW_KINDS``
+    flow_length : L >= 0
     """
     options = {"flow": None, "flow_length": None}
     gaussian = None                  # q_L is not Gaussian: no closed-form KL

@@ -181,7 +181,8 @@ def check_gradients(f, params, grads, *, method="coordinates", coords=None, dire
     method : "coordinates", "directional" or "complex"
     coords : int or None, coordinates sampled per tensor (None: all of them)
     directions : int, random unit directions per tensor ("directional")
-    h_rel : relative step; tol : error threshold (the default 1e-6 leaves a margin of ten over the
+    h_rel : relative step
+    tol : error threshold (the default 1e-6 leaves a margin of ten over the
         ~1e-7 a correct float64 central difference typically reaches)
     rng : numpy.random.Generator for sampled coordinates and directions
     floor : number >= 0, or dict name -> number: an absolute discrepancy |a - n| that counts as

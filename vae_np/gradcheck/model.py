@@ -42,7 +42,9 @@ def check_model(model, x, k=1, eps=None, *, method="directional", coords=None, d
     Parameters
     ----------
     model : a vae_np.VAE, or any object with ``params`` and ``loss_and_grads(x, k=, eps=)``
-    x : (B, x_dim) data;  k : samples per example;  eps : (k, B, noise_dim) or (B, noise_dim)
+    x : (B, x_dim) data
+    k : samples per example
+    eps : (k, B, noise_dim) or (B, noise_dim)
         for k = 1 (noise_dim = z_dim, plus a prior's own noise: the two-layer model's z2 noise);
         drawn from ``rng`` when None
     method, coords, directions, h_rel, rng : as for ``vae_np.gradcheck.generic.check_gradients``

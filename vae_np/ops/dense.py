@@ -17,7 +17,8 @@ def dense_forward(x, W, b):
 
     Returns
     -------
-    y : (B, n_out);  cache : (x, W)
+    y : (B, n_out)
+    cache : (x, W)
     """
     if x.ndim != 2 or W.ndim != 2 or x.shape[1] != W.shape[0] or b.shape != (W.shape[1],):
         raise ValueError(f"dense_forward: expected x (B, n_in), W (n_in, n_out), b (n_out,); "
@@ -34,13 +35,16 @@ def dense_backward(dy, cache, out_dW=None, out_db=None, need_dx=True):
 
     Parameters
     ----------
-    dy : (B, n_out);  cache : from dense_forward
+    dy : (B, n_out)
+    cache : from dense_forward
     out_dW, out_db : optional arrays of W's / b's shape to write dW, db into
     need_dx : skip dx (returned as None) for the first layer, whose input is data
 
     Returns
     -------
-    dx : (B, n_in) or None;  dW : (n_in, n_out);  db : (n_out,)
+    dx : (B, n_in) or None
+    dW : (n_in, n_out)
+    db : (n_out,)
     """
     x, W = cache
     _check_shape("dense_backward", "dy", dy, (x.shape[0], W.shape[1]))

@@ -69,7 +69,8 @@ def planar_u_hat_forward(u, w):
 
     Returns
     -------
-    u_hat : (N, D);  cache : (u, w, wu, ww, c, softplus(wu))
+    u_hat : (N, D)
+    cache : (u, w, wu, ww, c, softplus(wu))
     """
     _check_rows("planar_u_hat_forward", "u", u)
     _check_shape("planar_u_hat_forward", "w", w, np.shape(u))
@@ -101,7 +102,9 @@ def planar_u_hat_backward(du_hat, cache, done_plus_wuh=None):
 
     Parameters
     ----------
-    du_hat : (N, D);  cache : planar_u_hat_forward's;  done_plus_wuh : (N,) or None (taken as 0)
+    du_hat : (N, D)
+    cache : planar_u_hat_forward's
+    done_plus_wuh : (N,) or None (taken as 0)
 
     Returns
     -------
@@ -140,12 +143,15 @@ def planar_forward(z, u_hat, w, b, one_plus_wuh=None):
 
     Parameters
     ----------
-    z, u_hat, w : (N, D);  b : (N,). u_hat should come from planar_u_hat_forward (w.u_hat > -1).
+    z, u_hat, w : (N, D)
+    b : (N,). u_hat should come from planar_u_hat_forward (w.u_hat > -1).
     one_plus_wuh : (N,) >= 0, or None
 
     Returns
     -------
-    f : (N, D);  logdet : (N,);  cache (7 entries, or 8 with one_plus_wuh)
+    f : (N, D)
+    logdet : (N,)
+    cache : 7 entries, or 8 with one_plus_wuh
     """
     n = _check_rows("planar_forward", "z", z)
     _check_shape("planar_forward", "u_hat", u_hat, np.shape(z))
@@ -195,7 +201,9 @@ def planar_backward(df, dlogdet, cache):
 
     Returns
     -------
-    dz, du_hat, dw : (N, D);  db : (N,);  and done_plus_wuh : (N,) if the forward had one_plus_wuh
+    dz, du_hat, dw : (N, D)
+    db : (N,)
+    done_plus_wuh : (N,), only if the forward had one_plus_wuh
     """
     if not (isinstance(cache, tuple) and len(cache) == 8):
         _check_cache("planar_backward", cache, 7, "planar_forward")

@@ -59,7 +59,8 @@ def reparameterize_forward(mu, sigma, eps):
 
     Returns
     -------
-    z : eps's shape;  cache : (sigma, eps)
+    z : eps's shape
+    cache : (sigma, eps)
     """
     if mu.shape != sigma.shape or eps.shape[-2:] != mu.shape or eps.ndim not in (2, 3):
         raise ValueError(f"reparameterize: expected mu, sigma (B, Z) and eps (B, Z) or (K, B, Z); "
@@ -103,7 +104,8 @@ def kl_forward(mu, sigma):
 
     Returns
     -------
-    kl : (B,);  cache : (mu, sigma)
+    kl : (B,)
+    cache : (mu, sigma)
     """
     if np.shape(mu) != np.shape(sigma):
         raise ValueError(f"kl_forward: mu and sigma must have one shape, got {np.shape(mu)} and "
@@ -128,7 +130,8 @@ def kl_backward(dkl, cache):
 
     Parameters
     ----------
-    dkl : (B,);  cache : from kl_forward
+    dkl : (B,)
+    cache : from kl_forward
 
     Returns
     -------

@@ -31,7 +31,8 @@ def bernoulli_nll_reference(logits, x):
 
     Parameters
     ----------
-    logits : (..., B, D);  x : (B, D) (broadcast over leading sample axes)
+    logits : (..., B, D)
+    x : (B, D) (broadcast over leading sample axes)
 
     Returns
     -------
@@ -52,7 +53,9 @@ def bernoulli_nll_backward_reference(dnll, logits, x):
 
     Parameters
     ----------
-    dnll : (..., B);  logits : (..., B, D);  x : (B, D)
+    dnll : (..., B)
+    logits : (..., B, D)
+    x : (B, D)
 
     Returns
     -------
@@ -112,11 +115,13 @@ def bernoulli_nll_forward(logits, x):
 
     Parameters
     ----------
-    logits : (..., B, D);  x : (B, D) (broadcast over leading sample axes)
+    logits : (..., B, D)
+    x : (B, D) (broadcast over leading sample axes)
 
     Returns
     -------
-    nll : (..., B);  cache : (logits, x)
+    nll : (..., B)
+    cache : (logits, x)
     """
     _check_logits("bernoulli_nll_forward", logits)
     _check_shape("bernoulli_nll_forward", "x", x, logits.shape[-2:])
@@ -156,7 +161,8 @@ def bernoulli_nll_backward(dnll, cache):
 
     Parameters
     ----------
-    dnll : (..., B);  cache : from ``bernoulli_nll_forward``
+    dnll : (..., B)
+    cache : from ``bernoulli_nll_forward``
 
     Returns
     -------
@@ -195,11 +201,14 @@ def gaussian_nll_forward(mean, x, sigma=1.0):
 
     Parameters
     ----------
-    mean : (..., B, D);  x : (B, D);  sigma : float
+    mean : (..., B, D)
+    x : (B, D)
+    sigma : float
 
     Returns
     -------
-    nll : (..., B);  cache : (mean, x, sigma)
+    nll : (..., B)
+    cache : (mean, x, sigma)
     """
     _check_shape("gaussian_nll_forward", "x", x, mean.shape[-2:])
     _check_scalar("gaussian_nll_forward", "sigma", sigma)
@@ -227,7 +236,9 @@ def gaussian_learned_nll_forward(mean, r, x, sigma_min=0.0):
 
     Parameters
     ----------
-    mean, r : (..., B, D);  x : (B, D);  sigma_min : float >= 0
+    mean, r : (..., B, D)
+    x : (B, D)
+    sigma_min : float >= 0
 
     Returns
     -------
@@ -332,11 +343,13 @@ def continuous_bernoulli_nll_forward(logits, x):
 
     Parameters
     ----------
-    logits : (..., B, D);  x : (B, D) (broadcast over leading sample axes)
+    logits : (..., B, D)
+    x : (B, D) (broadcast over leading sample axes)
 
     Returns
     -------
-    nll : (..., B);  cache : (logits, x)
+    nll : (..., B)
+    cache : (logits, x)
     """
     _check_logits("continuous_bernoulli_nll_forward", logits)
     _check_shape("continuous_bernoulli_nll_forward", "x", x, logits.shape[-2:])

@@ -23,7 +23,8 @@ def masked_dense_forward(x, W, b, mask):
 
     Returns
     -------
-    y : (B, n_out);  cache : (x, W * mask, mask)
+    y : (B, n_out)
+    cache : (x, W * mask, mask)
     """
     if x.ndim != 2 or W.ndim != 2 or x.shape[1] != W.shape[0] or b.shape != (W.shape[1],):
         raise ValueError(f"masked_dense_forward: expected x (B, n_in), W (n_in, n_out), b (n_out,);"
@@ -42,13 +43,16 @@ def masked_dense_backward(dy, cache, out_dW=None, out_db=None, need_dx=True):
 
     Parameters
     ----------
-    dy : (B, n_out);  cache : from masked_dense_forward
+    dy : (B, n_out)
+    cache : from masked_dense_forward
     out_dW, out_db : optional arrays of W's / b's shape to write dW, db into
     need_dx : skip dx (returned as None) for the first layer, whose input is data
 
     Returns
     -------
-    dx : (B, n_in) or None;  dW : (n_in, n_out);  db : (n_out,)
+    dx : (B, n_in) or None
+    dW : (n_in, n_out)
+    db : (n_out,)
     """
     x, W_masked, mask = cache
     _check_shape("masked_dense_backward", "dy", dy, (x.shape[0], W_masked.shape[1]))
@@ -78,7 +82,8 @@ def categorical_nll_forward(logits, codes):
 
     Returns
     -------
-    nll : (B,);  cache : (softmax probabilities (B, M, K), onehot(codes) (B, M, K))
+    nll : (B,)
+    cache : (softmax probabilities (B, M, K), onehot(codes) (B, M, K))
     """
     if logits.ndim != 3 or np.shape(codes) != logits.shape[:2]:
         raise ValueError(f"categorical_nll_forward: expected logits (B, M, K) and codes (B, M); "
@@ -105,7 +110,8 @@ def categorical_nll_backward(dnll, cache):
 
     Parameters
     ----------
-    dnll : (B,);  cache : from categorical_nll_forward
+    dnll : (B,)
+    cache : from categorical_nll_forward
 
     Returns
     -------

@@ -28,7 +28,8 @@ def radial_params_forward(alpha_raw, beta_raw):
 
     Returns
     -------
-    alpha, beta : (N,);  cache : (alpha_raw, beta_raw)
+    alpha, beta : (N,)
+    cache : (alpha_raw, beta_raw)
     """
     if np.ndim(alpha_raw) != 1:
         raise ValueError(f"radial_params_forward: alpha_raw must be an (N,) array, got shape "
@@ -67,11 +68,14 @@ def radial_forward(z, z_ref, alpha, beta):
 
     Parameters
     ----------
-    z, z_ref : (N, D);  alpha, beta : (N,) with alpha > 0 and beta >= -alpha
+    z, z_ref : (N, D)
+    alpha, beta : (N,) with alpha > 0 and beta >= -alpha
 
     Returns
     -------
-    f : (N, D);  logdet : (N,);  cache
+    f : (N, D)
+    logdet : (N,)
+    cache
     """
     n = _check_rows("radial_forward", "z", z)
     _check_shape("radial_forward", "z_ref", z_ref, np.shape(z))
@@ -112,7 +116,8 @@ def radial_backward(df, dlogdet, cache):
 
     Returns
     -------
-    dz, dz_ref : (N, D);  dalpha, dbeta : (N,)
+    dz, dz_ref : (N, D)
+    dalpha, dbeta : (N,)
     """
     _check_cache("radial_backward", cache, 7, "radial_forward")
     d, r, h, alpha, beta, p, q = cache

@@ -52,7 +52,8 @@ def code_distances(z, codebook):
 
     Parameters
     ----------
-    z : (N, D);  codebook : (K, D)
+    z : (N, D)
+    codebook : (K, D)
 
     Returns
     -------
@@ -78,7 +79,8 @@ def nearest_code(z, codebook):
 
     Parameters
     ----------
-    z : (..., D) any leading shape;  codebook : (K, D)
+    z : (..., D) any leading shape
+    codebook : (K, D)
 
     Returns
     -------
@@ -97,11 +99,13 @@ def vq_quantize_forward(codebook, codes):
 
     Parameters
     ----------
-    codebook : (K, D);  codes : (B, M) int
+    codebook : (K, D)
+    codes : (B, M) int
 
     Returns
     -------
-    z_q : (B, M, D);  cache : z_q's shape
+    z_q : (B, M, D)
+    cache : z_q's shape
     """
     _check_codes("vq_quantize_forward", codes, np.shape(codes), codebook.shape[0])
     z_q = codebook[codes]
@@ -116,7 +120,8 @@ def vq_straight_through_backward(dz_q, cache):
 
     Parameters
     ----------
-    dz_q : (B, M, D);  cache : from vq_quantize_forward
+    dz_q : (B, M, D)
+    cache : from vq_quantize_forward
 
     Returns
     -------
@@ -132,11 +137,14 @@ def vq_codebook_forward(z_e, codebook, codes):
 
     Parameters
     ----------
-    z_e : (B, M, D) encoder outputs (constants here);  codebook : (K, D);  codes : (B, M)
+    z_e : (B, M, D) encoder outputs (constants here)
+    codebook : (K, D)
+    codes : (B, M)
 
     Returns
     -------
-    loss : (B,);  cache : (z_e, codebook, codes)
+    loss : (B,)
+    cache : (z_e, codebook, codes)
     """
     B, M, D = _check_latents("vq_codebook_forward", z_e)
     _check_codebook("vq_codebook_forward", codebook, D)
@@ -152,7 +160,8 @@ def vq_codebook_backward(dloss, cache):
 
     Parameters
     ----------
-    dloss : (B,);  cache : from vq_codebook_forward
+    dloss : (B,)
+    cache : from vq_codebook_forward
 
     Returns
     -------
@@ -176,11 +185,14 @@ def vq_commitment_forward(z_e, z_q, beta):
 
     Parameters
     ----------
-    z_e : (B, M, D);  z_q : (B, M, D) the chosen codes (constants here);  beta : float >= 0
+    z_e : (B, M, D)
+    z_q : (B, M, D) the chosen codes (constants here)
+    beta : float >= 0
 
     Returns
     -------
-    loss : (B,);  cache : (z_e - z_q, beta)
+    loss : (B,)
+    cache : (z_e - z_q, beta)
     """
     _check_latents("vq_commitment_forward", z_e)
     _check_shape("vq_commitment_forward", "z_q", z_q, z_e.shape)
@@ -194,7 +206,8 @@ def vq_commitment_backward(dloss, cache):
 
     Parameters
     ----------
-    dloss : (B,);  cache : from vq_commitment_forward
+    dloss : (B,)
+    cache : from vq_commitment_forward
 
     Returns
     -------

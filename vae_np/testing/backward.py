@@ -92,7 +92,8 @@ def assert_backward(forward, backward, *inputs, dout=None, kwargs=None, names=No
     names : names of the inputs for messages (default: forward's parameter names)
     constants : names or positions of the inputs that get no gradient (data, noise); backward
         returns one gradient for each of the other inputs, in their order
-    tol : relative tolerance; h_rel : relative step of the central differences
+    tol : relative tolerance
+    h_rel : relative step of the central differences
     complex_step : "auto", True (required; a non-analytic forward fails) or False
     measure_noise : add 4 x the spread of the central quotient over five steps within 0.2 % of
         h to each coordinate's bound (rounding of intermediates; see the module docstring)
