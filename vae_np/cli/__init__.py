@@ -17,6 +17,8 @@ COMMAND_MODULES = ("vae_np.cli.gradcheck", "vae_np.cli.train", "vae_np.cli.evalu
                    "vae_np.cli.lecture", "vae_np.cli.exercises", "vae_np.cli.flows",
                    "vae_np.cli.prior")
 KIND_MODULES = ("vae_np.cli.vae", "vae_np.cli.vq")
+for _name in KIND_MODULES:      # the model kinds' commands, registered in this order whichever
+    importlib.import_module(_name)      # vae_np.cli module is imported first
 
 
 class _Parser(argparse.ArgumentParser):
@@ -32,8 +34,6 @@ def build_parser() -> argparse.ArgumentParser:
         prog="vae-np",
         description="A pure-NumPy Variational Autoencoder with hand-written, checked gradients.")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in KIND_MODULES:           # the model kinds register their commands' side
-        importlib.import_module(name)
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(subparsers)
     return parser
