@@ -26,6 +26,8 @@ the last completed epoch.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 from ..runs import directory as runs
 from ..runs.kinds import RUN_KINDS, RunKind
 from .model import VQVAE
@@ -62,7 +64,7 @@ def load_vq_run(run_dir, dtype=None):
     """
     config = runs.read_config(run_dir)
     if config["kind"] != MODEL_NAME:
-        raise ValueError(f"{runs.Path(run_dir) / runs.CONFIG_NAME}: not a VQ-VAE run (its kind "
+        raise ValueError(f"{Path(run_dir) / runs.CONFIG_NAME}: not a VQ-VAE run (its kind "
                          f"is {config['kind']!r})")
     config, model, _, history = runs.load_run(run_dir, dtype)
     return model, config, history
