@@ -37,8 +37,8 @@ from ..core.registry import Registry
 class ModelKind:
     """How ``fit`` trains one kind of model (the protocol; the defaults suit a model on images).
 
-    Class attributes
-    ----------------
+    Attributes
+    ----------
     model_class : the class of the models this kind trains (``isinstance``)
     options : dict keyword -> default, the keywords of ``fit`` this kind reads (e.g. ``k``,
         ``objective``, ``binarize``; its own, e.g. ``reseed``). ``fit`` refuses any other
