@@ -8,7 +8,9 @@ class and one registry line (``register_objective``, ``register_prior``), undone
 - A learned prior, p(z) = N(z; m, I) with its mean m in the flat parameter vector, offers its
   closed-form KL to a diagonal Gaussian q (the model uses it) and falls back to the Monte Carlo
   KL with a flow posterior; its gradient (m included) equals central differences under the ELBO
-  and the IWAE bound, and two planted bugs (dm's sign, the KL term's dmu) fail.
+  and the IWAE bound, and two planted bugs (dm's sign, the KL term's dmu) fail. Under DReG it
+  is refused unless its backward reads d log_pz_theta for its mean; one that does gets exactly
+  IWAE's gradient for the mean (DReG's w~^2 weight is for z's path only).
 - A prior that draws noise of its own (a hierarchy in miniature: p(z) = E_u N(z; a u, I),
   u ~ N(0, 1), ln p(z) estimated with one u per sample) takes its u from the model's eps, so
   frozen eps freezes it: the gradient check holds, ``fit`` draws it, and a prior that drew u
@@ -27,7 +29,8 @@ from vae_np import VAE, Adam, fit
 from vae_np.core.layers import FlatParameters
 from vae_np.core.objective import OBJECTIVES, NegativeELBO, register_objective
 from vae_np.core.posterior import LOG_Q_PATH, SIGMA_HEADS, DiagonalGaussian
-from vae_np.core.prior import PRIORS, MonteCarloKL, register_prior
+from vae_np.core.prior import (LOG_PZ_THETA, PRIOR_PARAMETER_GRADIENT, PRIORS, MonteCarloKL,
+                                 register_prior)
 from vae_np.core.registry import Family
 from vae_np.core.trace import Trace
 from vae_np.gradcheck import check_gradients, check_model
@@ -266,6 +269,66 @@ def test_the_prior_checks_fail_on_planted_bugs(learned_mean, monkeypatch):
     monkeypatch.setattr(GaussianToLearnedMeanKL, "backward", mu_without_m)
     report = gradient_report(model, x, eps, "elbo")
     assert "encoder.mu.b" in {r.name for r in report.rows if r.failed}
+
+
+# --------------------------------------------------------------------------- a learned prior, DReG
+class LearnedMeanPriorDReG(LearnedMeanPrior):
+    """The learned-mean prior that reads DReG's d log_pz_theta for its mean (and d log_pz for z),
+    as ``vae_np.core.prior`` asks of a prior with parameters."""
+    capabilities = frozenset({PRIOR_PARAMETER_GRADIENT})
+
+    def backward(self, trace):
+        d, v = trace.grads, trace.values
+        dm = d.pop("prior.mean", np.zeros(self.z_dim))
+        if "log_pz" in d:
+            diff = v["z"] - self.m
+            d["z"] = d["z"] + d["log_pz"][..., None] * -diff           # z's path: d log_pz
+            g = d.get(LOG_PZ_THETA, d["log_pz"])                       # m's: d log_pz_theta
+            dm = dm + np.sum(g[..., None] * diff, axis=(0, 1))
+        self.dm[...] = dm
+        d["prior.mean"] = self.dm
+
+
+def _copy(grads):
+    return {name: g.copy() for name, g in grads.items()}
+
+
+def test_dreg_refuses_a_prior_with_parameters_that_does_not_read_their_gradient(learned_mean):
+    """Weighting d ln p(z) by w~^2 is DReG's rule for the encoder's path through z; the prior's
+    mean would get it too (a biased gradient), so the model refuses the pair, in one sentence."""
+    model = VAE(5, (4,), 2, "tanh", "bernoulli", seed=2, learned_mean=True)
+    x, eps = data(model, k=3)
+    with pytest.raises(ValueError, match=r"estimator='dreg' is not supported with N\(m, I\) "
+                                         r"prior: the DReG estimator sends a prior's own "
+                                         r"parameters the IWAE gradient .* this prior's backward "
+                                         r"does not read it .*; use estimator='standard'"):
+        model.loss_and_grads(x, k=3, eps=eps, objective="iwae", estimator="dreg")
+    model.loss_and_grads(x, k=3, eps=eps, objective="iwae")       # IWAE itself is fine
+    plain = VAE(5, (4,), 2, "tanh", "bernoulli", seed=2)          # no parameters: not asked
+    plain.loss_and_grads(x, k=3, eps=eps, objective="iwae", estimator="dreg")
+
+
+def test_dreg_gives_a_prior_that_reads_it_the_iwae_gradient_of_its_parameters(registry_line):
+    """DReG's gradient of the prior's mean equals IWAE's exactly (the same numbers: the same
+    normalised weights, the same sum), the decoder's too, while the encoder's is DReG's own; with
+    the mean at 0 the prior is N(0, I), and every DReG gradient is the standard normal model's."""
+    registry_line(register_prior, PRIORS, "learned-mean", LearnedMeanPriorDReG)
+    model = VAE(5, (4,), 2, "tanh", "bernoulli", seed=2, learned_mean=True)
+    x, eps = data(model, k=3)
+    iwae = _copy(model.loss_and_grads(x, k=3, eps=eps, objective="iwae")[1])
+    dreg = _copy(model.loss_and_grads(x, k=3, eps=eps, objective="iwae", estimator="dreg")[1])
+    np.testing.assert_array_equal(dreg["prior.mean"], iwae["prior.mean"])
+    assert np.abs(iwae["prior.mean"]).max() > 1e-3
+    for name in ("decoder.0.W", "decoder.out.b"):
+        np.testing.assert_array_equal(dreg[name], iwae[name])
+    assert np.abs(dreg["encoder.mu.b"] - iwae["encoder.mu.b"]).max() > 1e-4
+    model.params["prior.mean"][...] = 0
+    plain = VAE(5, (4,), 2, "tanh", "bernoulli", seed=2)
+    np.testing.assert_array_equal(plain.flat, model.flat[:plain.flat.size])   # same layout
+    ours = model.loss_and_grads(x, k=3, eps=eps, objective="iwae", estimator="dreg")[1]
+    theirs = plain.loss_and_grads(x, k=3, eps=eps, objective="iwae", estimator="dreg")[1]
+    for name, g in theirs.items():      # the same sums in the same order: 1e-12 is rounding room
+        np.testing.assert_allclose(ours[name], g, rtol=1e-12, atol=1e-15, err_msg=name)
 
 
 # --------------------------------------------------------------------------- a prior with noise

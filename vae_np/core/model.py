@@ -381,7 +381,8 @@ class VAE:
 
     def _check_requires(self, objective, asked, instead):
         """ValueError unless the posterior offers every capability ``objective.requires`` and
-        the prior does not refuse it (a prior's optional ``unavailable``: capability -> why)."""
+        the prior does not refuse it (a prior's optional ``unavailable``: capability -> why), and
+        a prior with parameters offers every one of ``objective.prior_requires``."""
         for capability, need in objective.requires.items():
             if capability not in self.posterior.capabilities:
                 options = ", ".join(f"{k}={v!r}" for k, v in self.posterior_options.items())
@@ -392,6 +393,15 @@ class VAE:
             if capability in refused:
                 raise ValueError(f"{asked} is not supported with {self.prior.label}: {need}, "
                                  f"and {refused[capability]}; use {instead}")
+        offered = getattr(self.prior, "capabilities", frozenset())
+        for capability, need in getattr(objective, "prior_requires", {}).items():
+            # only a prior with parameters of its own is asked (vae_np.core.prior)
+            if (capability not in offered
+                    and self._prior_family.param_spec(self, **self.prior_options)):
+                label = self.prior.label or "this prior"
+                raise ValueError(f"{asked} is not supported with {label}: {need}, and this "
+                                 f"prior's backward does not read it (its parameters would get "
+                                 f"a biased gradient); use {instead}")
 
     def grad_equations(self, objective="elbo") -> dict:
         """name -> the backward equation of d<name>, for every quantity of the trace (but the

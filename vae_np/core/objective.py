@@ -11,6 +11,11 @@ loss's own gradient (``register_objective``). The model builds one instance per 
     requires                   capability -> what this objective needs it for: the posterior must
                                offer each capability (``posterior.capabilities``), else the model
                                refuses the objective with the posterior's reason
+    prior_requires             capability -> what this objective needs it for, asked of a prior
+                               that has parameters of its own: such a prior must list it in its
+                               ``capabilities`` (``vae_np.core.prior``), else the model refuses
+                               the objective; a prior without parameters (N(0, I)) is not asked.
+                               DReG asks for ``PRIOR_PARAMETER_GRADIENT``. Default {}
     forward(trace, model)      record ``loss`` (and its own intermediates) from the terms: nll and
                                kl are in the trace; ln p(z) and ln q(z|x) at the samples come from
                                ``model.prior.log_density(trace)`` and
@@ -48,6 +53,7 @@ class Objective:
     """The defaults of the objective protocol: needs no capability, leaves d z alone, and reports
     the loss it recorded."""
     requires: dict = {}
+    prior_requires: dict = {}
 
     def backward_z(self, trace):
         """Called once the decoder's gradient has reached z; the default changes nothing."""

@@ -31,6 +31,10 @@ Optional (absent means the default in brackets):
     unavailable            capability -> why this prior cannot support an objective needing it
                            ({}); the VampPrior and the two-layer prior refuse DReG's path-only
                            gradient, because their ln p(z) depends on parameters directly
+    capabilities           what its backward offers beyond the protocol (frozenset()): a prior
+                           with parameters of its own lists ``PRIOR_PARAMETER_GRADIENT`` when
+                           its backward takes its parameters' gradient from d log_pz_theta (when
+                           an objective sent it) and z's from d log_pz (below)
     decoder_input          (a class attribute) the trace name under which the decoder reads z
                            ("z"): a prior that reads z itself records an alias of it in
                            ``forward`` so that the decoder's share of d z is a line of its own
@@ -40,6 +44,18 @@ Optional (absent means the default in brackets):
 A parameter entry of ``param_spec`` is ``(prefix, (n_in, n_out))`` for a dense layer (W, b drawn
 like every layer's) or ``(name, shape, init)`` with ``init(rng, shape) -> values`` drawn from the
 model's initialisation generator after the layers.
+
+The prior's parameters under DReG
+---------------------------------
+ln p(z) reaches the loss along two paths: through z (to the encoder) and through the prior's
+own parameters theta (a learned mean, pseudo-inputs). An estimator may weight them differently:
+DReG gives the encoder's path d ln p(z) = -w~^2 / B but the generative parameters, theta among
+them, the IWAE gradient -w~ / B. It therefore records both, d log_pz (z's path) and
+d log_pz_theta (``LOG_PZ_THETA``, theta's), and asks (``Objective.prior_requires``) that a prior
+with parameters read the second for them: such a prior lists ``PRIOR_PARAMETER_GRADIENT`` in
+``capabilities`` and in its backward uses ``d.get(LOG_PZ_THETA, d["log_pz"])`` for theta. A
+prior with parameters that does not list it is refused by the model (its backward would give
+theta the weight w~^2, a biased gradient); a prior without parameters is never asked.
 
 The KL term
 -----------
@@ -62,6 +78,13 @@ import numpy as np
 from .. import ops
 from ..numerics import LN_2PI
 from .registry import Family, FamilyRegistry
+
+
+LOG_PZ_THETA = "log_pz_theta"
+"""The trace name of d ln p(z) along the prior's own parameters, when an objective sends it apart
+from d log_pz (DReG: the IWAE weight -w~ / B there, -w~^2 / B on z's path)."""
+PRIOR_PARAMETER_GRADIENT = "prior_parameter_gradient"
+"""The capability of a prior whose backward reads d log_pz_theta for its own parameters."""
 
 
 def log_standard_normal(z):

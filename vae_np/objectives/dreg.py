@@ -19,10 +19,18 @@ How it reaches the model, without the posterior knowing about it:
   the inverse of the flow) makes the model refuse this estimator, from ``requires``.
 - ``backward_z``, the hook after the decoder's backward, weights the decoder's path to z by w~
   once more (w~^2 in all), before the prior's and the posterior's terms join it.
+- A prior with parameters of its own (theta: a learned mean) is part of the generative model,
+  whose gradient is the IWAE one: ln p(z) reaches theta with d ln p(z) = -w~ / B, not the
+  encoder path's -w~^2 / B. ``backward`` records that weight apart, as d log_pz_theta
+  (``vae_np.core.prior.LOG_PZ_THETA``), and ``prior_requires`` makes the model refuse a prior
+  with parameters whose backward does not read it (it would send theta the w~^2 weight: a biased
+  gradient). The VampPrior and the two-layer prior are refused before that, for their own
+  reasons (``unavailable``).
 """
 from __future__ import annotations
 
 from ..core.posterior import LOG_Q_PATH
+from ..core.prior import LOG_PZ_THETA, PRIOR_PARAMETER_GRADIENT
 from .iwae import NegativeIWAE
 
 
@@ -31,15 +39,21 @@ class NegativeIWAEDReG(NegativeIWAE):
     equation = "loss = -mean_b [ logsumexp_k ln w - ln K ]   (DReG encoder gradient)"
     grad_equations = {**NegativeIWAE.grad_equations,
                       "log_pz": "dln p(z) = -w~^2 / B   (DReG: for the encoder's path)",
+                      LOG_PZ_THETA: "dln p(z) = -w~ / B   (for the prior's own parameters: "
+                                    "IWAE's)",
                       "log_q": "(DReG: ln q's path term w~^2 / B * (-eps / sigma) reaches dz)"}
     requires = {LOG_Q_PATH: "the DReG estimator needs the path derivative d ln q(z|x) / dz with "
                             "q's parameters held fixed"}
+    prior_requires = {PRIOR_PARAMETER_GRADIENT: "the DReG estimator sends a prior's own parameters "
+                                                "the IWAE gradient (d log_pz_theta = -w~ / B) "
+                                                "apart from z's path (d log_pz = -w~^2 / B)"}
 
     def backward(self, trace):
         super().backward(trace)
         d = trace.grads
         B = d["log_w"].shape[1]
         w_tilde = -B * d["log_w"]                    # the normalised weights again
+        d[LOG_PZ_THETA] = d["log_pz"]                # IWAE's -w~ / B, for the prior's parameters
         d["log_pz"] = -w_tilde * w_tilde / B
         d[LOG_Q_PATH] = w_tilde * w_tilde / B        # ln q's path term only
         del d["log_q"]                               # no score term: q's parameters held fixed
