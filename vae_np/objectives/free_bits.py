@@ -38,6 +38,7 @@ class FreeBits(KLWarmup):
     warmup_epochs : int >= 0, KL warm-up as in ``KLWarmup`` (0: beta = 1, no hook needed)
     """
     minimum_epochs = 0
+    couples_examples = True     # the floor reads the batch mean: fit(threads=N) runs one thread
     name = "free-bits"
     equation = "loss = mean_b [ 1/K sum_k nll ] + beta sum_j max(lambda, mean_b kl_j)"
     grad_equations = {**KLWarmup.grad_equations,
