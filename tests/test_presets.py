@@ -8,7 +8,8 @@ from vae_np.runs.presets import DEFAULTS, LR_SCHEDULES, PRESETS, learning_rate, 
 
 
 def test_every_preset_resolves_to_complete_settings():
-    assert set(PRESETS) == {"pytorch-example", "kingma2013-mnist", "kingma2013-frey", "iwae-vae"}
+    assert set(PRESETS) == {"pytorch-example", "kingma2013-mnist", "kingma2013-frey", "iwae-vae",
+                            "iwae-2layer"}
     for name, preset in PRESETS.items():
         settings = resolve(name)
         assert set(settings) == set(DEFAULTS)
@@ -48,6 +49,17 @@ def test_iwae_vae():
     assert s["optimizer_options"] == {"betas": (0.9, 0.999), "eps": 1e-4}
     assert s["lr_schedule"] == "burda2016" and s["epochs"] == 3280
     assert "86.76" in PRESETS["iwae-vae"].reference and "1509.00519" in PRESETS["iwae-vae"].source
+
+
+def test_iwae_2layer_is_burdas_two_layer_model_on_the_one_layer_protocol():
+    """Burda et al. (2016), Sec. 5: q(z1|x) 784-200-200 -> 100, q(z2|z1) 100-100-100 -> 50,
+    p(z1|z2) 50-100-100, p(x|z1) 100-200-200; everything else (data, Adam, batch, the stage
+    schedule and its 3280 passes, so the same --passes budget) is iwae-vae's."""
+    s, one = resolve("iwae-2layer"), resolve("iwae-vae")
+    assert (s["hidden"], s["z_dim"], s["z2_dim"], s["hidden2"]) == ((200, 200), 100, 50, (100, 100))
+    assert {key for key in s if s[key] != one[key]} == {"z_dim", "z2_dim", "hidden2"}
+    assert "85.33" in PRESETS["iwae-2layer"].reference and "83.89" in PRESETS["iwae-2layer"].reference
+    assert "1509.00519" in PRESETS["iwae-2layer"].source
 
 
 def test_burda2016_schedule():

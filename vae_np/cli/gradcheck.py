@@ -11,7 +11,9 @@ from ..core.model import LIKELIHOODS, VAE
 from ..flows.chain import FLOW_KINDS
 from ..gradcheck.model import check_model
 from ..ops import ACTIVATIONS, SIGMA_PARAMETERIZATIONS
+from ..priors.two_layer import DEFAULT_HIDDEN2
 from .args import INT0, WIDTHS, fit_lines, flatten_widths, flow_length_default
+from .explain import prior_arguments, prior_options
 
 
 FLOW_LENGTH = 2
@@ -35,6 +37,7 @@ def register(subparsers):
                    help="a normalizing-flow posterior: the Gaussian, then --flow-length steps")
     p.add_argument("--flow-length", type=INT0,
                    help=f"number of flow steps L (with --flow; default {FLOW_LENGTH})")
+    prior_arguments(p, DEFAULT_HIDDEN2)
     p.add_argument("--batch", type=int, default=16, help="random examples (default 16)")
     p.add_argument("--k", type=int, default=1, help="Monte Carlo samples (default 1)")
     p.add_argument("--coords", type=int, default=20,
@@ -55,7 +58,8 @@ def run(args) -> int:
     flow_length_default(args, FLOW_LENGTH)
     model = VAE(args.x_dim, flatten_widths(args.hidden), args.z_dim, args.activation,
                 args.likelihood, args.sigma_param, dtype=np.dtype(args.dtype), seed=args.seed,
-                flow=args.flow, flow_length=args.flow_length)
+                flow=args.flow, flow_length=args.flow_length,
+                **prior_options(args, DEFAULT_HIDDEN2))
     reference = "float64" if args.dtype == "float32" else None
     if args.batch < 1:
         raise ValueError(f"--batch must be >= 1, got {args.batch}")

@@ -117,6 +117,10 @@ CONFIG_ENTRIES = {
     "schedule": _one_of(SCHEDULES),
     "objective": _one_of(sorted(OBJECTIVES)),
     "estimator": _one_of(["dreg", "standard"]),
+    "warmup_epochs": _int(0),                                         # a VAE's KL warm-up
+    "free_bits": _optional(_entry(lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
+                                  and bool(np.isfinite(v)) and v >= 0, "a finite number >= 0"),
+                           "null or a finite number >= 0"),          # a VAE's free bits
     "limit": _optional(_int(1), "null or an integer >= 1"),
     "subset_seed": _optional(_int(0), "null or an integer >= 0"),     # see vae_np.data.subset
     "data_dir": _entry(lambda v: v is None or isinstance(v, str), "null or a path"),
