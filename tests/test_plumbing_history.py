@@ -54,9 +54,9 @@ def test_an_iwae_history_records_the_bound_the_reconstruction_and_the_elbos_kl(e
     the bound. Tolerance: the same float64 numbers summed in another order, 1e-12 relative."""
     X = binary_data()
     model = VAE(8, (6,), 2, "tanh", "bernoulli", seed=0)
-    traces = recording_traces(model)
+    traces = recording_traces(model)    # threads=1: whole batches, on this model's forward
     history = fit(model, X, Adam(1e-2), epochs=3, batch_size=16, k=5, objective="iwae",
-                  estimator=estimator, rng=np.random.default_rng(1))
+                  estimator=estimator, rng=np.random.default_rng(1), threads=1)
     assert len(traces) == 3 * 4
     for epoch in range(3):
         steps = traces[4 * epoch:4 * epoch + 4]

@@ -36,7 +36,8 @@ def used_rates(monkeypatch):
 def train(out, epochs, *extra):
     argv = ["train", "--limit", "8", "--batch-size", "4", "--hidden", "4", "--z-dim", "2",
             "--optimizer", "sgd", "--lr", str(BASE_LR), "--lr-schedule", "burda2016",
-            "--dtype", "float64", "--epochs", str(epochs), "--no-figures", "-q"]
+            "--dtype", "float64", "--epochs", str(epochs), "--no-figures", "-q",
+            "--threads", "1"]     # one thread: SGD.step receives the batch's whole gradient
     if extra:       # --resume DIR: the run's own settings
         argv = ["train", "--epochs", str(epochs), "--no-figures", "-q", *extra]
     else:

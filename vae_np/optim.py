@@ -142,6 +142,13 @@ BLOCK_ELEMENTS = 1 << 16
 """A step updates the parameters in blocks of this many numbers (256 KB in float32)."""
 
 
+def parts(size, n):
+    """[(start, stop)] of ``n`` contiguous parts that cover range(size) once, without overlap,
+    in order, their lengths differing by at most one: the parts of a vector that ``n`` threads
+    update (``Optimizer.step(workers=...)``)."""
+    return [(i * size // n, (i + 1) * size // n) for i in range(n)]
+
+
 class Optimizer:
     """Base class: hyperparameters, lazily allocated buffers, state save and restore."""
 
@@ -173,21 +180,47 @@ class Optimizer:
                              f"{self.state['work'].dtype} parameters, got flat of {flat.size} "
                              f"{flat.dtype}")
 
-    def step(self, flat, grad_flat):
+    def step(self, flat, grad_flat, workers=None, before=None):
         """Update ``flat`` in place from ``grad_flat`` (both 1-D, one shape) by the subclass's
         formula (its ``*_reference`` function), and its buffers with it.
 
         Computed in blocks of ``BLOCK_ELEMENTS`` numbers, each block through all of the update's
         passes before the next, because a vector of the model's size does not fit in the core's
         cache and each pass would otherwise go to memory.
+
+        Parameters
+        ----------
+        flat, grad_flat : (P,) float32 or float64 vectors of one dtype
+        workers : None (this thread, block after block), or a pool with ``n`` threads and
+            ``map(tasks)`` (``vae_np.training.threads.Workers``): the vector is cut into ``n``
+            contiguous parts of P / n numbers (``parts``) and each worker updates one part,
+            block by block. Every element goes through the same arithmetic either way (the
+            update is elementwise and its scalars are computed once, here), so the result is
+            bit for bit the one-thread step's.
+        before : None, or f(block) called with each block (a slice of ``flat``) just before that
+            block is updated, on the thread that updates it (``fit`` sums the threads' shares of
+            the gradient into ``grad_flat[block]`` there, while the block is in that core's
+            cache).
         """
         self._check(flat, grad_flat)
         self.t += 1
+        if workers is None:
+            self._update_range(flat, grad_flat, 0, flat.size, before)
+            return
+        bounds = parts(flat.size, workers.n)
+        workers.map([lambda start=start, stop=stop: self._update_range(flat, grad_flat, start,
+                                                                       stop, before)
+                     for start, stop in bounds])
+
+    def _update_range(self, flat, grad_flat, start, stop, before=None):
+        """Update flat[start:stop] block by block (one thread's part of a step)."""
         # An update is a dozen passes over vectors of the model's size (1.7 MB each for 424k
         # float32 parameters). Done block by block, each block stays in the core's cache from its
         # first pass to its last; the arithmetic, element by element, is the same.
-        for start in range(0, flat.size, BLOCK_ELEMENTS):
-            block = slice(start, start + BLOCK_ELEMENTS)
+        for first in range(start, stop, BLOCK_ELEMENTS):
+            block = slice(first, min(first + BLOCK_ELEMENTS, stop))
+            if before is not None:
+                before(block)
             self._update(flat[block], grad_flat[block],
                          {name: buffer[block] for name, buffer in self.state.items()})
 

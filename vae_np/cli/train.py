@@ -27,6 +27,7 @@ from ..runs import presets, directory as runs
 from ..runs.kinds import kind_name
 from ..training.fit import TrainingDivergedError, fit
 from ..training.progress import Progress
+from ..training.threads import MAX_DEFAULT_THREADS, default_threads
 from .args import INT, INT0, OUT_DIR, POSITIVE, WIDTHS, fit_lines
 from .common import TRAIN_STREAM, limited_data, load_data
 from .kinds import COMMAND_KINDS, RUN_OPTIONS, SHARED, flags, given
@@ -64,6 +65,11 @@ def register(subparsers):
     p.add_argument("--batch-size", type=INT, help=f"default {d['batch_size']}")
     p.add_argument("--dtype", choices=("float32", "float64"), help="default float32")
     p.add_argument("--seed", type=INT0, help="seed of initialisation and training (default 0)")
+    p.add_argument("--threads", type=INT,
+                   help=f"threads of each training step: the batch is split into one shard a "
+                        f"thread, BLAS on one thread each (default: the cores, at most "
+                        f"{MAX_DEFAULT_THREADS}; a run resumes with its own); 1: one thread, BLAS "
+                        f"as the environment sets it")
     p.add_argument("--out", type=OUT_DIR, help="run directory (default runs/<dataset>-<timestamp>)")
     p.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its checkpoint")
     p.add_argument("--no-figures", action="store_true", help="do not draw figures/*.png")
@@ -100,6 +106,7 @@ def run_train(args) -> int:
         raise ValueError(f"{run_dir / runs.CONFIG_NAME}: the model expects {model.x_dim} "
                          f"features but data set {dataset.name!r} has {dataset.n_features}")
     optimizers = runs.build_optimizers(config)
+    _choose_threads(args, config, run_dir)
     rng, history, done = _restore_checkpoint(args, run_dir, config, model, optimizers)
     if args.resume and args.epochs is not None and args.epochs <= done:
         raise ValueError(f"--epochs is the new total number of epochs, and {run_dir} has "
@@ -171,6 +178,21 @@ def _new_run(args, kind, explicit):
     return run_dir, config, dataset
 
 
+def _choose_threads(args, config, run_dir):
+    """config["threads"], which config.json records: --threads if given, else a new run's
+    default (the cores, at most MAX_DEFAULT_THREADS) or the count a resumed run recorded; a run
+    written before threads existed trained on one thread, and resumes so (bit-exact)."""
+    if args.threads is not None:
+        config["threads"] = args.threads
+    elif not args.resume:
+        config["threads"] = default_threads()
+    else:
+        threads = config.setdefault("threads", 1)
+        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+            raise ValueError(f"{run_dir / runs.CONFIG_NAME}: entry 'threads' must be an integer "
+                             f">= 1, got {threads!r}")
+
+
 def _check_resume_args(args):
     every_kind = [option for kind in COMMAND_KINDS.values() for option in kind.options]
     names = [name for name in dict.fromkeys(SHARED + tuple(every_kind) + RUN_OPTIONS)
@@ -219,7 +241,7 @@ def _train_epoch(run: _Run, epoch: int, quiet: bool) -> bool:
         h = fit(run.model, run.x_train, optimizers if len(optimizers) > 1 else optimizers[0],
                 epochs=1, batch_size=config["batch_size"], rng=run.rng, callback=progress,
                 binarize=run.dataset.dynamic_binarization, first_epoch=epoch,
-                **run.kind.fit_options(config))
+                threads=config["threads"], **run.kind.fit_options(config))
     except TrainingDivergedError as exc:
         kept = (f"The checkpoint of epoch {epoch - 1} is kept in {run_dir} (lower 'lr' in "
                 f"its {runs.CONFIG_NAME} to --resume it)." if epoch > 1 else

@@ -41,6 +41,22 @@ class FlatParameters:
             self.grads[name] = self.grad_flat[sl].reshape(shape)
             start += size
 
+    def replica(self) -> "FlatParameters":
+        """A store over the same parameters with a gradient vector of its own.
+
+        The replica's ``flat`` and ``params`` are this store's (the same memory: an update of
+        one is an update of the other); its ``grad_flat`` is a new zero vector of the same
+        layout, and its ``grads`` views into it. Layers built on the replica read the shared
+        parameters and write their gradients apart, so several threads can each run a model
+        built on a replica (``fit(threads=N)``) without writing into one another's gradients.
+        """
+        twin = object.__new__(FlatParameters)
+        twin.flat, twin.params, twin.slices = self.flat, self.params, self.slices
+        twin.grad_flat = np.zeros_like(self.grad_flat)
+        twin.grads = {name: twin.grad_flat[sl].reshape(self.grads[name].shape)
+                      for name, sl in self.slices.items()}
+        return twin
+
 
 class Dense:
     """y = x @ W + b with W (n_in, n_out) and b (n_out,) viewed from a FlatParameters."""

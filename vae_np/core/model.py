@@ -35,6 +35,8 @@ gradient).
 """
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 
 from .. import ops
@@ -245,6 +247,23 @@ class VAE:
             else:
                 values = init_rng.normal(0.0, self.init_std, size=shape)
             self.params[name][...] = values
+
+    def replica(self) -> "VAE":
+        """A twin of this model for another thread: the same parameters, its own gradients.
+
+        The twin's ``flat`` and every ``params`` view are this model's (``FlatParameters.replica``)
+        and its components are built anew on a gradient vector ``grad_flat`` of its own, so its
+        forward and backward read the shared parameters and write only its own gradients. The
+        objective instances are shared too (an objective's per-epoch state, KL warm-up's beta,
+        is the model's). ``fit(threads=N)`` runs one shard of each batch on each of N - 1
+        replicas and the model itself. The twin draws no noise: ``rng`` is this model's.
+        """
+        twin = copy.copy(self)
+        twin._store = self._store.replica()
+        twin.grad_flat, twin.grads = twin._store.grad_flat, twin._store.grads
+        twin._build_components(_activation(self.activation))
+        twin._objectives, twin.objective = self._objectives, self.objective
+        return twin
 
     def config(self) -> dict:
         """The constructor arguments as a JSON-serialisable dict (``VAE(**config)`` rebuilds it)."""

@@ -14,6 +14,7 @@ from .._validate import check_choice, check_int
 from ..ops.errors import SingularMapError
 from ..optim import Optimizer
 from .kind import MODEL_KINDS, to_batch  # noqa: F401  (to_batch: the loop's batch helper)
+from .threads import check_threads, steps_for
 
 SCHEDULES = ("joint", "alternating")
 
@@ -36,7 +37,7 @@ class TrainingDivergedError(FloatingPointError):
 
 def fit(model, X, optimizer, epochs=1, batch_size=128, k=1, rng=None, callback=None,
         schedule="joint", binarize=False, first_epoch=1, objective="elbo", estimator="standard",
-        *, monitor=None, keep_best=None, **options):
+        *, monitor=None, keep_best=None, threads=None, **options):
     """Train ``model`` on the rows of X by stochastic gradient steps on its kind's loss.
 
     The model's kind (``vae_np.training.kind.MODEL_KINDS``) gives the loss and its terms: a VAE
@@ -78,6 +79,17 @@ def fit(model, X, optimizer, epochs=1, batch_size=128, k=1, rng=None, callback=N
         where the epoch's value is below every earlier one, the first epoch included), and
         ``fit`` returns the model with the parameters (and state) of the last best epoch
         (early stopping; a NaN is never best).
+    threads : int >= 1, or None for ``vae_np.training.threads.default_threads()`` (the number
+        of cores, at most 2). With N > 1 each batch is split into N shards of about B / N
+        examples, each shard's forward and backward runs on its own thread with BLAS on one
+        thread, the gradients are summed weighted by the shards' sizes in shard order, and the
+        optimizer's update is split over the parameter vector (``vae_np.training.threads``).
+        The loss and gradient equal the one-thread ones up to float rounding (the terms of the
+        sums over examples are added in another order), and a run is deterministic for a given
+        thread count and seed (a resume is bit-exact with the same count). threads=1 is the
+        one-thread loop, call for call, with BLAS's threads as the process has them. A kind
+        that cannot split its batch (``ModelKind.can_shard``: e.g. free bits, whose floor reads
+        the batch mean) trains as with threads=1.
     **options : the kind's own keywords (a VQ-VAE's ``init_codebook``, ``reseed``); a keyword
         the kind does not read is refused.
 
@@ -120,6 +132,19 @@ def fit(model, X, optimizer, epochs=1, batch_size=128, k=1, rng=None, callback=N
         raise ValueError(f"callback must be callable or None, got {callback!r}")
     first_epoch = check_int("first_epoch", first_epoch)
     monitor = _monitors(monitor, keep_best)
+    threads = check_threads(threads)
+    engine, workers = steps_for(kind, threads)
+    try:
+        return _epochs(model, X, kind, engine, optimizers, groups, rng, callback, epochs,
+                       batch_size, first_epoch, monitor, keep_best)
+    finally:
+        if workers is not None:
+            workers.close()
+
+
+def _epochs(model, X, kind, engine, optimizers, groups, rng, callback, epochs, batch_size,
+            first_epoch, monitor, keep_best):
+    """fit's loop, once its arguments are checked (fit's docstring)."""
 
     n = X.shape[0]
     steps = -(-n // batch_size)
@@ -133,18 +158,21 @@ def fit(model, X, optimizer, epochs=1, batch_size=128, k=1, rng=None, callback=N
         totals = np.zeros(len(kind.history_keys))     # each term weighted by its batch's size
         kind.begin_epoch(epoch)
         order = rng.permutation(n)
-        for step in range(steps):
-            index = order[step * batch_size:(step + 1) * batch_size]
-            x = kind.batch(X, index, rng)
-            terms = _update(kind, x, rng, optimizers, groups, epoch, step + 1, steps)
-            totals += len(index) * np.array(terms)
-            if callback is not None:
-                go_on = callback(dict(kind="step", epoch=epoch, step=step + 1, steps=steps,
-                                      loss=terms[0], examples=min((step + 1) * batch_size, n),
-                                      seconds=time.perf_counter() - start))
-                if go_on is False:
-                    best.restore()
-                    return history
+        with engine.blas():                     # with threads: BLAS on one thread a worker
+            for step in range(steps):
+                index = order[step * batch_size:(step + 1) * batch_size]
+                x = kind.batch(X, index, rng)
+                terms = _update(kind, x, rng, optimizers, groups, epoch, step + 1, steps,
+                                engine)
+                totals += len(index) * np.array(terms)
+                if callback is not None:
+                    go_on = callback(dict(kind="step", epoch=epoch, step=step + 1,
+                                          steps=steps, loss=terms[0],
+                                          examples=min((step + 1) * batch_size, n),
+                                          seconds=time.perf_counter() - start))
+                    if go_on is False:
+                        best.restore()
+                        return history
         row = dict(epoch=epoch, **{key: float(value) for key, value in
                                    zip(kind.history_keys, totals / n)})
         row.update(kind.end_epoch(rng))
@@ -238,20 +266,21 @@ def _groups(kind, schedule):
     return kind.groups
 
 
-def _gradient_step(kind, x, rng, epoch, step, steps):
-    """The kind's forward and backward on one batch; refuse to go on from a non-finite loss or
-    gradient. Returns the kind's terms (the loss first)."""
+def _gradient_step(engine, x, rng, epoch, step, steps):
+    """The kind's forward and backward on one batch (``engine``: on one thread, or in shards
+    on several); refuse to go on from a non-finite loss or gradient. Returns the kind's terms
+    (the loss first)."""
     # Overflow or log(0) shows up as a non-finite loss or gradient, which is checked just below and
     # reported with the step; a NumPy warning (an exception under -W error) would hide that report.
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         try:
-            terms = kind.gradient(x, rng)
+            terms = engine.gradient(x, rng)
         except SingularMapError as exc:     # parameters ran off to a singular map (a flow step)
             raise TrainingDivergedError(
                 f"{exc.what} became singular at epoch {epoch}, step {step}/{steps} ({exc}); the "
                 f"parameters are those from before this step. Try a lower learning rate.",
                 epoch=epoch, step=step, loss=float("nan")) from exc
-        finite = _finite_step(terms[0], kind.grad_flat)     # |g|^2 may overflow: no warning
+        finite = engine.finite(terms)       # |g|^2 may overflow: no warning
     if not finite:
         raise TrainingDivergedError(
             f"non-finite loss or gradient at epoch {epoch}, step {step}/{steps} "
@@ -260,23 +289,19 @@ def _gradient_step(kind, x, rng, epoch, step, steps):
     return terms
 
 
-def _finite_step(loss, grad_flat):
-    """The divergence guard: the loss and |g|^2 are finite.
-
-    |g|^2 is NaN/inf iff some g_i is, or |g| > 1.8e19 (float32; 1.3e154 in float64): no sane step
-    has such a gradient, and a component that large would leave Adam's second moment inf for ever.
-    One BLAS dot product is the cheapest full pass over the gradient.
-    """
-    return bool(np.isfinite(loss) and np.isfinite(np.dot(grad_flat, grad_flat)))
+# The divergence guard (``engine.finite``): the loss and |g|^2 are finite. |g|^2 is NaN/inf iff
+# some g_i is, or |g| > 1.8e19 (float32; 1.3e154 in float64): no sane step has such a gradient,
+# and a component that large would leave Adam's second moment inf for ever. One BLAS dot product
+# is the cheapest full pass over the gradient.
 
 
-def _update(kind, x, rng, optimizers, groups, epoch, step, steps):
+def _update(kind, x, rng, optimizers, groups, epoch, step, steps, engine):
     """One batch: the gradient, the guard and the optimizer step (joint), or one of each per
     parameter group (alternating; a failure restores the groups already stepped); then the
     kind's after-step hook. Returns the terms of the first gradient."""
-    terms = _gradient_step(kind, x, rng, epoch, step, steps)
+    terms = _gradient_step(engine, x, rng, epoch, step, steps)
     if groups is None:
-        optimizers[0].step(kind.flat, kind.grad_flat)
+        engine.step(optimizers[0], None)
     else:
         # Alternating schedule: a step on the first group (a VAE's encoder, phi), then on the
         # next (its decoder, theta) from a fresh gradient computed with the first one updated.
@@ -284,13 +309,13 @@ def _update(kind, x, rng, optimizers, groups, epoch, step, steps):
         for i, (part, optimizer) in enumerate(zip(groups, optimizers)):
             if i:
                 try:
-                    _gradient_step(kind, x, rng, epoch, step, steps)
+                    _gradient_step(engine, x, rng, epoch, step, steps)
                 except TrainingDivergedError:
                     for done, before in stepped:    # parameters from before this step
                         kind.flat[done] = before
                     raise
             if i < len(groups) - 1:
                 stepped.append((part, kind.flat[part].copy()))
-            optimizer.step(kind.flat[part], kind.grad_flat[part])
+            engine.step(optimizer, part)
     kind.after_step()
     return terms

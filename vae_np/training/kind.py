@@ -14,12 +14,22 @@ for the rest, through the methods below. One epoch of ``fit``, with the hooks in
         for each batch of order:
             x = kind.batch(X, index, rng)
             terms = kind.gradient(x, rng)   fills grad_flat; terms[0] is the loss
+                                            (= kind.run(model, kind.draw(x, rng)); with
+                                            threads, one run per shard of the batch)
             guard: terms[0] and |grad_flat|^2 finite, else TrainingDivergedError
             optimizer.step(flat, grad_flat)  (schedule="alternating": one group at a time,
                                               each from a fresh gradient)
-            kind.after_step()                                     (hook: the EMA codebook)
+            kind.after_step()                 (hook: the EMA codebook; reads kind.outputs)
         row = epoch, mean of each term over the examples, kind.end_epoch(rng) (hook: dead codes
               re-seeded, usage, perplexity), monitors, seconds
+
+With ``fit(threads=N)`` (:mod:`vae_np.training.threads`) a step is split into N shards of the
+batch: ``draw`` makes the step's inputs on the calling thread, ``run`` is called once per shard,
+each on its own model (``replica``: the same parameters, its own gradient vector), and the
+shards' terms and gradients are combined weighted by their share of the batch. A kind whose
+terms and gradient are means over the batch's examples, each computed from that example alone,
+implements ``draw``, ``run`` and ``batch_axes`` and gets this; ``can_shard`` says whether it
+can (a kind that overrides ``gradient`` alone trains on one thread).
 
 A kind is a subclass of :class:`ModelKind` registered with ``MODEL_KINDS.register(name, cls)``:
 the VAE's is ``vae_np.training.vae``, the VQ-VAE's ``vae_np.vq.train``, the MADE prior's
@@ -50,6 +60,10 @@ class ModelKind:
     epoch_keys : names of the columns ``end_epoch`` returns
     groups : None, or the parameter groups (slices of ``flat``) that ``schedule="alternating"``
         steps in turn, each from a fresh gradient (a VAE: encoder, decoder); None refuses it.
+    batch_axes : for each array ``draw`` returns, the axis along which its examples lie (x:
+        0; a VAE's eps (K, B, noise_dim): 1): the axis a shard is cut along.
+    outputs : dict name -> array of the last step (examples along axis 0), what ``run``
+        returned for the hooks to read (whole-batch: with threads, concatenated over shards).
 
     The instance holds ``model``; ``flat`` and ``grad_flat`` are the model's flat parameter and
     gradient vectors (every parameter a view into them), which the optimizers update in place.
@@ -59,9 +73,11 @@ class ModelKind:
     history_keys: tuple = ("loss",)
     epoch_keys: tuple = ()
     groups = None
+    batch_axes: tuple = (0,)
 
     def __init__(self, model, **options):
         self.model = model
+        self.outputs = {}
 
     # ------------------------------------------------------------------ the vectors
     @property
@@ -104,8 +120,43 @@ class ModelKind:
     def gradient(self, x, rng) -> tuple:
         """Forward and backward on the batch x: fill ``grad_flat`` and return the terms named by
         ``history_keys`` (floats, means over the batch's examples). It must not change the
-        parameters. It may raise ``vae_np.ops.errors.SingularMapError`` (a divergence)."""
+        parameters. It may raise ``vae_np.ops.errors.SingularMapError`` (a divergence).
+
+        Default: ``terms, self.outputs = run(model, draw(x, rng))``; a kind may override it
+        instead of ``draw`` and ``run`` (it then trains on one thread)."""
+        terms, self.outputs = self.run(self.model, self.draw(x, rng))
+        return terms
+
+    # ------------------------------------------------------------------ one step, in shards
+    def draw(self, x, rng) -> tuple:
+        """The step's inputs: (x, then every random draw of the step), drawn from ``rng`` here,
+        on the calling thread, so that a step draws the same numbers whatever the thread count.
+        Each array has its examples along its ``batch_axes`` entry. Default: (x,)."""
+        return (x,)
+
+    def run(self, model, inputs) -> tuple:
+        """Forward and backward of ``model`` (this kind's model or one of its replicas) on
+        ``inputs`` (``draw``'s arrays, or a shard of them: the same arrays cut to some of the
+        examples). Fills ``model.grad_flat`` with the gradient of the mean loss over those
+        examples and returns (terms, outputs): the ``history_keys`` terms, means over the
+        examples, and a dict of arrays with the examples along axis 0 that the hooks read
+        (``outputs``). Called from worker threads: it must change nothing but ``model``'s
+        gradients, and read no state a hook changes during a step."""
         raise NotImplementedError
+
+    def replica(self):
+        """A model for another thread: the same parameters (the same ``flat`` memory), its own
+        ``grad_flat``. Default: ``model.replica()``."""
+        return self.model.replica()
+
+    def can_shard(self) -> bool:
+        """Whether ``fit(threads=N)`` may split a batch into shards: the kind implements
+        ``run`` (and ``draw``), it or its model has ``replica``, and its terms are means over the
+        examples each computed from its example alone (so the batch's are the shards' means,
+        weighted). A kind whose loss couples the examples of a batch says False."""
+        return (type(self).run is not ModelKind.run
+                and (type(self).replica is not ModelKind.replica
+                     or callable(getattr(self.model, "replica", None))))
 
     def after_step(self):
         """Hook: after the optimizer step(s) of a batch (default: nothing)."""

@@ -9,6 +9,11 @@ terms the history records, means over the batch:
     recon  1/k sum_k -ln p(x|z_k)
     kl     the model's KL term (closed form, or a flow's Monte Carlo estimate)
 
+With threads (``fit(threads=N)``) eps is drawn for the whole batch as above and each shard
+takes its examples' columns eps[:, rows]. An objective that couples the examples of a batch
+(free bits: its floor reads the batch mean of each KL group) says so with
+``couples_examples = True``, and such a step runs on one thread.
+
 The parameter groups of ``schedule="alternating"`` are the encoder's parameters
 (``flat[:n_encoder]``, phi) and the rest (theta). Before each epoch the objective's
 ``begin_epoch(epoch)`` sets its per-epoch state (KL warm-up's beta).
@@ -47,14 +52,27 @@ class VAEKind(ModelKind):
     def begin_epoch(self, epoch):
         self.model._objective(self.objective, self.estimator).begin_epoch(epoch)
 
-    def gradient(self, x, rng):
-        model = self.model
-        eps = rng.standard_normal((self.k, x.shape[0], model.noise_dim), dtype=model.dtype)
+    batch_axes = (0, 1)         # x (B, x_dim), eps (K, B, noise_dim)
+
+    def draw(self, x, rng):
+        eps = rng.standard_normal((self.k, x.shape[0], self.model.noise_dim),
+                                  dtype=self.model.dtype)
+        return x, eps
+
+    def run(self, model, inputs):
+        x, eps = inputs
         trace = model.backward(model.forward(x, eps, objective=self.objective,
                                              estimator=self.estimator))
         recon = float(trace.values["nll"].mean())
         kl = float(trace.values["kl"].mean())      # the ELBO's KL, whatever the objective
-        return trace.objective.history_loss(trace, recon, kl), recon, kl   # the ELBO's: recon + kl
+        # the ELBO's loss is recon + kl
+        return (trace.objective.history_loss(trace, recon, kl), recon, kl), {}
+
+    def can_shard(self):
+        """Not with an objective whose loss couples the batch's examples (``couples_examples``:
+        free bits floors the KL's batch mean, which no shard sees)."""
+        objective = self.model._objective(self.objective, self.estimator)
+        return super().can_shard() and not getattr(objective, "couples_examples", False)
 
 
 MODEL_KINDS.register("vae", VAEKind)

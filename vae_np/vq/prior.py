@@ -19,6 +19,7 @@ predictable.
 """
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 from typing import NamedTuple
@@ -106,15 +107,24 @@ class MADEKind(ModelKind):
     def batch(self, X, index, rng):
         return X[index]
 
-    def gradient(self, x, rng):
-        return (self.model.loss_and_grads(x)[0],)
+    def run(self, model, inputs):
+        return (model.loss_and_grads(inputs[0])[0],), {}
+
+    def replica(self):
+        """A MADEPrior for another thread: this prior's parameters (``flat``, ``params``) and
+        masks, with a gradient vector of its own (``FlatParameters.replica``): its
+        ``loss_and_grads`` writes ``grads``, which is all it writes."""
+        twin = copy.copy(self.model)
+        twin.store = self.model.store.replica()
+        twin.grad_flat, twin.grads = twin.store.grad_flat, twin.store.grads
+        return twin
 
 
 MODEL_KINDS.register("made", MADEKind)
 
 
 def fit_prior(prior, codes, optimizer, epochs, batch_size, rng, callback=None,
-              codes_test=None, codes_valid=None):
+              codes_test=None, codes_valid=None, threads=None):
     """Fit the prior to ``codes`` (N, M) by minimising the mean -ln prior over shuffled batches:
     ``vae_np.fit`` on the prior, with the held-out codes as monitors and early stopping as its
     ``keep_best`` (a thin wrapper that returns the history as rows).
@@ -129,6 +139,7 @@ def fit_prior(prior, codes, optimizer, epochs, batch_size, rng, callback=None,
     codes_valid : optional held-out codes for early stopping: their mean -ln prior is recorded
         after each epoch, and the prior ends with the parameters of the epoch where it was lowest
         (a MADE of millions of weights starts to overfit 50000 code vectors within a few epochs)
+    threads : fit's (None: the cores, at most 2; each batch split into one shard a thread)
 
     Returns
     -------
@@ -155,7 +166,8 @@ def fit_prior(prior, codes, optimizer, epochs, batch_size, rng, callback=None,
             callback(event if event["kind"] == "step" else dict(kind="epoch", **as_row(event)))
 
     history = fit(prior, codes, optimizer, epochs, batch_size, rng=rng, callback=report,
-                  monitor=monitor, keep_best="valid_nll" if codes_valid is not None else None)
+                  monitor=monitor, keep_best="valid_nll" if codes_valid is not None else None,
+                  threads=threads)
     return [as_row({key: values[i] for key, values in history.items()})
             for i in range(len(history["epoch"]))]
 

@@ -18,13 +18,22 @@
                  output drawn at random (by the training rng) from the epoch's last batch; the
                  count is recorded as ``reseeded`` (0 with reseed=False).
 
+With threads (``fit(threads=N)``) each shard's forward and backward runs on its own replica
+(``VQKind.replica``) and the hooks read the whole batch: z_e and the codes concatenated over the
+shards in order, so the EMA step and the counts are those of the batch.
+
 Under ``codebook_update="ema"`` the codebook's gradient is 0, so the optimizer leaves it where
 the EMA puts it. The EMA statistics (N_i, m_i) are the kind's ``state`` (checkpoints keep them).
 """
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 
+from ..core.layers import MLP, Dense
+from ..core.likelihood import DecoderSettings
+from ..core.model import _activation
 from ..training.fit import fit
 from ..training.kind import MODEL_KINDS, ModelKind, check_flag, check_images, to_batch
 from .model import VQVAE
@@ -58,7 +67,7 @@ class VQKind(ModelKind):
         self.reseed = check_flag("reseed", reseed)
         self.init_codebook = None if init_codebook is None else check_flag("init_codebook",
                                                                            init_codebook)
-        self.counts, self.trace = np.zeros(model.codebook_size, dtype=np.int64), None
+        self.counts = np.zeros(model.codebook_size, dtype=np.int64)
 
     def state(self):
         return {"ema.count": self.model.ema_count, "ema.sum": self.model.ema_sum}
@@ -76,22 +85,42 @@ class VQKind(ModelKind):
             first = rng.choice(n, size=min(batch_size, n), replace=False)
             self.model.init_codebook(self.batch(X, first, rng), rng)
 
-    def gradient(self, x, rng):
-        t = self.trace = self.model.backward(self.model.forward(x))
+    def run(self, model, inputs):
+        t = model.backward(model.forward(inputs[0]))
         v = t.values
-        return t.loss, v["nll"].mean(), v["codebook_loss"].mean(), v["commitment_loss"].mean()
+        return ((t.loss, v["nll"].mean(), v["codebook_loss"].mean(),
+                 v["commitment_loss"].mean()), {"z_e": v["z_e"], "codes": v["codes"]})
+
+    def replica(self):
+        """A VQVAE for another thread: this model's parameters (``flat``, ``params``, the
+        codebook) and its other attributes (the EMA state: read by no forward or backward),
+        with its layers rebuilt on a gradient vector of its own (``FlatParameters.replica``)."""
+        model = self.model
+        twin = copy.copy(model)
+        store = twin._store = model._store.replica()
+        twin.grad_flat, twin.grads = store.grad_flat, store.grads
+        act = _activation(model.activation)
+        depth = len(model.hidden)
+        twin.encoder = MLP([Dense(store, f"encoder.{i}") for i in range(depth)], act,
+                           "a", "h", "x")
+        twin.enc_out = Dense(store, "encoder.out")
+        twin.decoder = MLP([Dense(store, f"decoder.{i}") for i in range(depth)], act,
+                           "c", "g", "z_q")
+        twin.decoder_likelihood = type(model.decoder_likelihood)(
+            store, twin.decoder.output_name, DecoderSettings())
+        return twin
 
     def after_step(self):
-        v = self.trace.values
+        z_e, codes = self.outputs["z_e"], self.outputs["codes"]     # the whole batch's
         if self.model.codebook_update == "ema":
-            self.model.ema_update(v["z_e"], v["codes"])
-        self.counts += np.bincount(v["codes"].ravel(), minlength=self.model.codebook_size)
+            self.model.ema_update(z_e, codes)
+        self.counts += np.bincount(codes.ravel(), minlength=self.model.codebook_size)
 
     def end_epoch(self, rng):
         usage, perplexity = code_statistics(self.counts)
         dead = np.flatnonzero(self.counts == 0)
         if self.reseed and dead.size:
-            self.model.reseed(dead, self.trace.values["z_e"], rng)
+            self.model.reseed(dead, self.outputs["z_e"], rng)
         self.counts = np.zeros_like(self.counts)
         return dict(usage=usage, perplexity=perplexity,
                     reseeded=int(dead.size) if self.reseed else 0)
