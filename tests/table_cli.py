@@ -38,6 +38,11 @@ for _kind, _word, _argv in [
     ("unknown name", "unrecognized", ("--bogus",)),
     ("unknown name", "--flow", ("--flow", "radial ", "--flow-length", "1")),
     ("type", "--flow-length", ("--flow-length", "2")),
+    ("int range", "--z2-dim", SMALL + ("--z2-dim", "0")),
+    ("int range", "--pseudo-inputs", SMALL + ("--prior", "vamp", "--pseudo-inputs", "0")),
+    ("unknown name", "--prior", SMALL + ("--prior", "gauss")),
+    ("type", "--pseudo-inputs applies to --prior vamp", SMALL + ("--pseudo-inputs", "2")),
+    ("type", "--hidden2 applies to a second stochastic layer", SMALL + ("--hidden2", "3")),
 ]:
     cli("gradcheck", _kind, _word, *_argv)
 for _kind, _word, _argv in [
@@ -56,6 +61,12 @@ for _kind, _word, _argv in [
     ("unknown name", "--flow", ("--flow", "planer", "--flow-length", "2")),
     ("type", "--flow-length", ("--flow-length", "2")),     # --flow alone takes length 2
     ("int range", "--flow-length", ("--flow", "radial", "--flow-length", "-1")),
+    ("int range", "--z2-dim", ("--z2-dim", "0")),
+    ("int range", "--pseudo-inputs", ("--prior", "vamp", "--pseudo-inputs", "0")),
+    ("unknown name", "--prior", ("--prior", "gauss")),
+    ("type", "--pseudo-inputs applies to --prior vamp", ("--pseudo-inputs", "2")),
+    ("type", "--hidden2 applies to a second stochastic layer", ("--hidden2", "3")),
+    ("type", "--hidden2", ("--z2-dim", "1", "--hidden2", "0")),
 ]:
     cli("explain", _kind, _word, *_argv)
 for _kind, _word, _argv in [
@@ -93,6 +104,40 @@ for _kind, _word, _argv in [
     ("type", "--flow and --flow-length", ("--flow-length", "3")),
     ("unknown name", "--estimator dreg", ("--flow", "planar", "--flow-length", "2", "--objective",
                                           "iwae", "--estimator", "dreg")),
+    # the richer models and the ELBO's KL options
+    ("unknown name", "--preset", ("--preset", "iwae-3layer")),
+    ("range", "--free-bits", ("--free-bits", "-1")),
+    ("nan/inf", "--free-bits", ("--free-bits", "nan")),
+    ("type", "--free-bits", ("--free-bits", "lots")),
+    ("int range", "--warmup-epochs", ("--warmup-epochs", "-1")),
+    ("type", "--warmup-epochs", ("--warmup-epochs", "2.5")),
+    ("int range", "--pseudo-inputs", ("--prior", "vamp", "--pseudo-inputs", "0")),
+    ("int range", "--z2-dim", ("--z2-dim", "0")),
+    ("int range", "--hidden2", ("--z2-dim", "2", "--hidden2", "0")),
+    ("unknown name", "--prior", ("--prior", "gauss")),
+    ("type", "--warmup-epochs applies to --objective elbo", ("--warmup-epochs", "3",
+                                                            "--objective", "iwae")),
+    ("type", "--free-bits applies to --objective elbo", ("--free-bits", "0", "--objective",
+                                                        "iwae")),
+    ("type", "--prior vamp does not fit --flow planar", ("--prior", "vamp", "--pseudo-inputs",
+                                                         "5", "--flow", "planar",
+                                                         "--flow-length", "2")),
+    ("type", "--pseudo-inputs applies to --prior vamp", ("--pseudo-inputs", "5")),
+    ("type", "--pseudo-inputs applies to --prior vamp", ("--prior", "normal", "--pseudo-inputs",
+                                                         "5")),
+    ("type", "--prior vamp needs --pseudo-inputs", ("--prior", "vamp")),
+    ("type", "--hidden2 applies to a second stochastic layer", ("--hidden2", "8")),
+    ("type", "--estimator dreg does not fit --z2-dim", ("--preset", "iwae-2layer", "--objective",
+                                                        "iwae", "--k", "5", "--estimator",
+                                                        "dreg")),
+    ("type", "--estimator dreg does not fit --prior vamp", ("--prior", "vamp", "--pseudo-inputs",
+                                                            "5", "--objective", "iwae",
+                                                            "--estimator", "dreg")),
+    ("type", "do not apply to --model vqvae", ("--model", "vqvae", "--prior", "vamp",
+                                               "--pseudo-inputs", "3")),
+    ("type", "--warmup-epochs does not apply to --model vqvae", ("--model", "vqvae",
+                                                                 "--warmup-epochs", "2")),
+    ("type", "--z2-dim", ("--resume", "{tmp}/no-run", "--z2-dim", "2")),
 ]:
     cli("train", _kind, _word, *_argv)
 for _kind, _word, _argv in [

@@ -75,6 +75,8 @@ def test_help_fits_with_columns_unset():
     ["--hidden", "5", "4", "--batch", "3"], ["--objective", "iwae", "--k", "3"],
     ["--likelihood", "gaussian-learned", "--batch", "2", "--k", "2"],
     ["--likelihood", "continuous-bernoulli", "--sigma-param", "softplus"],
+    ["--z2-dim", "1"], ["--prior", "vamp"],
+    ["--z2-dim", "2", "--hidden2", "3", "--prior", "vamp", "--objective", "iwae", "--k", "2"],
 ], ids=lambda argv: " ".join(argv) or "default")
 def test_explain(argv, capsys):
     assert_fits(run(capsys, ["explain", *argv]), "explain " + " ".join(argv))
@@ -140,6 +142,15 @@ def test_a_failing_gradcheck_explains_itself_within_100_columns(monkeypatch, cap
     assert "; analytic / numerical is not one constant" in joined or "x the true one" in joined
 
 
+@pytest.mark.parametrize("extra", [["--z2-dim", "2", "--hidden2", "3"],
+                                   ["--prior", "vamp", "--pseudo-inputs", "3"],
+                                   ["--z2-dim", "2", "--prior", "vamp"]], ids=" ".join)
+def test_gradcheck_of_the_richer_models(extra, capsys):
+    out = run(capsys, ["gradcheck", *SMALL, *extra])
+    assert out.count("PASSED") == 2
+    assert_fits(out, "gradcheck " + " ".join(extra))
+
+
 def test_gradcheck_json_is_one_line(capsys):
     """--json is for machines: one line, however long (not a default output)."""
     out = run(capsys, ["gradcheck", *SMALL, "--json"])
@@ -165,6 +176,14 @@ def runs(tmp_path_factory):
                                 "--no-figures", "--out", "flow"]),
                 ("train vqvae", ["train", "--model", "vqvae", "--epochs", "1", "--limit", "200",
                                  "--out", "vq"]),
+                ("train two-layer", ["train", "--preset", "iwae-2layer", "--dataset", "sprites",
+                                     "--epochs", "1", "--limit", "100", "--hidden", "16",
+                                     "--z-dim", "3", "--z2-dim", "2", "--hidden2", "8",
+                                     "--out", "two"]),
+                ("train vamp warm-up free bits",       # the warning; the longest epoch line
+                 ["train", "--epochs", "2", "--limit", "100", "--z-dim", "2", "--prior", "vamp",
+                  "--pseudo-inputs", "5", "--warmup-epochs", "3", "--free-bits", "0.5",
+                  "--out", "vamp"]),
                 ("evaluate vqvae --no-bound", ["evaluate", "vq", "--limit", "50", "--no-bound"]),
                 ("fit-prior", ["fit-prior", "vq", "--epochs", "1"])]:
             outputs[key] = _capture(argv)
@@ -183,6 +202,7 @@ def _capture(argv):
 
 
 @pytest.mark.parametrize("key", ["train", "train iwae", "train flow", "train vqvae",
+                                 "train two-layer", "train vamp warm-up free bits",
                                  "evaluate vqvae --no-bound", "fit-prior"])
 def test_training_commands(runs, key):
     status, text = runs[1][key]
@@ -195,6 +215,9 @@ def test_training_commands(runs, key):
     ["evaluate", "iwae", "--limit", "50", "--iwae-k", "20", "--elbo-k", "5"],
     ["evaluate", "flow", "--limit", "20", "--iwae-k", "5", "--elbo-k", "2"],
     ["evaluate", "vq", "--limit", "50"],
+    ["evaluate", "two", "--limit", "50", "--iwae-k", "20", "--elbo-k", "5"],
+    ["evaluate", "vamp", "--limit", "50", "--iwae-k", "20", "--elbo-k", "5"],
+    ["sample", "two"], ["reconstruct", "vamp"],
     ["sample", "vae"], ["reconstruct", "vae"], ["sample", "vq"], ["reconstruct", "vq"],
 ], ids=" ".join)
 def test_commands_on_a_run(runs, argv, capsys, monkeypatch):

@@ -296,9 +296,8 @@ def _check_kl_options(s):
                              f"term), not --objective {s['objective']}")
     n, epochs = s["warmup_epochs"], s["epochs"]
     if n and n >= epochs:
-        print(f"vae-np: warning: --warmup-epochs {n} is not shorter than training (--epochs "
-              f"{epochs}): beta = min(1, (epoch - 1) / {n}) ends at {(epochs - 1) / n:.2g}, so "
-              f"no epoch trains the full -ELBO", file=sys.stderr)
+        print(f"vae-np: warning: --warmup-epochs {n} >= --epochs {epochs}: beta never reaches 1 "
+              f"(at most {epochs - 1}/{n})", file=sys.stderr)    # beta = min(1, (epoch - 1) / N)
 
 
 def _check_model(config):
