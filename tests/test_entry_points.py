@@ -81,6 +81,7 @@ NOT_IN_TABLE = {
     "ops.softplus_forward", "ops.identity_forward", "ops.identity_backward",
     "ops.sigma_logvar_forward",          # elementwise, one input: NaN in, NaN out is the maths
     "VAE.grad_equations",                # takes nothing
+    "VAE.replica",                       # takes nothing
 }
 
 

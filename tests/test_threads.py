@@ -41,8 +41,11 @@ from vae_np.training.vae import VAEKind
 
 GRAD_RTOL = 1e-10
 """|g(threads=2) - g(threads=1)| <= GRAD_RTOL max |g| (module docstring)."""
-LOSS_RTOL = 1e-12
-"""The loss: a mean over at most 9 examples of terms of size ~10, added in another order."""
+LOSS_RTOL, LOSS_ATOL = 1e-12, 1e-13
+"""The loss and its terms: means over at most 9 examples of terms of size ~10, added in another
+order (relative); a term that is exactly 0 in one run (a VQ code initialised at an encoder
+output, |z_e - e|^2 = 0) may be the rounding of z_e, ~u |z_e|^2 < 1e-15, in the other
+(absolute)."""
 TRAJECTORY_RTOL = 1e-8
 """A 3-epoch Adam fit: each step's rounding (<= 1e-14 of the gradient) moves Adam's update by
 about as much relative to lr (m / sqrt(v) does not scale with g), and later steps carry it on
@@ -68,7 +71,7 @@ def assert_same_step(make, X, **options):
     h2, g2, m2 = one_step(make, X, 2, **options)
     for key in h1:
         if key != "seconds":
-            np.testing.assert_allclose(h2[key], h1[key], rtol=LOSS_RTOL, atol=1e-300,
+            np.testing.assert_allclose(h2[key], h1[key], rtol=LOSS_RTOL, atol=LOSS_ATOL,
                                        err_msg=key)
     scale = np.max(np.abs(g1))
     assert scale > 0
