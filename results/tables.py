@@ -32,7 +32,7 @@ BURDA_ROWS = (("vae_k1", "VAE, k = 1"), ("vae_k5", "VAE, k = 5"), ("iwae_k5", "I
 FLOWS_PAPER = {"diagonal": 89.9, "planar10": 87.5, "planar40": 85.7}
 FLOWS_ROWS = (("diagonal", "diagonal Gaussian"), ("planar10", "planar, L = 10"),
               ("planar40", "planar, L = 40"))
-FLOWS_PASSES = (5, 10, 30, 100)
+FLOWS_PASSES = (5, 10, 30)
 
 
 def load(name) -> dict:
