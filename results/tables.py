@@ -33,6 +33,20 @@ FLOWS_PAPER = {"diagonal": 89.9, "planar10": 87.5, "planar40": 85.7}
 FLOWS_ROWS = (("diagonal", "diagonal Gaussian"), ("planar10", "planar, L = 10"),
               ("planar40", "planar, L = 40"))
 FLOWS_PASSES = (5, 10, 30)
+# Burda et al. (2016), Table 1, two stochastic layers; Tomczak & Welling (2018), Table 2, the
+# VampPrior with one layer (their own architecture and schedule); test -ln p(x)
+TWO_LAYER_ROWS = (
+    ("burda/vae_k1", "1 layer, VAE k = 1", None, "86.76"),
+    ("burda/iwae_k5", "1 layer, IWAE k = 5", None, "85.54"),
+    ("two_layer/vae2_k1@40", "2 layers, VAE k = 1", "burda/vae_k1", "85.33"),
+    ("two_layer/iwae2_k5@40", "2 layers, IWAE k = 5", "burda/iwae_k5", "83.89"),
+    ("two_layer/vamp1_k1@40", "1 layer, VampPrior (500 pseudo-inputs), VAE k = 1",
+     "burda/vae_k1", "85.57"),
+    ("two_layer/vae2_k1_warmup@40", "2 layers, VAE k = 1, KL warm-up over 10 passes",
+     "two_layer/vae2_k1@40", ""),
+)
+TWO_LAYER_STAGES = ((40, "burda/iwae_k5", "two_layer/iwae2_k5@40"),
+                    (121, "two_layer/iwae1_k5@121", "two_layer/iwae2_k5@121"))
 
 
 def load(name) -> dict:
@@ -101,6 +115,47 @@ def flows_mnist() -> str:
         table(head, rows)
 
 
+def units(report) -> str:
+    """Active units per stochastic layer, z1 first: '16 / 50' or '45 / 100, 3 / 50'."""
+    if "active_units_per_layer" in report:
+        return ", ".join(f"{c} / {d}" for c, d in zip(report["active_units_per_layer"],
+                                                      report["layer_dims"]))
+    return f"{report['active_units']} / {report['z_dim']}"
+
+
+def pair_name(a, b) -> str:
+    """The file of the paired difference b - a of two reports named as in TWO_LAYER_ROWS."""
+    return f"two_layer/{b.split('/')[1]}-vs-{a.replace('/', '_')}.json"
+
+
+def two_layer() -> str:
+    reports = {key: load(f"{key}.json") for key, *_ in TWO_LAYER_ROWS}
+    rows = []
+    for key, label, base, paper in TWO_LAYER_ROWS:
+        r = reports[key]
+        rows.append((label, r["epoch"], pm(r["iwae_nll"], r["iwae_nll_se"]),
+                     paired(pair_name(base, key)) if base else "",
+                     pm(r["test_loss"], r["test_loss_se"]), units(r), paper))
+    head = ("model", "passes", "test -ln p(x), IWAE k = 5000", "- the row it extends (paired)",
+            "test -ELBO, k = 1", "active units", "paper")
+    return f"Measured on {same_images(reports.values())}, nats, ± one standard error.\n\n" + \
+        table(head, rows)
+
+
+def two_layer_stages() -> str:
+    rows, reports = [], []
+    for passes, one, two in TWO_LAYER_STAGES:
+        a, b = load(f"{one}.json"), load(f"{two}.json")
+        reports += [a, b]
+        rows.append((passes, pm(a["iwae_nll"], a["iwae_nll_se"]), units(a),
+                     pm(b["iwae_nll"], b["iwae_nll_se"]), units(b),
+                     paired(pair_name(one, two))))
+    head = ("passes", "1 layer: -ln p(x)", "active units", "2 layers: -ln p(x)",
+            "active units", "2 - 1 layers (paired)")
+    return (f"IWAE k = 5, measured on {same_images(reports)}, nats, ± one standard error.\n\n"
+            + table(head, rows))
+
+
 def vq_epochs() -> str:
     with open(HERE / "vq/vqvae_history.csv", newline="") as f:
         history = list(csv.DictReader(f))
@@ -140,7 +195,8 @@ def flows2d() -> str:
     return table(("target", "ln Z", "kind") + tuple(f"L = {n}" for n in lengths), rows)
 
 
-TABLES = {"burda": burda, "flows_mnist": flows_mnist, "vq_epochs": vq_epochs,
+TABLES = {"burda": burda, "two_layer": two_layer, "two_layer_stages": two_layer_stages,
+          "flows_mnist": flows_mnist, "vq_epochs": vq_epochs,
           "vq_bound": vq_bound, "flows2d": flows2d}
 BLOCK = re.compile(r"(<!-- results: (\w+) -->\n)(.*?)(<!-- /results: \2 -->)", re.S)
 
