@@ -121,7 +121,7 @@ def test_the_readme_flow_commands_make_the_run_they_evaluate_with_the_stated_mod
 
     from vae_np import cli
     from vae_np.cli.args import flatten_widths
-    text = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    text = (Path(__file__).resolve().parents[1] / "docs/guide/flows.md").read_text(encoding="utf-8")
     lines = [shlex.split(line.split("  #")[0])[3:] for line in text.splitlines()
              if line.startswith("    python -m vae_np ")]
     i = next(i for i, words in enumerate(lines) if words[0] == "train" and "--flow" in words)

@@ -1,4 +1,5 @@
-"""The ```python blocks of README.md run in order in one namespace (skipped if there is no README).
+"""The ```python blocks of README.md and of every Markdown page of docs/ run, each page's in order
+in one namespace of its own.
 
 Blocks run in a temporary working directory (so files they write do not land in the repository)
 with a non-interactive matplotlib backend. A block fenced as ```python no-test is shown to readers
@@ -11,6 +12,13 @@ from pathlib import Path
 import pytest
 
 README = Path(__file__).resolve().parents[1] / "README.md"
+DOCS = README.parent / "docs"
+# the README and every page of the site (its build output aside): an example moved to a new page
+# is run without naming the page here
+PAGES = [README] + sorted(p for p in DOCS.rglob("*.md")
+                          if not {"_build", "_generated"} & set(p.parts))
+# the README held 6 examples when they moved into docs/ (issue 25): none may be lost on the way
+EXAMPLES_AT_LEAST = 6
 FENCE = re.compile(r"^```python[ \t]*(?P<info>[^\n]*)\n(?P<code>.*?)^```[ \t]*$", re.M | re.S)
 
 
@@ -30,19 +38,28 @@ def test_fence_parser():
     assert python_blocks(text) == [(2, "a = 1\n"), (12, "b = a + 1\n")]
 
 
-@pytest.mark.skipif(not README.is_file(), reason="README.md does not exist yet")
-def test_readme_python_blocks_run(tmp_path, monkeypatch):
-    blocks = python_blocks(README.read_text(encoding="utf-8"))
-    if not blocks:
-        pytest.skip("README.md has no ```python blocks")
+def pages_with_examples():
+    return [p for p in PAGES if python_blocks(p.read_text(encoding="utf-8"))]
+
+
+def test_no_example_is_lost():
+    count = sum(len(python_blocks(p.read_text(encoding="utf-8"))) for p in PAGES)
+    assert count >= EXAMPLES_AT_LEAST, (count, [p.name for p in pages_with_examples()])
+
+
+@pytest.mark.parametrize("page", pages_with_examples(),
+                         ids=lambda p: str(p.relative_to(README.parent)))
+def test_readme_python_blocks_run(page, tmp_path, monkeypatch):
+    blocks = python_blocks(page.read_text(encoding="utf-8"))
+    name = page.relative_to(README.parent)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MPLBACKEND", "Agg")
     namespace = {"__name__": "__readme__"}
     for line, code in blocks:
         try:
-            exec(compile(code, f"README.md:{line}", "exec"), namespace)
+            exec(compile(code, f"{name}:{line}", "exec"), namespace)
         except Exception:
-            pytest.fail(f"README.md block at line {line} failed:\n{code}\n{traceback.format_exc()}")
+            pytest.fail(f"{name} block at line {line} failed:\n{code}\n{traceback.format_exc()}")
 
 
 def _normalise(command):

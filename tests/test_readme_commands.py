@@ -1,6 +1,6 @@
-"""Every ``python -m vae_np ...`` command the README shows parses with the command line as it is
-now: an option renamed or removed in the code, or misspelt in the README, fails here (the commands
-are parsed, not run)."""
+"""Every ``python -m vae_np ...`` command the README and the pages of docs/ show parses with the
+command line as it is now: an option renamed or removed in the code, or misspelt in the README or
+a page, fails here (the commands are parsed, not run)."""
 import re
 import shlex
 from pathlib import Path
@@ -10,13 +10,15 @@ import pytest
 from vae_np import cli
 
 README = Path(__file__).resolve().parents[1] / "README.md"
+PAGES = [README] + sorted(p for p in (README.parent / "docs").rglob("*.md")
+                          if not {"_build", "_generated"} & set(p.parts))
 INLINE = re.compile(r"`(python -m vae_np [^`]*)`")            # may wrap across lines
 
 
 def readme_commands():
     """Each command of the README: the indented code lines (without their # comments) and the
     inline `python -m vae_np ...` spans; the words after ``python -m vae_np``."""
-    text = README.read_text(encoding="utf-8")
+    text = "\n".join(page.read_text(encoding="utf-8") for page in PAGES)
     lines = [line.split("  #")[0] for line in text.splitlines()
              if line.startswith("    python -m vae_np ")]
     lines += [" ".join(span.split()) for span in INLINE.findall(text)]

@@ -270,8 +270,8 @@ def test_importing_vae_np_needs_no_hypothesis():
 
 # --------------------------------------------------------------------------- the README example
 def readme_example():
-    text = (REPO / "README.md").read_text(encoding="utf-8")
-    section = text.split("## Testing your own layers", 1)[1].split("\n## ", 1)[0]
+    text = (REPO / "docs" / "testing.md").read_text(encoding="utf-8")
+    section = text.split("## A test file to paste", 1)[1].split("\n## ", 1)[0]
     return re.search(r"```python\n(.*?)```", section, re.S).group(1)
 
 
