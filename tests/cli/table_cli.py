@@ -1,5 +1,5 @@
 """Bad options for every command of ``python -m vae_np``: exit status 2 and one line on stderr
-naming ``word`` (see ``tests/entry_points.py``)."""
+naming ``word`` (see ``tests/cli/entry_points.py``)."""
 from __future__ import annotations
 
 from table_common import CliCase

@@ -1,8 +1,8 @@
 """What the tables of bad input share: the row types, the kinds of bad value, and the small
 models and arrays the rows call with.
 
-The rows live in ``tests/table_model.py``, ``table_checks.py``, ``table_data.py``,
-``table_ops.py`` and ``table_cli.py``; ``tests/entry_points.py`` gathers them.
+The rows live in ``tests/core/table_model.py``, ``table_checks.py``, ``table_data.py``,
+``table_ops.py`` and ``table_cli.py``; ``tests/cli/entry_points.py`` gathers them.
 """
 from __future__ import annotations
 

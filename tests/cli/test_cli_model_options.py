@@ -16,7 +16,7 @@ What a user relies on, each through ``vae_np.cli.main`` on the sprites (100 imag
 - the figures, ``sample`` and ``reconstruct`` work on a two-layer and a VampPrior run;
 - a warm-up that does not end before the last epoch is a warning naming both numbers.
 
-Bad values (one line, exit 2) are rows of ``tests/table_cli.py``.
+Bad values (one line, exit 2) are rows of ``tests/cli/table_cli.py``.
 """
 import json
 

@@ -1,4 +1,4 @@
-"""Walk the tables gathered by tests/entry_points.py: every public entry point rejects every bad
+"""Walk the tables gathered by tests/cli/entry_points.py: every public entry point rejects every bad
 value tried on it with a clear error, and every command-line option with one line on stderr and
 status 2.
 
@@ -27,7 +27,7 @@ from vae_np.derivations import score_reparam as estimators
 from vae_np import gradcheck
 from vae_np.core.model import VAE
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DOC = REPO / "docs" / "robustness.md"
 NUMPY_LEAKS = (TypeError, IndexError, AttributeError, KeyError, ZeroDivisionError)
 
@@ -103,7 +103,7 @@ def test_every_public_entry_point_has_rows():
     expected -= NOT_IN_TABLE
     assert {"VAE.loss_and_grads", "VAE.sample", "VAE.reconstruct"} <= expected
     missing = expected - entries
-    assert not missing, f"entry points without rows in tests/table_*.py: {sorted(missing)}"
+    assert not missing, f"entry points without rows in tests/*/table_*.py: {sorted(missing)}"
     assert gradcheck.check_model and data.load_dataset          # the modules walked above
 
 
@@ -156,9 +156,9 @@ def test_python_m_vae_np_bad_option(argv, word, tmp_path):
 # --------------------------------------------------------------------------- the document
 def test_robustness_document_is_generated_from_the_table():
     expected = markdown()
-    assert DOC.is_file(), "run: python tests/robustness_doc.py > docs/robustness.md"
+    assert DOC.is_file(), "run: python tests/cli/robustness_doc.py > docs/robustness.md"
     assert DOC.read_text() == expected, (
-        "docs/robustness.md is out of date; run: python tests/robustness_doc.py > "
+        "docs/robustness.md is out of date; run: python tests/cli/robustness_doc.py > "
         "docs/robustness.md")
 
 

@@ -92,7 +92,7 @@ def test_explain_with_a_planted_mistake(mistake, capsys):
 
 def test_verify(capsys):
     """The claims with the widest rows and the longest notes (the whole table in
-    tests/test_cli_verify.py, marked slow there only because it trains)."""
+    tests/cli/test_cli_verify.py, marked slow there only because it trains)."""
     argv = ["verify"]
     for name in ("posterior_collapse", "flows", "kl_gradient", "loss_scaling",
                  "continuous_bernoulli", "estimators", "iwae_bound"):

@@ -1,5 +1,5 @@
-"""The tables that ``tests/test_bad_input.py`` walks: bad batches x, k, eps and rng for every method
-that takes a batch, bad constructor arguments and learning rates, bad decode / sample / fit /
+"""The tables that ``tests/core/test_bad_input.py`` walks: bad batches x, k, eps and rng for every
+method that takes a batch, bad constructor arguments and learning rates, bad decode / sample / fit /
 gradcheck arguments.
 
 Each table is expanded here into the exact list of cases a test runs, every case starting with its
@@ -168,5 +168,5 @@ ALL_CASES = (X_CASES, K_CASES, EPS_CASES, CONSTRUCTOR_CASES, LR_CASES, DECODE_CA
 
 
 def entry_counts() -> Counter:
-    """The number of cases the tests of ``tests/test_bad_input.py`` run, per entry point."""
+    """The number of cases the tests of ``tests/core/test_bad_input.py`` run, per entry point."""
     return Counter(case[0] for table in ALL_CASES for case in table)

@@ -1,5 +1,5 @@
 """Bad values for the model, ``fit`` and the optimizers: one row per call with one bad argument
-(see ``tests/entry_points.py``)."""
+(see ``tests/cli/entry_points.py``)."""
 from __future__ import annotations
 
 import numpy as np

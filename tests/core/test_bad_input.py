@@ -1,6 +1,6 @@
 """Bad input gives a ValueError that names the argument and says what was expected.
 
-Table-driven: the tables are in ``tests/table_bad_input.py``; each case's call must raise
+Table-driven: the tables are in ``tests/core/table_bad_input.py``; each case's call must raise
 ValueError (not a NumPy error, not a silently wrong number) and its message must contain every
 word of the case.
 """

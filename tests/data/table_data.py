@@ -1,5 +1,5 @@
-"""Bad values and damaged files for the data loaders (see ``tests/entry_points.py``). Calls get a
-fresh directory ``tmp``; the data cache and the MNIST mirrors point where nothing is found."""
+"""Bad values and damaged files for the data loaders (see ``tests/cli/entry_points.py``). Calls get
+a fresh directory ``tmp``; the data cache and the MNIST mirrors point where nothing is found."""
 from __future__ import annotations
 
 import gzip

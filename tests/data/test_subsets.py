@@ -6,7 +6,8 @@ split equally often), without replacement, seeded, its own draw per split, neste
 evaluation: a subset's per-example -ELBO and IWAE values are exactly those rows of an evaluation
 of the whole split (the noise is keyed by the row in the split), and its dynamic binarization is
 that of the whole split. The real data sets' ordering, which makes this matter, is in
-``tests/test_data_order.py``; the commands that take ``--limit`` in ``tests/test_subsets_cli.py``.
+``tests/data/test_data_order.py``; the commands that take ``--limit`` in
+``tests/cli/test_subsets_cli.py``.
 """
 from itertools import combinations
 

@@ -1,5 +1,5 @@
 """Bad values for the checkers and the lessons: ``gradcheck``, ``estimators``, ``derivations`` and
-``explain`` (see ``tests/entry_points.py``)."""
+``explain`` (see ``tests/cli/entry_points.py``)."""
 from __future__ import annotations
 
 import numpy as np

@@ -1,7 +1,8 @@
 """Every record of the flow claims (vae_np.derivations.flows) passes at several seeds and FAILS
 with the quantity it checks broken: a logdet doubled or shifted, the radial logdet's h' term with
 its sign flipped, u_hat dividing by |w| instead of |w|^2, the raw map corrected after all, the
-closed-form KL shifted. ``CASES`` is read by tests/test_claims_fail.py's coverage test."""
+closed-form KL shifted. ``CASES`` is read by tests/derivations/test_claims_fail.py's coverage
+test."""
 import numpy as np
 import pytest
 

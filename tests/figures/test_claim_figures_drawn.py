@@ -1,7 +1,7 @@
 """The claim figures draw what their legends say: each labelled line of the saved matplotlib Figure
-against the formula written out here (``tests/test_claim_figures.py`` checks the numbers behind
-the pictures; this checks that the picture shows them under the right label). Needs matplotlib
-(the ``plot`` extra)."""
+against the formula written out here (``tests/figures/test_claim_figures.py`` checks the numbers
+behind the pictures; this checks that the picture shows them under the right label). Needs
+matplotlib (the ``plot`` extra)."""
 import math
 import re
 

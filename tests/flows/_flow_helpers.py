@@ -1,7 +1,8 @@
-"""Shared helpers of the flow tests (tests/test_flow_ops.py, tests/test_flow_properties.py):
-drawn raw parameters, the stacked (f, logdet) output for assert_backward and the options the flow
-tests pass it (``FLOW_CHECK``), independent reference formulas for the rounding exposure of
-intermediates, and ln det of the central-difference Jacobian with its error bound."""
+"""Shared helpers of the flow tests (tests/flows/test_flow_ops.py,
+tests/flows/test_flow_properties.py): drawn raw parameters, the stacked (f, logdet) output for
+assert_backward and the options the flow tests pass it (``FLOW_CHECK``), independent reference
+formulas for the rounding exposure of intermediates, and ln det of the central-difference Jacobian
+with its error bound."""
 import numpy as np
 from hypothesis import strategies as st
 

@@ -75,7 +75,7 @@ def singular_planar_model():
     (encoder.flow.W = 0) and w = 0, so u_hat = u + (m(w.u) - w.u) w / |w|^2 divides by 0.
     (This test used w = (1e-9, 0), w.u = -40, where w.u_hat rounds to -1 and 1 + tanh'(a) w.u_hat
     to 0; the chain now takes det = tanh(a)^2 + tanh'(a) softplus(w.u) > 0 there, and
-    tests/test_planar_float32.py trains that model.)"""
+    tests/flows/test_planar_float32.py trains that model.)"""
     model = VAE(4, (3,), 2, "tanh", flow="planar", flow_length=1, seed=0)
     model.params["encoder.flow.W"][:] = 0
     model.params["encoder.flow.b"][:] = [1, 0, 0, 0, 0]             # [u | w | b]: w = 0
@@ -121,7 +121,7 @@ def test_the_readme_flow_commands_make_the_run_they_evaluate_with_the_stated_mod
 
     from vae_np import cli
     from vae_np.cli.args import flatten_widths
-    text = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
     lines = [shlex.split(line.split("  #")[0])[3:] for line in text.splitlines()
              if line.startswith("    python -m vae_np ")]
     i = next(i for i, words in enumerate(lines) if words[0] == "train" and "--flow" in words)

@@ -1,16 +1,16 @@
-"""``vae_np.testing.assert_backward`` with the flow tests' options (tests/_flow_helpers.FLOW_CHECK:
-``measure_noise=True``, ``complex_step=True``, and ``exposure=`` where the rounding of
-intermediates has a formula) widens its central-difference bound by measured noise: the
-truncation estimate |n(2h) - n(h)|, 4 x the spread of the quotient over five nearby steps, and the
-rounding exposure of intermediates. These tests show that the widening cannot hide a wrong
-gradient.
+"""``vae_np.testing.assert_backward`` with the flow tests' options
+(tests/flows/_flow_helpers.FLOW_CHECK: ``measure_noise=True``, ``complex_step=True``, and
+``exposure=`` where the rounding of intermediates has a formula) widens its central-difference bound
+by measured noise: the truncation estimate |n(2h) - n(h)|, 4 x the spread of the quotient over five
+nearby steps, and the rounding exposure of intermediates. These tests show that the widening cannot
+hide a wrong gradient.
 
-* For drawn planar, radial and chain inputs (raw values up to |50|, as in tests/test_flow_ops.py)
-  the same draw passes with the true backward and fails with ONE coordinate of ONE gradient
-  multiplied by 1 + 1e-4 (the coordinate of largest |gradient|, among those the complex step
-  resolves to 1e-6 relative: its slack 64 eps S + 1e-13 max|g| is below 1e-6 |g|, S the sum of
-  the absolute terms of that coordinate's complex-step derivative); the failure names that
-  input and that coordinate.
+* For drawn planar, radial and chain inputs (raw values up to |50|, as in
+  tests/flows/test_flow_ops.py) the same draw passes with the true backward and fails with ONE
+  coordinate of ONE gradient multiplied by 1 + 1e-4 (the coordinate of largest |gradient|, among
+  those the complex step resolves to 1e-6 relative: its slack 64 eps S + 1e-13 max|g| is below 1e-6
+  |g|, S the sum of the absolute terms of that coordinate's complex-step derivative); the failure
+  names that input and that coordinate.
 * An error of 1e-8 relative is below the central-difference tolerance (1e-6) and must still fail,
   through the complex step (exact to rounding): the complex-step half of the check is live.
 * On well-conditioned input an error of 1e-5 relative fails the central half itself.
@@ -70,7 +70,8 @@ def resolved_largest(forward, backward, inputs, dout):
 
 
 def draw_case(data, kind):
-    """(forward, backward, inputs, dout, names, exposure) like tests/test_flow_ops.py's draws."""
+    """(forward, backward, inputs, dout, names, exposure) like tests/flows/test_flow_ops.py's
+    draws."""
     N, D = data.draw(st.integers(1, 2)), data.draw(st.integers(1, 3))
     dout = draw_dout(data, N, D)
     if kind == "planar":

@@ -1,15 +1,15 @@
 """The gradients of the flow ops (vae_np.ops.flows) and the flow chain (vae_np.flows.chain), bad
 input and mutation, in float64.
 
-``vae_np.testing.assert_backward`` with the options of tests/_flow_helpers.FLOW_CHECK (the complex
-step required; the central bound widened by the measured spread of the quotient, and by the
+``vae_np.testing.assert_backward`` with the options of tests/flows/_flow_helpers.FLOW_CHECK (the
+complex step required; the central bound widened by the measured spread of the quotient, and by the
 rounding exposure of intermediates such as a = w.z + b where a formula is given) compares each
 backward with central differences and with the complex step (exact to rounding), for drawn N, D
 in 1..6 and raw parameters up to |50|. The ops output (f, logdet), stacked as one (N, D + 1) array
 whose last column is logdet; a drawn mask checks the log-determinant's gradient alone, f's alone,
 or both. A planted public bug, a planar backward without the tanh'' term, must fail the central
 differences, with the flow options and without. (The properties are in
-tests/test_flow_properties.py.)
+tests/flows/test_flow_properties.py.)
 """
 import numpy as np
 import pytest

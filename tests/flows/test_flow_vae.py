@@ -4,7 +4,7 @@
   on drawn architectures (depth 0-2, every activation and likelihood, both sigma heads, planar
   and radial, L = 1..4, K = 1..3, the ELBO and the IWAE objective).
 - Every traced quantity's d<name> (z_0, ..., z_L, logdet_l, flow, log_q0, kl, ...) against the
-  central difference of the loss under a nudge of that quantity (tests/test_trace.py's method).
+  central difference of the loss under a nudge of that quantity (tests/core/test_trace.py's method).
 - The values against a reference written here: z_L by the flow formulas, each ln|det| as the
   log-determinant of the explicitly built Jacobian, ln p at z_L, ln q = ln q_0(z_0) - sum logdet;
   two planted bugs (the prior at z_0; the log-determinants added) make it fail.
@@ -25,8 +25,8 @@ from vae_np.numerics import LN_2PI
 from vae_np.testing import central_difference
 from vae_np.testing.strategies import architectures, make_data
 
-TOL = 1e-6            # the checker's default, as in tests/test_model_gradients.py
-H_REL = 1e-5          # the nudge step of tests/test_trace.py
+TOL = 1e-6            # the checker's default, as in tests/core/test_model_gradients.py
+H_REL = 1e-5          # the nudge step of tests/core/test_trace.py
 SMOOTH = ["tanh", "softplus", "sigmoid", "identity"]
 
 
@@ -77,7 +77,7 @@ def test_full_gradient_every_coordinate(arch):
 def nudge_violations(model, x, eps, objective):
     """{name: (analytic, numerical)} for each traced quantity whose d<name> disagrees with the
     central difference of the loss under a nudge of that quantity (bound doubled, plus the
-    rounding of the terms the loss sums, as in tests/test_trace.py)."""
+    rounding of the terms the loss sums, as in tests/core/test_trace.py)."""
     trace = model.trace(x, k=eps.shape[0], eps=eps, objective=objective)
     terms = loss_scale(model, x, eps, objective)      # rounding 8 eps terms / 2h in the bound
     bad = {}

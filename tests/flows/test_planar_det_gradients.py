@@ -1,7 +1,7 @@
 """Float64 gradient checks of the planar step's det = tanh(a)^2 + tanh'(a) softplus(w.u) path
 (vae_np.ops.flows: planar_u_hat_forward's softplus(w.u), planar_forward's one_plus_wuh, and the
 sigmoid(w.u) factor in planar_u_hat_backward), by vae_np.testing.assert_backward with the flow
-tests' options (tests/_flow_helpers.FLOW_CHECK: central differences and the complex step) at
+tests' options (tests/flows/_flow_helpers.FLOW_CHECK: central differences and the complex step) at
 ordinary values and at w.u = -30, where 1 + w.u_hat is 9e-14; at the fold itself (a within 3e-7
 of 0) by the complex step alone. A backward that drops the sigmoid factor is a planted bug that
 must fail."""

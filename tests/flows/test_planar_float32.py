@@ -6,7 +6,7 @@ With w.u = -30, 1 + w.u_hat = softplus(-30) = 9.4e-14: a float32 dot product w.u
 from softplus(w.u) itself (vae_np.ops.flows.planar_forward's one_plus_wuh). Here: the regression,
 the float32 logdet against the float64 formula for w.u in [-60, 60], two planted forward bugs (the
 tanh^2 term dropped; w.u_hat passed for 1 + w.u_hat), and a float32 flow VAE that used to stop.
-The float64 gradient checks of the same path are in tests/test_planar_det_gradients.py.
+The float64 gradient checks of the same path are in tests/flows/test_planar_det_gradients.py.
 """
 import numpy as np
 import pytest

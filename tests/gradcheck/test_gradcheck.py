@@ -293,7 +293,7 @@ def test_check_model_with_your_own_activation(method):
 
 
 # --------------------------------------------------------------------------- command line
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(
     [str(REPO)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])}
 

@@ -127,7 +127,8 @@ def test_fit_with_the_iwae_objective():
     history = fit(model, X, Adam(1e-2), epochs=5, batch_size=50, k=5, objective="iwae",
                   rng=np.random.default_rng(0))
     assert history["loss"][-1] < history["loss"][0]
-    # loss is -L_5; recon + kl the 5-sample -ELBO, above it (tests/test_plumbing_history.py)
+    # loss is -L_5; recon + kl the 5-sample -ELBO, above it
+    # (tests/training/test_plumbing_history.py)
     assert np.all(np.array(history["recon"]) + history["kl"] > history["loss"])
 
 

@@ -1,4 +1,4 @@
-"""Bad shapes and scalars for the ops (see ``tests/entry_points.py``)."""
+"""Bad shapes and scalars for the ops (see ``tests/cli/entry_points.py``)."""
 from __future__ import annotations
 
 import numpy as np

@@ -1,5 +1,5 @@
 """Edges of the cache-blocked Bernoulli ops (vae_np.ops.likelihoods.bernoulli_nll_forward/backward)
-that the block tests in tests/test_ops.py do not reach, against the formulas written out here:
+that the block tests in tests/ops/test_ops.py do not reach, against the formulas written out here:
 
     nll = sum_d softplus(l_d) - x_d l_d,     dlogits = dnll (sigmoid(l) - x)
 

@@ -500,7 +500,7 @@ def test_summary_of_extreme_examples(capsys):
     """Print how many hypothesis examples ran on extreme inputs and how many non-finite results
     they found (run after the tests above, i.e. with the whole file)."""
     if not all(EXAMPLES[name] for name in EXTREME_TESTS):
-        pytest.skip("run the whole of tests/test_extremes.py for the summary")
+        pytest.skip("run the whole of tests/ops/test_extremes.py for the summary")
     total = sum(EXAMPLES[name] for name in EXTREME_TESTS)
     line = (f"test_extremes: {total} hypothesis examples on extreme inputs "
             f"({', '.join(f'{n} {EXAMPLES[n]}' for n in EXTREME_TESTS)}), "

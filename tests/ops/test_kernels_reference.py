@@ -26,9 +26,9 @@ several blocks once the block is shrunk to a few numbers), float32 and float64, 
 The optimizers are driven through their public classes only (``step`` on flat vectors, several
 steps, ``state_dict``, and a ``load_state_dict`` into a fresh optimizer part way), against the
 reference applied step by step from zero buffers. (An empty vector is refused by every optimizer;
-tests/table_model.py holds that row.) The references themselves are checked against the maths by
-the independent formulas of tests/test_ops.py and tests/test_optim.py, which the kernels pass, and
-here by a gradient check of the Bernoulli pair.
+tests/core/table_model.py holds that row.) The references themselves are checked against the maths
+by the independent formulas of tests/ops/test_ops.py and tests/training/test_optim.py, which the
+kernels pass, and here by a gradient check of the Bernoulli pair.
 """
 from unittest import mock
 

@@ -7,7 +7,7 @@ gradient of 1 + ln sigma^2 - mu^2 - sigma^2 (the 1/2 dropped): exactly twice the
 tests show numerically that the library's gradient matches central differences and that the
 quoted expression is twice them, both per (mu, sigma) and through encoder parameters phi.
 
-Tolerances: central differences as in tests/strategies.py (1e-6 relative). The ratio of the
+Tolerances: central differences as in tests/testing/strategies.py (1e-6 relative). The ratio of the
 quoted expression to the central difference must be 2 to 1e-7. A central difference carries the
 rounding noise eps_mach * F / 2h of its numerator (F = sum of |terms| of the objective), so the
 ratio is taken only where that noise is below 1e-8 of the gradient (a margin of ten under the

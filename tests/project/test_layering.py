@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parents[1] / "vae_np"
+PACKAGE = Path(__file__).resolve().parents[2] / "vae_np"
 
 # layer: the parts of the package it holds, lowest first (docs/design.md, "The map")
 LAYERS = [

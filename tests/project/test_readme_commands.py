@@ -9,7 +9,7 @@ import pytest
 
 from vae_np import cli
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 INLINE = re.compile(r"`(python -m vae_np [^`]*)`")            # may wrap across lines
 
 

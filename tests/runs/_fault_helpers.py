@@ -1,10 +1,10 @@
-"""What the fault tests share (``tests/test_faults_*.py``), and the child-process side of the kill
-tests: run ``vae_np.cli.main`` and SIGKILL ourselves at an exact point, or record the checkpoint of
-every epoch of a reference run.
+"""What the fault tests share (``tests/runs/test_faults_*.py``), and the child-process side of the
+kill tests: run ``vae_np.cli.main`` and SIGKILL ourselves at an exact point, or record the
+checkpoint of every epoch of a reference run.
 
 Usage of the child side (the kill tests build this command line)::
 
-    python tests/_fault_helpers.py SPEC_JSON -- train --dataset sprites ... --out RUN
+    python tests/runs/_fault_helpers.py SPEC_JSON -- train --dataset sprites ... --out RUN
 
 SPEC_JSON is one of
 
@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 HELPER = Path(__file__).resolve()
 EPOCHS, STEPS_PER_EPOCH = 6, 8                  # --limit 512 / --batch-size 64
 ARGV = ["train", "--dataset", "sprites", "--limit", "512", "--hidden", "32", "--z-dim", "4",

@@ -1,8 +1,8 @@
 """Faults, part one: SIGKILL at any moment (including inside a checkpoint write), then an exact
 resume.
 
-Kill tests use real processes. ``tests/_fault_helpers.py`` runs ``vae_np.cli.main`` in a child and
-SIGKILLs it at an exact point (after the N-th update, after B bytes of the N-th checkpoint's
+Kill tests use real processes. ``tests/runs/_fault_helpers.py`` runs ``vae_np.cli.main`` in a child
+and SIGKILLs it at an exact point (after the N-th update, after B bytes of the N-th checkpoint's
 temporary file, just before / after the N-th rename); other children are plain
 ``python -m vae_np train`` processes SIGKILLed by this process after a delay drawn from a seeded
 Generator. After every kill the run directory must hold a checkpoint that loads (the one of the
@@ -10,7 +10,7 @@ last completed epoch, bit-identical to the reference run's checkpoint of that ep
 and ``python -m vae_np train --resume`` must finish the run with exactly the reference's arrays:
 parameters, optimizer state, rng state and history (all but the ``seconds`` column).
 
-``python -m pytest tests/test_faults_kill.py -s`` prints where each kill landed.
+``python -m pytest tests/runs/test_faults_kill.py -s`` prints where each kill landed.
 ``VAE_NP_KILL_POINTS=40`` draws more random kill times (default 10).
 """
 import json

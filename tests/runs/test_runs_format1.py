@@ -1,7 +1,7 @@
 """Run directories written before config.json named its model kind (format 1) still load,
 evaluate and resume, bit-exact.
 
-``tests/fixtures/format1`` holds two tiny runs written by the code of commit 9624912 (the last
+``tests/runs/fixtures/format1`` holds two tiny runs written by the code of commit 9624912 (the last
 before one run format), one epoch each on 40 sprites, with OPENBLAS_NUM_THREADS=1:
 
     vae/     train --dataset sprites --limit 40 --hidden 3 --z-dim 2 --batch-size 20 --epochs 1

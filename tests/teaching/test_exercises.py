@@ -19,7 +19,7 @@ from vae_np import cli
 from vae_np.teaching.exercises import (
     EXERCISE_NAMES, FILENAME, format_table, grade_file, vae_forward, write_stubs)
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(
     [str(REPO)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])}
 

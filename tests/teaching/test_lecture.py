@@ -193,7 +193,7 @@ def test_explain_the_exercise_and_the_notebook_point_to_the_page(capsys, tmp_pat
     assert "python -m vae_np lecture" in head, head
     stub = vae_np.teaching.exercises.write_stubs(tmp_path).read_text()
     assert "graded against vae_np.teaching.lecture" in stub and "python -m vae_np lecture" in stub
-    notebook = json.loads((Path(__file__).resolve().parents[1] / "docs" / "tutorial.ipynb")
+    notebook = json.loads((Path(__file__).resolve().parents[2] / "docs" / "tutorial.ipynb")
                           .read_text())
     cells = [("".join(c["source"]), c["cell_type"]) for c in notebook["cells"]]
     start = next(i for i, (c, _) in enumerate(cells) if c.startswith("## 9. One training step"))

@@ -8,7 +8,7 @@ import re
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 FRONT_ENDS = {"notebook", "jupyterlab"}
 PROVIDED_BY = {"IPython": "ipykernel"}     # ipykernel depends on IPython, the module imported
 """A module the notebook imports -> the distribution of the extra that brings it, where the two

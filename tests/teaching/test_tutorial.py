@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK = ROOT / "docs" / "tutorial.ipynb"
 CLAIMS_TAUGHT = ("elbo_mixture", "ml_kl", "elbo_continuous", "estimators", "kl_integrals",
                  "kl_closed_form", "kl_gradient", "decoder_sigma")

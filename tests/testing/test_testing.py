@@ -17,7 +17,7 @@ from vae_np import ops
 from vae_np.testing import BackwardMismatch, assert_backward, central_difference, complex_step
 from vae_np.testing import strategies
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(
     [str(REPO)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])}
 RNG = np.random.default_rng(0)

@@ -1,12 +1,12 @@
 """Optimizer state save and restore (vae_np.optim state_dict / load_state_dict) beyond the np.savez
-round trip of tests/test_optim.py, which saves and loads at once and only in float64:
+round trip of tests/training/test_optim.py, which saves and loads at once and only in float64:
 
 - state_dict() is a snapshot: steps after it must not change it (with the buffers returned
   without .copy(), the saved moments moved on with the optimizer and nothing failed);
 - load_state_dict() copies: steps after it must not write into the caller's arrays (with
   np.asarray for np.array, they did and nothing failed);
 - a float32 optimizer restored continues in float32, bit for bit (a float64 scratch buffer after
-  the load passed tests/test_optim.py; only the kill-and-resume tests saw it);
+  the load passed tests/training/test_optim.py; only the kill-and-resume tests saw it);
 - buffers of different shapes or dtypes are refused by name, and a refused state leaves the
   optimizer as it was (a v shorter than m failed deep inside NumPy at the next step; a missing
   buffer left t loaded and the moments empty, so a later step restarted them from zero).

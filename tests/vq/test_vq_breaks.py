@@ -9,7 +9,7 @@ and passes on the code.
   last batch; ``train --model vqvae`` records the schedule's lr and the test set's numbers;
 * ``ema_update`` and ``reseed`` refuse bad input with a ValueError naming the argument.
 
-The prior, the bound and their commands: tests/test_vq_prior_breaks.py.
+The prior, the bound and their commands: tests/vq/test_vq_prior_breaks.py.
 """
 import numpy as np
 import pytest
