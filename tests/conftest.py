@@ -15,7 +15,7 @@ so that CI always runs it. ``VAE_NP_SHARED_DATA`` overrides the location.
 Fault tests
 -----------
 ``ref`` (the uninterrupted reference run, made once per session) and ``fast_sprites`` are used by
-several ``tests/test_faults_*.py`` files, so they live here.
+several ``tests/runs/test_faults_*.py`` files, so they live here.
 """
 import functools
 import os

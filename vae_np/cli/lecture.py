@@ -9,7 +9,8 @@ def register(subparsers):
         "lecture", help="print the whole training step on one page (vae_np.teaching.lecture)",
         description="Print the module vae_np.teaching.lecture: one VAE training step in plain NumPy, "
                     "forward, backward and SGD, one chain-rule factor per line (at most 100 "
-                    "columns). tests/test_lecture.py shows that it computes what VAE.trace does.")
+                    "columns). tests/teaching/test_lecture.py shows that it computes what "
+                    "VAE.trace does.")
     p.set_defaults(func=run_lecture)
 
 

@@ -10,8 +10,8 @@ Accepted forms, looked for in ``data_dir`` (and ``data_dir/binarized_mnist``), t
 
 There is no download: the original host is not reliably reachable.
 
-Order, as stored (``tests/test_data_order.py``): the test split is sorted by digit. Labelled by the
-nearest MNIST test image (each binary image is a binarization of one), its labels never decrease
+Order, as stored (``tests/data/test_data_order.py``): the test split is sorted by digit. Labelled by
+the nearest MNIST test image (each binary image is a binarization of one), its labels never decrease
 along the rows: the first 1000 are 980 zeros and 20 ones, the last 1000 all nines, and the mean
 ink of its tenths lies up to 42 standard errors from the split's. The training and validation
 splits are shuffled (the tenths' mean ink within 1.3 standard errors of the split's). A first-N

@@ -12,7 +12,7 @@ absolute difference 12 grey levels, against 27 between random frames). :func:`lo
 frames to the splits by a seeded random permutation and keeps each split in video order, so the
 test frames are spread over the whole video (each has close neighbours in the training split), and
 the first N rows of a split are the start of the video, not a sample of it
-(``tests/test_data_order.py``).
+(``tests/data/test_data_order.py``).
 """
 from __future__ import annotations
 

@@ -6,8 +6,8 @@ Each file is looked for in ``data_dir`` (and ``data_dir/mnist``), then in the ca
 ``mirrors`` argument, the ``VAE_NP_MNIST_MIRRORS`` environment variable (comma-separated base
 URLs), :data:`DEFAULT_MIRRORS`. A file's URL is ``<mirror base>/<file name>``.
 
-Order, as stored (measured on the original files; ``tests/test_data_order.py``): the classes are
-mixed through both splits (every tenth of either holds every digit in about the split's
+Order, as stored (measured on the original files; ``tests/data/test_data_order.py``): the classes
+are mixed through both splits (every tenth of either holds every digit in about the split's
 proportions). The writers are not: the first 5000 test images are cleaner than the last 5000
 (mean grey level per pixel 31 against 36; the tenths' means lie 7 to 12 standard errors from the
 split's), and the tenths of the training split differ by up to 6 standard errors. So the first N

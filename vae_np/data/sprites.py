@@ -26,7 +26,7 @@ The centre moves over ``[r + 1, W - r - 1]``, so the shape never touches the bor
 
 Order: every image's five factors are independent draws, and the test split is the images after
 the training split, so neither split is ordered by any factor: the first N images are as good a
-sample as any N (``tests/test_data_order.py``). Commands still take random subsets
+sample as any N (``tests/data/test_data_order.py``). Commands still take random subsets
 (:func:`vae_np.data.subset_rows`) for every data set alike.
 """
 from __future__ import annotations

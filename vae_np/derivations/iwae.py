@@ -136,8 +136,9 @@ def _limit_record(rng, weights, means, sds):
     lj = mixture_log_joint(x, weights, means, sds)
     log_px = mixture_log_evidence(lj)
     # q = 0.8 posterior + 0.2 a random categorical: Var(w/p) ~ 0.1-0.3, so that at K = 16 the
-    # series' O(1/K^4) remainder is below a fifth of a standard error (tests/test_iwae_claims.py
-    # checks it against the exact sum over every count vector)
+    # series' O(1/K^4) remainder is below a fifth of a standard error
+    # (tests/derivations/test_iwae_claims.py checks it against the exact sum over every count
+    # vector)
     q = LIMIT_POSTERIOR_SHARE * np.exp(lj - log_px) + (1 - LIMIT_POSTERIOR_SHARE) * rng.dirichlet(
         np.full(weights.size, 3.0))
     log_w = lj - np.log(q)

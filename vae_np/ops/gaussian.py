@@ -126,7 +126,7 @@ def kl_backward(dkl, cache):
     dKL/dsigma = 1/2 * 2 (sigma - 1/sigma) = sigma - 1/sigma
 
     (The often-quoted 2(1/sigma - sigma), -2 mu is the gradient of the bracket without the 1/2,
-    i.e. twice the truth; tests/test_kl_gradient.py shows it numerically.)
+    i.e. twice the truth; tests/ops/test_kl_gradient.py shows it numerically.)
 
     Parameters
     ----------

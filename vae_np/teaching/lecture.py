@@ -4,8 +4,8 @@ The model of ``vae_np.VAE``: an MLP encoder, q(z|x) = N(mu, diag sigma^2) with s
 (the "logvar" head), the prior N(0, I), an MLP decoder, a Bernoulli decoder on logits or a
 Gaussian one with a fixed sigma. Gradients are named d<var>, one chain-rule factor per line, and
 ``+=`` appears exactly where a value fans out to two consumers. ``VAE.trace`` computes the same
-step through the library's components; tests/test_lecture.py shows that every value and gradient
-agrees to 1e-12. Print this page with ``python -m vae_np lecture``.
+step through the library's components; tests/teaching/test_lecture.py shows that every value and
+gradient agrees to 1e-12. Print this page with ``python -m vae_np lecture``.
 
 Shapes: B batch, D data, Z latent, K samples per example, L hidden layers each way; W is (in, out)
 and the decoder's rows are the K x B samples, sample-major.
@@ -126,7 +126,7 @@ def backward(params, v, activation="relu", likelihood="bernoulli", decoder_sigma
     dmu += dkl[:, None] * v["mu"]                                # dKL/dmu = mu
     dsigma = (dz * v["eps"]).sum(axis=0)                         # dz/dsigma = eps
     # dKL/dsigma = 1/2 (2 sigma - 2/sigma); the 2(1/sigma - sigma) that circulates is twice the
-    # gradient of -KL (tests/test_kl_gradient.py)
+    # gradient of -KL (tests/ops/test_kl_gradient.py)
     dsigma += dkl[:, None] * (v["sigma"] - 1 / v["sigma"])
     d["mu"], d["sigma"] = dmu, dsigma
     ds = d["s"] = dsigma * v["sigma"] / 2                        # dsigma/ds = sigma / 2

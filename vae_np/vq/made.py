@@ -17,7 +17,7 @@ logits of position m depend only on the positions before it:
   are the output biases alone.
 
 So the product of the M conditionals is a normalised distribution over all K^M code vectors
-(``tests/test_made.py`` sums it). Shapes: B examples, M positions, K values per position.
+(``tests/vq/test_made.py`` sums it). Shapes: B examples, M positions, K values per position.
 """
 from __future__ import annotations
 

@@ -4,8 +4,9 @@ The exercise's model is the one-page lecture, ``vae_np.teaching.lecture``, with 
 way, the log-variance sigma head and a Bernoulli decoder. ``vae_forward`` runs the lecture's
 forward pass and hands every value to the student with the cache the ``vae_np.ops`` convention
 gives it. ``check_assembly`` compares the student's ``vae_backward(params, trace)`` with the
-lecture's backward pass at the same parameters, data and frozen noise; tests/test_lecture.py shows
-that the lecture's gradient is the library's (``VAE.trace``) to 1e-12.
+lecture's backward pass at the same parameters, data and frozen noise;
+tests/teaching/test_lecture.py shows that the lecture's gradient is the library's
+(``VAE.trace``) to 1e-12.
 """
 from __future__ import annotations
 
