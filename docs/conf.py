@@ -79,15 +79,10 @@ numpydoc_xref_param_type = False        # the types are prose ("(B, D) float64")
 
 # --------------------------------------------------------------------------- cross-references
 nitpicky = True
-nitpick_ignore: list = []
-
-# TODO(issue 25, phase 2): empty this list. References in the docstrings of modules that other
-# work was editing while the site was built, whose targets are not documented yet:
-nitpick_ignore += [
-    ("py:data", "PRESETS"),      # vae_np/runs/presets.py: resolve() names PRESETS, which has no
-]                                # docstring (a one-line string after it documents it)
+nitpick_ignore: list = []               # every reference resolves: keep it empty
 
 # --------------------------------------------------------------------------- vae_docs extension
 vae_docs_results_dir = str(ROOT / "results")
-vae_docs_results_strict = False         # phase 2: True makes a missing results file a warning
+vae_docs_results_strict = False         # True makes a missing results file a warning: set it once
+                                        # every table of results/regenerate.sh has its files
 vae_docs_claim_seed = 0

@@ -163,7 +163,7 @@ def vq_epochs() -> str:
              f"{float(h['test_usage']):.1%}", f"{float(h['test_perplexity']):.1f}",
              f"{float(h['test_recon']):.2f}") for h in (history[0], history[-1])]
     head = ("epoch", "codes used (train)", "perplexity (train)", "codes used (test)",
-            "perplexity (test)", "test -ln p(x | z_q)")
+            "perplexity (test)", "test -ln p(x \\| z_q)")
     return table(head, rows)
 
 

@@ -1,4 +1,5 @@
 """``python -m vae_np``: see vae_np.cli."""
 from .cli import main
 
-raise SystemExit(main())
+if __name__ == "__main__":     # not on import (the docs' API pages import every module)
+    raise SystemExit(main())

@@ -128,6 +128,7 @@ PRESETS = {p.name: p for p in (
               "form given z1 (the same ELBO in expectation). Weights start from "
               "U(+-1/sqrt(fan_in))."),
 )}
+"""Every preset by its ``--preset`` name: a dict str -> :class:`Preset`."""
 
 
 def resolve(preset=None, overrides=None) -> dict:
