@@ -75,7 +75,7 @@ def singular_planar_model():
     (encoder.flow.W = 0) and w = 0, so u_hat = u + (m(w.u) - w.u) w / |w|^2 divides by 0.
     (This test used w = (1e-9, 0), w.u = -40, where w.u_hat rounds to -1 and 1 + tanh'(a) w.u_hat
     to 0; the chain now takes det = tanh(a)^2 + tanh'(a) softplus(w.u) > 0 there, and
-    tests/test_planar_float32.py trains that model.)"""
+    tests/flows/test_planar_float32.py trains that model.)"""
     model = VAE(4, (3,), 2, "tanh", flow="planar", flow_length=1, seed=0)
     model.params["encoder.flow.W"][:] = 0
     model.params["encoder.flow.b"][:] = [1, 0, 0, 0, 0]             # [u | w | b]: w = 0

@@ -29,7 +29,10 @@ def test_module_files():
 def test_every_folder_of_tests_names_a_part_of_the_package():
     parts = {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").is_file()}
     parts |= {p.stem for p in PACKAGE.glob("*.py") if not p.stem.startswith("_")}
-    folders = [p.name for p in TESTS.iterdir() if p.is_dir() and p.name != "__pycache__"]
+    # caches (__pycache__, a .hypothesis database of a run started in tests/) are not folders of
+    # the suite
+    folders = [p.name for p in TESTS.iterdir()
+               if p.is_dir() and not p.name.startswith((".", "__"))]
     assert folders, TESTS
     strays = sorted(set(folders) - parts - {"project"})
     assert not strays, f"tests/ folders that name no part of vae_np: {strays}"
@@ -77,8 +80,9 @@ def test_every_test_file_a_text_names_exists():
     """``tests/<folder>/<file>.py`` in README.md, docs/ (pages and notebook), the package and the
     tests themselves names a file that exists (``*`` as a glob), so a move cannot leave them
     stale."""
-    texts = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md")),
-             *sorted((ROOT / "docs").rglob("*.ipynb")), *sorted(PACKAGE.rglob("*.py")), *modules()]
+    docs = [p for p in sorted((ROOT / "docs").rglob("*")) if p.suffix in (".md", ".ipynb")
+            and not {"_build", "_generated"} & set(p.parts)]      # the site's build output aside
+    texts = [ROOT / "README.md", *docs, *sorted(PACKAGE.rglob("*.py")), *modules()]
     stale = sorted({(p.relative_to(ROOT).as_posix(), name)
                     for p in texts for name in MENTION.findall(p.read_text(encoding="utf-8"))
                     if not list(ROOT.glob(name))})
