@@ -44,8 +44,9 @@ def numpy_steps(X, length):
     return run
 
 
-def torch_steps(X, length, threads):
-    """The same model and loss in PyTorch (autograd), or None without torch."""
+def torch_steps(X, length, threads, loop=torch_step_loop):
+    """The same model and loss in PyTorch (autograd) as ``loop(X_torch, B, loss, opt)``
+    (default: the step loop), or None without torch."""
     torch = seeded_torch(threads)
     if torch is None:
         return None
@@ -78,7 +79,7 @@ def torch_steps(X, length, threads):
         nll = F.binary_cross_entropy_with_logits(dec(z), x, reduction="none").sum(-1)
         return (nll + log_q - log_pz).mean()
 
-    return torch_step_loop(Xt, B, loss, opt)
+    return loop(Xt, B, loss, opt)
 
 
 def main(argv=None):

@@ -41,8 +41,9 @@ def numpy_steps(X, k):
     return run
 
 
-def torch_steps(X, k, threads):
-    """The same model and IWAE loss in PyTorch (autograd), or None without torch."""
+def torch_steps(X, k, threads, loop=torch_step_loop):
+    """The same model and IWAE loss in PyTorch (autograd) as ``loop(X_torch, B, loss, opt)``
+    (default: the step loop), or None without torch."""
     torch = seeded_torch(threads)
     if torch is None:
         return None
@@ -69,7 +70,7 @@ def torch_steps(X, k, threads):
         log_w = log_px + log_pz - log_q
         return -(torch.logsumexp(log_w, 0) - math.log(k)).mean()
 
-    return torch_step_loop(Xt, B, loss, opt)
+    return loop(Xt, B, loss, opt)
 
 
 def main(argv=None):

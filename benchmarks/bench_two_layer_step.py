@@ -41,8 +41,9 @@ def numpy_steps(X):
     return run
 
 
-def torch_steps(X, threads):
-    """The same model and IWAE loss in PyTorch (autograd), or None without torch."""
+def torch_steps(X, threads, loop=torch_step_loop):
+    """The same model and IWAE loss in PyTorch (autograd) as ``loop(X_torch, B, loss, opt)``
+    (default: the step loop), or None without torch."""
     torch = seeded_torch(threads)
     if torch is None:
         return None
@@ -85,7 +86,7 @@ def torch_steps(X, threads):
         log_w = log_px + log_pz1 + log_pz2 - log_q1 - log_q2
         return -(torch.logsumexp(log_w, 0) - math.log(K)).mean()
 
-    return torch_step_loop(torch.from_numpy(X), B, loss, opt)
+    return loop(torch.from_numpy(X), B, loss, opt)
 
 
 def main(argv=None):

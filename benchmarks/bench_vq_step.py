@@ -41,8 +41,10 @@ def numpy_steps(X):
     return run
 
 
-def torch_steps(X, threads):
-    """The same model and surrogate loss in PyTorch (autograd, detach() as sg), or None."""
+def torch_steps(X, threads, loop=torch_step_loop):
+    """The same model and surrogate loss in PyTorch (autograd, detach() as sg) as
+    ``loop(X_torch, B, loss, opt)`` (default: the step loop; the codebook starts from the codes
+    of X's first B rows), or None."""
     torch = seeded_torch(threads)
     if torch is None:
         return None
@@ -71,7 +73,7 @@ def torch_steps(X, threads):
         cm = BETA * ((z_e - e_c.detach()) ** 2).sum((1, 2))
         return (nll + cb + cm).mean()
 
-    return torch_step_loop(Xt, B, loss, opt)
+    return loop(Xt, B, loss, opt)
 
 
 def main(argv=None):
