@@ -18,7 +18,7 @@ import pytest
 torch = pytest.importorskip(
     "torch", reason="the PyTorch twins need torch (the bench extra: pip install -e '.[bench]')")
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 import bench_fit  # noqa: E402
 
 # vae_np's layers in the order of the twin's parameters (each a weight then a bias, except the
