@@ -2,7 +2,7 @@
 two threads each, for every model kind: the pytorch/examples VAE, Burda's IWAE at K = 5 and 50,
 the planar-flow VAE, the VQ-VAE and Burda's two-layer IWAE.
 
-    python benchmarks/bench_fit.py [--cases mnist iwae5 ...] [--threads 1 2] [--n N]
+    python benchmarks/bench_fit.py [--cases mnist iwae5 ...] [--threads 1 2 default] [--n N]
                                    [--repeats 7] [--memory-cases iwae50] [--json]
 
 vae_np's side is ``vae_np.fit(model, X, Adam, epochs=1, batch_size=B, threads=T, ...)`` on
@@ -13,7 +13,11 @@ in a loop doing the same work per step: a shuffled batch of the same size, scale
 the same way, autograd, Adam, the loss read back. Threads: T = 1 is fit(threads=1) with NumPy's
 BLAS on one thread (threadpoolctl, as fit's workers use it) beside torch.set_num_threads(1);
 T = 2 is fit(threads=2) (two shards a batch, BLAS on one thread a worker) beside
-torch.set_num_threads(2).
+torch.set_num_threads(2). T = default is what a user gets without choosing: fit(threads=None),
+whose count depends on the step's rows (vae_np.training.threads.MIN_SHARDED_ROWS; the row says
+which it chose), BLAS as the process has it, beside PyTorch's default (one thread a core).
+T = serial is fit(threads=1) with BLAS as the process has it (both cores: the loop before
+threads existed) beside PyTorch's default: what the default's choice is measured against.
 
 For each case and thread count the two sides' epochs alternate (vae_np, PyTorch, vae_np, ...)
 after one untimed warm-up epoch each, so that the machine's changing load falls on both; the
@@ -27,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -46,7 +51,7 @@ import bench_two_layer_step
 import bench_vq_step
 
 import vae_np
-from vae_np.training.threads import blas_single_thread
+from vae_np.training.threads import blas_single_thread, default_threads
 
 HERE = Path(__file__).resolve().parent
 
@@ -133,7 +138,8 @@ def numpy_epoch(case, X, threads):
         limit = blas_single_thread() if threads == 1 else _Nothing()
         with limit:
             history = vae_np.fit(model, X, opt, epochs=1, batch_size=case.batch, rng=rng,
-                                 binarize=case.binarize, first_epoch=epoch[0], threads=threads,
+                                 binarize=case.binarize, first_epoch=epoch[0],
+                                 threads=THREADS_ARG.get(threads, threads),
                                  **case.fit)
         return history["loss"][0]
     return run
@@ -169,11 +175,26 @@ def torch_epoch(case, X, threads):
             return total / n
         return run
 
+    threads = torch_threads(threads)
     run = case.twin(first_batch(X, case), threads, loop)
     if run is not None:
         import torch
         torch.set_num_threads(threads)
     return run
+
+
+THREADS_ARG = {"default": None, "serial": 1}
+"""fit's threads for the named modes of --threads (module docstring)."""
+
+
+def torch_threads(threads):
+    """PyTorch's thread count for a vae_np thread count (a named mode: one a core, its default)."""
+    return (os.cpu_count() or 1) if threads in THREADS_ARG else threads
+
+
+def thread_count(text):
+    """--threads' values: a positive int, "default" or "serial"."""
+    return text if text in THREADS_ARG else positive_int(text)
 
 
 def time_case(name, X, threads, repeats):
@@ -185,7 +206,10 @@ def time_case(name, X, threads, repeats):
     if run is not None:
         epochs["pytorch"] = run
     times, last = bench_epoch.interleaved(epochs, repeats)
-    row = dict(case=name, threads=threads, n=len(X), batch=case.batch, steps=steps,
+    chosen = {"default": default_threads(case.batch * case.fit.get("k", 1)),
+              "serial": 1}.get(threads, threads)
+    row = dict(case=name, threads=threads, chosen=chosen, n=len(X), batch=case.batch,
+               steps=steps,
                vae_np_ms=1e3 * statistics.median(times["vae_np"]) / steps,
                vae_np_times=times["vae_np"], vae_np_loss=last["vae_np"])
     if run is not None:
@@ -266,7 +290,9 @@ def print_rows(rows, memory, source, repeats):
     print(f"{'case':9} {'threads':>7} {'n':>6} {'batch':>5} {'vae_np ms/step':>15} "
           f"{'PyTorch ms/step':>15} {'ratio':>7} {'max':>7}")
     for row in rows:
-        line = (f"{row['case']:9} {row['threads']:>7} {row['n']:>6} {row['batch']:>5} "
+        threads = {"default": f"def={row['chosen']}", "serial": "1 (BLAS)"}.get(row["threads"],
+                                                                                row["threads"])
+        line = (f"{row['case']:9} {threads:>7} {row['n']:>6} {row['batch']:>5} "
                 f"{row['vae_np_ms']:>15.2f}")
         if "pytorch_ms" in row:
             line += f" {row['pytorch_ms']:>15.2f} {row['ratio']:>7.3f} {row['ratio_max']:>7.3f}"
@@ -286,8 +312,10 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cases", nargs="+", choices=list(CASES), default=list(CASES),
                         metavar="CASE", help=f"of {', '.join(CASES)} (default: all)")
-    parser.add_argument("--threads", nargs="+", type=positive_int, default=[1, 2],
-                        help="thread counts, each for both libraries (default: 1 2)")
+    parser.add_argument("--threads", nargs="+", type=thread_count, default=[1, 2, "default"],
+                        help="thread counts, each for both libraries, 'default' (fit's own "
+                             "choice beside PyTorch's) or 'serial' (fit on one thread, BLAS on "
+                             "the cores; default: 1 2 default)")
     parser.add_argument("--n", type=positive_int, default=None,
                         help="training images for every case (default: per case, 4000 to "
                              "12000)")
@@ -302,7 +330,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.child_peak:
         name, side, threads = args.child_peak
-        print(json.dumps(child_peak(name, side, int(threads), args.n)))
+        print(json.dumps(child_peak(name, side, thread_count(threads), args.n)))
         return
     rows, source = [], None
     for name in args.cases:

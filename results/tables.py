@@ -195,9 +195,56 @@ def flows2d() -> str:
     return table(("target", "ln Z", "kind") + tuple(f"L = {n}" for n in lengths), rows)
 
 
+BENCH_CASES = {"mnist": "pytorch-example VAE, 784-400-20 (batch 128)",
+               "iwae5": "IWAE K = 5, 784-200-200-50 (batch 20)",
+               "iwae50": "IWAE K = 50, 784-200-200-50 (batch 20)",
+               "flow10": "planar flow L = 10, 784-400-40 (batch 100)",
+               "vq": "VQ-VAE, 784-400-(16 x 8, K = 128) (batch 128)",
+               "two_layer": "two-layer IWAE K = 5 (batch 20)"}
+BENCH_MODES = {1: "threads=1", 2: "threads=2", "serial": "threads=1, BLAS on the cores",
+               "default": "default (chose {chosen})"}
+
+
+def bench_fit() -> str:
+    """benchmarks/bench_fit.py's rows (results/benchmarks/bench_fit.json, and the one-thread
+    loop with BLAS on both cores from bench_fit_serial.json), by model."""
+    runs = [load("benchmarks/bench_fit.json"), load("benchmarks/bench_fit_serial.json")]
+    by_case = {}
+    for run in runs:
+        for row in run["rows"]:
+            by_case.setdefault(row["case"], []).append(row)
+    order = list(BENCH_MODES)
+    rows = []
+    for case, label in BENCH_CASES.items():
+        for i, r in enumerate(sorted(by_case[case], key=lambda r: order.index(r["threads"]))):
+            torch_threads = r["threads"] if isinstance(r["threads"], int) else "cores"
+            rows.append(("" if i else label, BENCH_MODES[r["threads"]].format(chosen=r["chosen"]),
+                         torch_threads, f"{r['vae_np_ms']:.2f}", f"{r['pytorch_ms']:.2f}",
+                         f"{r['ratio']:.3f} ({r['ratio_max']:.3f})"))
+    memory = {(m["side"], str(m["threads"])): m["training_mb"] for m in runs[0]["memory"]}
+    note = (f"Peak memory of one IWAE K = 50 epoch above the process's size before it (a fresh "
+            f"process each): vae_np {memory['vae_np', '1']:.1f} MB on one thread, "
+            f"{memory['vae_np', '2']:.1f} MB on two; PyTorch {memory['pytorch', '1']:.1f} / "
+            f"{memory['pytorch', '2']:.1f} MB.")
+    head = ("model", "vae_np's fit", "PyTorch threads", "vae_np ms/step", "PyTorch ms/step",
+            "ratio (max)")
+    return (f"Median of {runs[0]['repeats']} paired epochs; {runs[0]['blas']}; 2 cores.\n\n"
+            + table(head, rows) + "\n\n" + note)
+
+
+def bench_fit_default() -> str:
+    """The rows of bench_fit() that a user gets without choosing threads, one a model."""
+    run = load("benchmarks/bench_fit.json")
+    rows = [(BENCH_CASES[r["case"]], r["chosen"], f"{r['vae_np_ms']:.2f}", f"{r['pytorch_ms']:.2f}",
+             f"{r['ratio']:.2f}") for r in run["rows"] if r["threads"] == "default"]
+    return table(("model", "vae_np threads", "vae_np ms/step", "PyTorch ms/step",
+                  "vae_np / PyTorch"), rows)
+
+
 TABLES = {"burda": burda, "two_layer": two_layer, "two_layer_stages": two_layer_stages,
           "flows_mnist": flows_mnist, "vq_epochs": vq_epochs,
-          "vq_bound": vq_bound, "flows2d": flows2d}
+          "vq_bound": vq_bound, "flows2d": flows2d, "bench_fit": bench_fit,
+          "bench_fit_default": bench_fit_default}
 BLOCK = re.compile(r"(<!-- results: (\w+) -->\n)(.*?)(<!-- /results: \2 -->)", re.S)
 
 

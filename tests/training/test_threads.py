@@ -435,6 +435,47 @@ def test_a_shard_with_a_non_finite_gradient_stops_training(monkeypatch):
     np.testing.assert_array_equal(model.flat, before)
 
 
+# ------------------------------------------------------------------ the default thread count
+def two_cores(monkeypatch):
+    """The process may run on two cores, whatever machine runs the test."""
+    from vae_np.training import threads
+    monkeypatch.setattr(threads.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+
+
+@pytest.mark.parametrize("batch, k, expected", [(20, 5, 1), (25, 4, 1), (64, 2, 2), (128, 1, 2)])
+def test_fit_splits_a_step_by_default_only_from_128_rows(batch, k, expected, monkeypatch):
+    """fit(threads=None) on two cores: a step of batch x k < 128 rows trains as threads=1 (it was
+    measured slower split), one of >= 128 rows as threads=2 - bit for bit."""
+    two_cores(monkeypatch)
+    X = binary(2 * batch, 6, 0)
+
+    def trained(threads):
+        model = VAE(6, (5,), 2, seed=0)
+        fit(model, X, Adam(1e-2), epochs=1, batch_size=batch, k=k, objective="iwae",
+            rng=np.random.default_rng(1), threads=threads)
+        return model.flat
+
+    one, two = trained(1), trained(2)
+    assert not np.array_equal(one, two)         # the test can tell the two paths apart
+    np.testing.assert_array_equal(trained(None), one if expected == 1 else two)
+
+
+def test_train_records_the_default_thread_count_of_its_steps(tmp_path, fast_sprites,
+                                                             monkeypatch):
+    """A new run without --threads records fit's default for its steps: 1 below 128 rows (batch
+    20 x k 5), the cores from 128 rows on (batch 128 x k 1; batch 64 x k 2)."""
+    from vae_np import cli
+    from vae_np.runs import directory as runs
+    two_cores(monkeypatch)
+    base = ["train", "--dataset", "sprites", "--limit", "130", "--hidden", "4", "--z-dim", "2",
+            "-q", "--no-figures", "--epochs", "1"]
+    for batch, k, expected in [(20, 5, 1), (128, 1, 2), (64, 2, 2)]:
+        out = tmp_path / f"b{batch}k{k}"
+        assert cli.main([*base, "--batch-size", str(batch), "--k", str(k), "--out",
+                         str(out)]) == 0
+        assert runs.read_config(out)["threads"] == expected, (batch, k)
+
+
 # ---------------------------------------------------------------------- the command line
 TRAIN = ["train", "--dataset", "sprites", "--limit", "24", "--hidden", "4", "--z-dim", "2",
          "--batch-size", "7", "--k", "2", "--objective", "iwae", "-q", "--no-figures"]
@@ -447,7 +488,6 @@ def test_train_records_its_threads_and_resumes_with_them_bit_exact(tmp_path, fas
     from _fault_helpers import differences, npz
     from vae_np import cli
     from vae_np.runs import directory as runs
-    from vae_np.training.threads import default_threads
     straight, resumed, default = tmp_path / "a", tmp_path / "b", tmp_path / "c"
     assert cli.main([*TRAIN, "--threads", "2", "--epochs", "2", "--out", str(straight)]) == 0
     assert cli.main([*TRAIN, "--threads", "2", "--epochs", "1", "--out", str(resumed)]) == 0
@@ -456,7 +496,7 @@ def test_train_records_its_threads_and_resumes_with_them_bit_exact(tmp_path, fas
                      "--no-figures"]) == 0
     assert not differences(npz(straight / "checkpoint.npz"), npz(resumed / "checkpoint.npz"))
     assert cli.main([*TRAIN, "--epochs", "1", "--out", str(default)]) == 0
-    assert runs.read_config(default)["threads"] == default_threads()
+    assert runs.read_config(default)["threads"] == 1      # batch 7 x k 2 = 14 rows < 128
 
 
 def test_threads_on_one_and_two_differ_only_by_rounding_through_train(tmp_path, fast_sprites):

@@ -27,7 +27,7 @@ from ..runs import presets, directory as runs
 from ..runs.kinds import kind_name
 from ..training.fit import TrainingDivergedError, fit
 from ..training.progress import Progress
-from ..training.threads import MAX_DEFAULT_THREADS, default_threads
+from ..training.threads import MAX_DEFAULT_THREADS, MIN_SHARDED_ROWS, default_threads
 from .args import INT, INT0, OUT_DIR, POSITIVE, WIDTHS, fit_lines
 from .common import TRAIN_STREAM, limited_data, load_data
 from .kinds import COMMAND_KINDS, RUN_OPTIONS, SHARED, flags, given
@@ -68,8 +68,9 @@ def register(subparsers):
     p.add_argument("--threads", type=INT,
                    help=f"threads of each training step: the batch is split into one shard a "
                         f"thread, BLAS on one thread each (default: the cores, at most "
-                        f"{MAX_DEFAULT_THREADS}; a run resumes with its own); 1: one thread, BLAS "
-                        f"as the environment sets it")
+                        f"{MAX_DEFAULT_THREADS}, for steps of batch x k >= {MIN_SHARDED_ROWS} "
+                        f"rows, else 1; a run resumes with its own); 1: one thread, BLAS as the "
+                        f"environment sets it")
     p.add_argument("--out", type=OUT_DIR, help="run directory (default runs/<dataset>-<timestamp>)")
     p.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its checkpoint")
     p.add_argument("--no-figures", action="store_true", help="do not draw figures/*.png")
@@ -180,12 +181,13 @@ def _new_run(args, kind, explicit):
 
 def _choose_threads(args, config, run_dir):
     """config["threads"], which config.json records: --threads if given, else a new run's
-    default (the cores, at most MAX_DEFAULT_THREADS) or the count a resumed run recorded; a run
-    written before threads existed trained on one thread, and resumes so (bit-exact)."""
+    default (fit's: the cores, at most MAX_DEFAULT_THREADS, for steps of at least
+    MIN_SHARDED_ROWS rows; else 1) or the count a resumed run recorded; a run written before
+    threads existed trained on one thread, and resumes so (bit-exact)."""
     if args.threads is not None:
         config["threads"] = args.threads
-    elif not args.resume:
-        config["threads"] = default_threads()
+    elif not args.resume:      # fit's default for this run's steps: batch x k rows
+        config["threads"] = default_threads(rows=config["batch_size"] * (config.get("k") or 1))
     else:
         threads = config.setdefault("threads", 1)
         if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:

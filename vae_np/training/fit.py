@@ -79,17 +79,18 @@ def fit(model, X, optimizer, epochs=1, batch_size=128, k=1, rng=None, callback=N
         where the epoch's value is below every earlier one, the first epoch included), and
         ``fit`` returns the model with the parameters (and state) of the last best epoch
         (early stopping; a NaN is never best).
-    threads : int >= 1, or None for ``vae_np.training.threads.default_threads()`` (the number
-        of cores, at most 2). With N > 1 each batch is split into N shards of about B / N
-        examples, each shard's forward and backward runs on its own thread with BLAS on one
-        thread, the gradients are summed weighted by the shards' sizes in shard order, and the
-        optimizer's update is split over the parameter vector (``vae_np.training.threads``).
-        The loss and gradient equal the one-thread ones up to float rounding (the terms of the
-        sums over examples are added in another order), and a run is deterministic for a given
-        thread count and seed (a resume is bit-exact with the same count). threads=1 is the
-        one-thread loop, call for call, with BLAS's threads as the process has them. A kind
-        that cannot split its batch (``ModelKind.can_shard``: e.g. free bits, whose floor reads
-        the batch mean) trains as with threads=1.
+    threads : int >= 1, or None for ``vae_np.training.threads.default_threads(rows)`` (the number of
+        cores, at most 2, when a step has rows = B x the kind's rows per example (a VAE's k) >= 128;
+        else 1, where splitting a step was measured slower). With N > 1 each batch is split into N
+        shards of about B / N examples, each shard's forward and backward runs on its own thread
+        with BLAS on one thread, the gradients are summed weighted by the shards' sizes in shard
+        order, and the optimizer's update is split over the parameter vector
+        (``vae_np.training.threads``). The loss and gradient equal the one-thread ones up to float
+        rounding (the terms of the sums over examples are added in another order), and a run is
+        deterministic for a given thread count and seed (a resume is bit-exact with the same count).
+        threads=1 is the one-thread loop, call for call, with BLAS's threads as the process has
+        them. A kind that cannot split its batch (``ModelKind.can_shard``: e.g. free bits, whose
+        floor reads the batch mean) trains as with threads=1.
     **options : the kind's own keywords (a VQ-VAE's ``init_codebook``, ``reseed``); a keyword
         the kind does not read is refused.
 
@@ -132,7 +133,7 @@ def fit(model, X, optimizer, epochs=1, batch_size=128, k=1, rng=None, callback=N
         raise ValueError(f"callback must be callable or None, got {callback!r}")
     first_epoch = check_int("first_epoch", first_epoch)
     monitor = _monitors(monitor, keep_best)
-    threads = check_threads(threads)
+    threads = check_threads(threads, rows=min(batch_size, len(X)) * kind.rows_per_example)
     engine, workers = steps_for(kind, threads)
     try:
         return _epochs(model, X, kind, engine, optimizers, groups, rng, callback, epochs,

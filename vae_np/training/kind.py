@@ -74,6 +74,9 @@ class ModelKind:
     epoch_keys: tuple = ()
     groups = None
     batch_axes: tuple = (0,)
+    rows_per_example: int = 1
+    """The rows each example gives the step's matrix products (a VAE's k samples); fit's
+    default thread count reads it (``vae_np.training.threads.MIN_SHARDED_ROWS``)."""
 
     def __init__(self, model, **options):
         self.model = model

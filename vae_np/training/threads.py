@@ -43,11 +43,25 @@ from .._validate import check_int
 
 MAX_DEFAULT_THREADS = 2
 """The default thread count is the number of usable cores, at most this (module docstring of
-``vae_np.training.threads``; README, Benchmarks)."""
+``vae_np.training.threads``; docs/benchmarks.md)."""
+
+MIN_SHARDED_ROWS = 128
+"""The default splits a step over threads only when it has at least this many rows (examples
+times samples per example, the rows of its matrix products). Measured with
+benchmarks/bench_fit.py on a quiet 2-core machine (results/benchmarks/bench_fit*.json), two
+shards against one thread with BLAS on both cores: steps of 100 rows (IWAE k = 5 and the
+two-layer model at batch 20, the planar flow L = 10 at batch 100) took 6-43% longer, the
+per-shard Python work and the hand-over costing more than the second core gains; steps of 128
+rows and more (the MNIST VAE and the VQ-VAE at batch 128, IWAE k = 50 at batch 20) 3-12% less
+(their time over the same PyTorch loop's: 1.045 -> 1.010, 1.044 -> 0.992, 1.045 -> 0.918)."""
 
 
-def default_threads() -> int:
-    """The number of cores this process may run on, at most ``MAX_DEFAULT_THREADS``."""
+def default_threads(rows=None) -> int:
+    """The default thread count of a step with ``rows`` rows (None: a large step): the number of
+    cores this process may run on, at most ``MAX_DEFAULT_THREADS``; 1 when rows <
+    ``MIN_SHARDED_ROWS``."""
+    if rows is not None and rows < MIN_SHARDED_ROWS:
+        return 1
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:          # not on Linux
@@ -55,9 +69,9 @@ def default_threads() -> int:
     return max(1, min(cores, MAX_DEFAULT_THREADS))
 
 
-def check_threads(threads) -> int:
-    """``threads`` as an int >= 1; None is ``default_threads()``."""
-    return default_threads() if threads is None else check_int("threads", threads)
+def check_threads(threads, rows=None) -> int:
+    """``threads`` as an int >= 1; None is ``default_threads(rows)``."""
+    return default_threads(rows) if threads is None else check_int("threads", threads)
 
 
 def shard_rows(n, shards):

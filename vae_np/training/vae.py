@@ -54,6 +54,11 @@ class VAEKind(ModelKind):
 
     batch_axes = (0, 1)         # x (B, x_dim), eps (K, B, noise_dim)
 
+    @property
+    def rows_per_example(self):
+        """k: each example's k samples are rows of every matrix product of the step."""
+        return self.k
+
     def draw(self, x, rng):
         eps = rng.standard_normal((self.k, x.shape[0], self.model.noise_dim),
                                   dtype=self.model.dtype)
