@@ -83,6 +83,6 @@ nitpick_ignore: list = []               # every reference resolves: keep it empt
 
 # --------------------------------------------------------------------------- vae_docs extension
 vae_docs_results_dir = str(ROOT / "results")
-vae_docs_results_strict = False         # True makes a missing results file a warning: set it once
-                                        # every table of results/regenerate.sh has its files
+vae_docs_results_strict = True          # a missing results file is a warning (an error under -W)
+                                        # (every table the pages show has its files)
 vae_docs_claim_seed = 0
