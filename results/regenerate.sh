@@ -6,8 +6,9 @@
 #     bash results/regenerate.sh TABLE [TABLE ...]      TABLE: burda two_layer vq flows_mnist flows2d
 #
 # Budgets (measured on a 2-core machine, one BLAS thread, other work beside it): burda 35 min of
-# training and 4 x 8 min of evaluation; two_layer TWO_LAYER_BUDGET; vq 25 min of training, 2 min for the prior and 20 min of
-# evaluation; flows_mnist about 1 h of training and 9 x 4 min of evaluation (on a seeded random
+# training and 4 x 8 min of evaluation; two_layer (after burda) about 1 h 40 min of
+# training and 6 x 10-20 min of evaluation; vq 25 min of training, 2 min for the prior and 20 min
+# of evaluation; flows_mnist about 1 h of training and 9 x 4 min of evaluation (on a seeded random
 # 2000 of the test images); flows2d 4 min. MNIST and binarized MNIST are read from $DATA
 # (default ../shared/data), e.g. DATA=~/data bash results/regenerate.sh burda.
 # The runs behind the committed tables were trained on one thread (OPENBLAS_NUM_THREADS=1, train
