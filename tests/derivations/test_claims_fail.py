@@ -20,7 +20,8 @@ from vae_np.derivations import (
 from vae_np.objectives.free_bits import FreeBits
 from vae_np.objectives.warmup import KLWarmup
 from vae_np.priors import vamp
-from vae_np.priors.two_layer import TwoLayerKL, TwoLayerPrior
+from vae_np.priors.two_layer import TwoLayerPrior
+from vae_np.priors.two_layer_kl import TwoLayerKL
 from vae_np.core.objective import NegativeELBO
 from vae_np.ops import likelihoods as lk
 

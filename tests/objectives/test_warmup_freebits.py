@@ -14,7 +14,7 @@ from vae_np import VAE, Adam, fit
 from vae_np.core.prior import MonteCarloKL, StandardNormalKL
 from vae_np.gradcheck import check_gradients
 from vae_np.objectives import FreeBits, KLWarmup, elbo_objective
-from vae_np.priors.two_layer import TwoLayerKL
+from vae_np.priors.two_layer_kl import TwoLayerKL
 
 MODELS = {
     "one layer": {},

@@ -16,7 +16,8 @@ from scipy.stats import norm
 from vae_np import VAE, Adam, fit
 from vae_np.evaluate import active_units_per_layer, elbo, iwae_nll, layer_means
 from vae_np.gradcheck import check_model
-from vae_np.priors.two_layer import TwoLayerKL, TwoLayerPrior
+from vae_np.priors.two_layer import TwoLayerPrior
+from vae_np.priors.two_layer_kl import TwoLayerKL
 from vae_np.teaching.explain import explain, format_lesson
 from vae_np.testing.strategies import architectures, make_data
 

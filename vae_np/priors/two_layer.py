@@ -18,7 +18,7 @@ and with the objective's -ln q(z1|x) the log weight is exactly Burda's
 ln w = ln p(x|z1) + ln p(z1|z2) + ln p(z2) - ln q(z1|x) - ln q(z2|z1). The ELBO (k samples, with
 the Monte Carlo KL 1/K sum_k [ln q(z1|x) - ln p(z)]) and the IWAE bound therefore need nothing
 new. The ELBO can instead take the top layer's KL in closed form given z1 (``top_kl="analytic"``,
-the default with the N(0, I) top): kl = 1/K sum_k [ln q(z1|x) - ln p(z1|z2) + KL(q(z2|z1) ||
+the default with the N(0, I) top; ``vae_np.priors.two_layer_kl``): kl = 1/K sum_k [ln q(z1|x) - ln p(z1|z2) + KL(q(z2|z1) ||
 N(0, I))], whose expectation over eps2 is the same (``verify --claim two_layer_kl``).
 
 The gradient reaching z1 has three sources, each a line of its own: the decoder reads z1 as
@@ -63,6 +63,7 @@ from ..core.prior import PRIORS, MonteCarloKL
 from ..core.registry import Family
 from ..core.trace import Trace
 from ..numerics import LN_2PI
+from .two_layer_kl import TwoLayerKL
 from .vamp import rename
 
 TOP_KL = ("analytic", "sampled")
@@ -331,71 +332,3 @@ class TwoLayerPrior(Family):
         if not self.q_net.layers:
             eq["z1_q"] = "dz1_q = dmu2 W_mu^T + ds2 W_s^T   (q_z2 heads)"
         self.top.grad_equations(eq, terms)
-
-
-class TwoLayerKL:
-    """kl = 1/K sum_k [ln q(z1|x) - ln p(z1|z2) + KL(q(z2|z1) || N(0, I))], (B,): the lower layer
-    by Monte Carlo, the top layer in closed form given each sample z1 (recorded as kl2 (K, B)).
-
-    Groups for free bits (``record_groups``): the lower layer as one group (ln q(z1|x) of a
-    flow does not split into units) and each unit of z2 (closed form per unit): G = 1 + Z2.
-    """
-    group = "the lower layer, then each unit of z2"
-
-    def __init__(self, posterior):
-        self.posterior = posterior
-
-    def forward(self, trace):
-        v = trace.values
-        log_q = self.posterior.log_density(trace)
-        K, B = log_q.shape
-        kl2, cache = ops.kl_forward(v["mu2"], v["sigma2"])
-        kl2 = trace.record("kl2", kl2.reshape(K, B),
-                           "kl2 = KL(q(z2|z1) || N(0, I)) = 1/2 sum_j (mu2^2 + sigma2^2 - 1 - "
-                           "ln sigma2^2)", cache)
-        trace.record("kl", np.mean(log_q - v["log_pz1"] + kl2, axis=0),
-                     "kl = 1/K sum_k [ln q(z1|x) - ln p(z1|z2) + kl2]")
-
-    def record_groups(self, trace):
-        """(B, 1 + Z2): 1/K sum_k [ln q(z1|x) - ln p(z1|z2)], then 1/K sum_k KL_j of each z2 unit."""
-        v = trace.values
-        if "kl_groups" not in v:
-            K, B = v["kl2"].shape
-            mu2, sigma2 = v["mu2"], v["sigma2"]
-            units = 0.5 * (mu2 * mu2 + sigma2 * sigma2 - 1 - 2 * np.log(sigma2))
-            lower = np.mean(v["log_q"] - v["log_pz1"], axis=0)[:, None]
-            trace.record("kl_groups", np.concatenate(
-                [lower, units.reshape(K, B, -1).mean(axis=0)], axis=1),
-                "kl_groups = [1/K sum_k (ln q(z1|x) - ln p(z1|z2)), 1/K sum_k kl2_j]")
-        return v["kl_groups"]
-
-    def backward(self, trace):
-        d, v = trace.grads, trace.values
-        K, B = v["kl2"].shape
-        dkl = d["kl"] if "kl" in d else np.zeros(B, v["kl"].dtype)
-        lower = dkl + d["kl_groups"][:, 0] if "kl_groups" in d else dkl   # the lower group's too
-        share = np.broadcast_to(lower / K, (K, B))
-        d["log_q"] = d["log_q"] + share if "log_q" in d else share
-        d["log_pz1"] = d["log_pz1"] - share if "log_pz1" in d else -share
-        d["kl2"] = np.broadcast_to(dkl / K, (K, B))
-        d["mu2"], d["sigma2"] = ops.kl_backward(d["kl2"].reshape(K * B), trace.caches["kl2"])
-        if "kl_groups" in d:       # each z2 unit's own share: dkl_j/dmu2 = mu2, ...
-            g = np.broadcast_to(d["kl_groups"][:, 1:] / K, (K,) + d["kl_groups"][:, 1:].shape)
-            g = g.reshape(K * B, -1)
-            d["mu2"] = d["mu2"] + g * v["mu2"]
-            d["sigma2"] = d["sigma2"] + g * (v["sigma2"] - 1 / v["sigma2"])
-
-    def grad_equations(self, eq, terms):
-        if "kl" not in eq:
-            return
-        dkl = "(dkl + dkl_1)" if "kl_groups" in eq else "dkl"
-        eq["log_q"] = (f"{eq['log_q']} + {dkl} / K" if "log_q" in eq else
-                       f"dln q = {dkl} / K   (kl = 1/K sum_k [ln q - ln p(z1|z2) + kl2])")
-        eq["log_pz1"] = (f"{eq['log_pz1']} - {dkl} / K" if "log_pz1" in eq else
-                         f"dln p(z1|z2) = -{dkl} / K")
-        eq["kl2"] = "dkl2 = dkl / K"
-        terms.setdefault("mu2", []).append("dkl2 * mu2")
-        terms.setdefault("sigma2", []).append("dkl2 * (sigma2 - 1/sigma2)")
-        if "kl_groups" in eq:
-            terms["mu2"].append("dkl_j / K * mu2")
-            terms["sigma2"].append("dkl_j / K * (sigma2 - 1/sigma2)")
