@@ -17,7 +17,7 @@ core/          the design-card model: layers, trace, posterior, prior, likelihoo
                model, and the registries of its extension points (core/registry.py)
 objectives/, flows/, vq/   the derivation's next steps: better bounds, richer posteriors,
                discrete latents (objectives/ and flows/ register their components with core)
-training/      the training loop;  optim.py  the optimizers
+training/      the training loop;  optim/  the optimizers
 runs/          run directories, configs, presets;  evaluate.py  test bounds and active units
 gradcheck/     gradient checking;  testing/  the public assertions for your own ops
 teaching/      the one-page lecture, explain, the exercises;  derivations/  the claims

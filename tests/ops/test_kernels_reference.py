@@ -310,7 +310,7 @@ def test_optimizers_equal_their_reference_step_by_step(problem):
     opt, flat, ref = OPTIMIZERS[name](**hyper), theta.copy(), Reference(name, hyper, theta)
     slack = np.zeros(theta.shape)                   # Adam's accumulated rounding bound
     event(f"{name}, {'one block' if theta.size <= block else 'several blocks'}")
-    with mock.patch.object(optim, "BLOCK_ELEMENTS", block):
+    with mock.patch.object(optim.base, "BLOCK_ELEMENTS", block):   # where the step reads it
         for t, g in enumerate(grads, start=1):
             if t == resume_at:
                 fresh = OPTIMIZERS[name](**hyper)

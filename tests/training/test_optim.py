@@ -114,7 +114,7 @@ def test_blocks_cover_every_parameter_once(monkeypatch, name, block):
     """A step updates the vector in blocks of optim.BLOCK_ELEMENTS numbers. Shrunk to 1, 2 and 4
     for a vector of 7 (the last block partial), every coordinate must still follow the reference
     formula, and bit for bit as with one block for all."""
-    import vae_np.optim
+    import vae_np.optim.base
     rng = np.random.default_rng(5)
     theta, grads = rng.standard_normal(7), list(rng.standard_normal((N_STEPS, 7)))
     make = {"sgd": lambda: SGD(0.1), "momentum": lambda: Momentum(0.1, 0.9),
@@ -124,8 +124,13 @@ def test_blocks_cover_every_parameter_once(monkeypatch, name, block):
                  "adagrad": lambda: ref_adagrad(theta, grads, 0.1, 1e-8),
                  "adam": lambda: ref_adam(theta, grads, 0.1, 0.9, 0.99, 1e-8)}
     whole = run(make[name](), theta, grads)
-    monkeypatch.setattr(vae_np.optim, "BLOCK_ELEMENTS", block)
-    blocked = run(make[name](), theta, grads)
+    monkeypatch.setattr(vae_np.optim.base, "BLOCK_ELEMENTS", block)   # where the step reads it
+    opt, sizes = make[name](), []
+    update = opt._update
+    opt._update = lambda flat, g, buf: sizes.append(flat.size) or update(flat, g, buf)
+    blocked = run(opt, theta, grads)
+    # the shrunk block is the one the steps used (blocking is bit-exact, so only this shows it)
+    assert sizes == [min(block, 7 - i) for i in range(0, 7, block)] * N_STEPS
     assert_matches_reference(blocked, reference[name]())
     assert np.array_equal(blocked, whole)
 

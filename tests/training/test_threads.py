@@ -393,7 +393,7 @@ def test_an_update_split_over_threads_is_the_one_thread_update(make, size, monke
     """Optimizer.step(workers=Workers(n)) with blocks of 3 numbers, n = 2, 3, 4 (parts shorter
     than a block, and than one number): 4 steps give bit for bit the one-thread parameters and
     buffers, and ``before`` sees every number exactly once per step."""
-    monkeypatch.setattr(optim, "BLOCK_ELEMENTS", 3)
+    monkeypatch.setattr(optim.base, "BLOCK_ELEMENTS", 3)     # where the step reads it
     rng = np.random.default_rng(size)
     grads = rng.standard_normal((4, size))
     for n in (2, 3, 4):
