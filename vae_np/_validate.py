@@ -40,6 +40,17 @@ def check_int(name: str, value, minimum: int = 1, maximum: int | None = None) ->
     return int(value)
 
 
+def check_widths(name: str, value, example: str) -> tuple:
+    """Layer widths as a tuple of ints >= 1: an int is one layer; anything but a sequence of
+    them (a string such as "400,400" included) is a ValueError naming ``name`` and ``example``."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        value = (value,)
+    if isinstance(value, str) or not hasattr(value, "__iter__"):
+        raise ValueError(f"{name} must be a sequence of positive ints such as {example}, "
+                         f"got {value!r}")
+    return tuple(check_int(f"{name}[{i}]", w) for i, w in enumerate(value))
+
+
 def check_positive(name: str, value, allow_zero: bool = False) -> float:
     """Raise ValueError unless ``value`` is a finite real number > 0 (or >= 0)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value):

@@ -285,3 +285,14 @@ def test_one_pass_sampler_fails_chi_square():
     samples = np.minimum((np.cumsum(p, axis=2) <= u).sum(axis=2), 2)
     statistic, dof = chi_square(prior, samples)
     assert statistic > stats.chi2.ppf(1 - 1e-6, dof)
+
+
+@pytest.mark.parametrize("hidden, message", [
+    ("512", r"hidden must be a sequence of positive ints such as \(512,\), got '512'"),
+    (3.5, r"hidden must be a sequence of positive ints"),
+    ((8, 0), r"hidden\[1\] must be an integer >= 1, got 0")])
+def test_made_refuses_widths_that_are_not_positive_ints(hidden, message):
+    """The same check of layer widths as the VAE's hidden and hidden2 (a string is not a
+    sequence of widths; each width is named by its place)."""
+    with pytest.raises(ValueError, match=message):
+        MADEPrior(n_latents=4, codebook_size=16, hidden=hidden)

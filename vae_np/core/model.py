@@ -40,7 +40,8 @@ import copy
 import numpy as np
 
 from .. import ops
-from .._validate import check_array, check_choice, check_dtype, check_int, check_positive, check_rng
+from .._validate import (check_array, check_choice, check_dtype, check_int, check_positive,
+                         check_rng, check_widths)
 from .batch import as_batch, check_representable
 from .layers import MLP, Dense, FlatParameters
 from .likelihood import LIKELIHOOD_COMPONENTS, MEAN_LINKS, DecoderSettings
@@ -67,12 +68,7 @@ def _activation(value):
 
 
 def _hidden(hidden):
-    if isinstance(hidden, (int, np.integer)) and not isinstance(hidden, bool):
-        hidden = (hidden,)
-    if isinstance(hidden, str) or not hasattr(hidden, "__iter__"):
-        raise ValueError(f"hidden must be a sequence of positive ints such as (400,) or "
-                         f"(400, 400), got {hidden!r}")
-    return tuple(check_int("hidden", h) for h in hidden)
+    return check_widths("hidden", hidden, "(400,) or (400, 400)")
 
 
 FAMILIES = (POSTERIOR_FAMILIES, PRIORS)

@@ -56,7 +56,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import ops
-from .._validate import check_choice, check_int
+from .._validate import check_choice, check_int, check_widths
 from ..core.layers import MLP, Dense
 from ..core.posterior import LOG_Q_PATH, SIGMA_HEADS
 from ..core.prior import PRIORS, MonteCarloKL
@@ -71,14 +71,7 @@ DEFAULT_HIDDEN2 = (100, 100)
 
 
 def _widths(hidden2):
-    if hidden2 is None:
-        return DEFAULT_HIDDEN2
-    if isinstance(hidden2, (int, np.integer)) and not isinstance(hidden2, bool):
-        hidden2 = (hidden2,)
-    if isinstance(hidden2, str) or not hasattr(hidden2, "__iter__"):
-        raise ValueError(f"hidden2 must be a sequence of positive ints such as (100, 100), "
-                         f"got {hidden2!r}")
-    return tuple(check_int("hidden2", h) for h in hidden2)
+    return DEFAULT_HIDDEN2 if hidden2 is None else check_widths("hidden2", hidden2, "(100, 100)")
 
 
 def log_gaussian_rows(z, mu, sigma):

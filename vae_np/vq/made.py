@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import ops
-from .._validate import check_array, check_choice, check_dtype, check_int, check_rng
+from .._validate import check_array, check_choice, check_dtype, check_int, check_rng, check_widths
 from ..core.layers import FlatParameters
 
 CHUNK = 1024      # examples per forward pass in log_prob and sample (bounds the one-hot's memory)
@@ -73,11 +73,7 @@ class MADEPrior:
                  dtype=np.float64):
         self.n_latents = check_int("n_latents", n_latents)
         self.codebook_size = check_int("codebook_size", codebook_size, minimum=2)
-        if isinstance(hidden, (int, np.integer)) and not isinstance(hidden, bool):
-            hidden = (hidden,)
-        if not isinstance(hidden, (tuple, list)):
-            raise ValueError(f"hidden must be a sequence of layer widths, got {hidden!r}")
-        self.hidden = tuple(check_int(f"hidden[{i}]", w) for i, w in enumerate(hidden))
+        self.hidden = check_widths("hidden", hidden, "(512,)")
         self.activation = check_choice("activation", activation, ops.ACTIVATIONS)
         self._act_forward, self._act_backward = ops.ACTIVATIONS[activation]
         self.seed = check_int("seed", seed, minimum=0)
